@@ -1,0 +1,167 @@
+// Map families. Arrays arrive from nearid.maps already float64, C-contiguous
+// and checked for shape and finiteness; here we only convert and release the GIL.
+
+#include <pybind11/eigen.h>
+#include <pybind11/functional.h>
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "bindings.hpp"
+#include "nearid/affine.hpp"
+#include "nearid/chain.hpp"
+#include "nearid/map.hpp"
+#include "nearid/resnet.hpp"
+
+namespace py = pybind11;
+
+namespace nearid::bindings {
+
+namespace {
+
+/// A map evaluated by Python callables on whole batches. It is not native: the
+/// core never calls it from worker threads, and it takes the GIL itself.
+class CallableMap final : public Map {
+ public:
+  CallableMap(Index dim, py::function forward, py::function jacobian)
+      : dim_(dim), forward_(std::move(forward)), jacobian_(std::move(jacobian)) {
+    if (dim_ < 1) throw std::invalid_argument("dim must be >= 1; got " + std::to_string(dim_));
+  }
+
+  ~CallableMap() override {
+    py::gil_scoped_acquire gil;
+    forward_ = py::function();
+    jacobian_ = py::function();
+  }
+
+  Index dim() const override { return dim_; }
+  bool is_native() const override { return false; }
+
+  void forward_tile(const double*, double*, Index) const override {
+    throw std::logic_error("CallableMap evaluates whole batches only");
+  }
+  void jacobian_tile(const double*, double*, double*, Index) const override {
+    throw std::logic_error("CallableMap evaluates whole batches only");
+  }
+
+  void forward_into(const MatrixCRef& X, double* Y) const override {
+    check_batch(X);
+    py::gil_scoped_acquire gil;
+    call(forward_, X, dim_, Y);
+  }
+
+  void jacobian_into(const MatrixCRef& X, double* J, double* Y) const override {
+    check_batch(X);
+    py::gil_scoped_acquire gil;
+    if (Y != nullptr) call(forward_, X, dim_, Y);
+    call(jacobian_, X, dim_ * dim_, J);
+  }
+
+ private:
+  // The callables are nearid's own wrappers: they validate the user's output
+  // and return float64 arrays of shape (n, cols).
+  static void call(const py::function& f, const MatrixCRef& X, Index cols, double* out) {
+    py::array_t<double> arg({X.rows(), X.cols()});
+    Eigen::Map<RowMatrixXd>(arg.mutable_data(), X.rows(), X.cols()) = X;
+    auto result = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(f(arg));
+    if (!result || result.ndim() != 2 || result.shape(0) != X.rows() || result.shape(1) != cols) {
+      throw std::invalid_argument("a FromCallable wrapper returned an array of the wrong shape");
+    }
+    std::copy(result.data(), result.data() + X.rows() * cols, out);
+  }
+
+  Index dim_;
+  py::function forward_;
+  py::function jacobian_;
+};
+
+using Array = py::array_t<double, py::array::c_style>;
+
+// Results are NumPy arrays allocated here, with the GIL, and filled by the
+// core without it: NumPy backs large arrays with huge pages, which makes
+// first touch of a big output several times cheaper than a fresh malloc.
+// The GIL can be released because native maps never touch Python objects and
+// CallableMap re-acquires it around its callbacks.
+Array forward(const Map& f, const MatrixCRef& X) {
+  Array Y({X.rows(), f.dim()});
+  double* y = Y.mutable_data();
+  py::gil_scoped_release release;
+  f.forward_into(X, y);
+  return Y;
+}
+
+Array jacobian(const Map& f, const MatrixCRef& X) {
+  Array J({X.rows(), f.dim() * f.dim()});
+  double* j = J.mutable_data();
+  py::gil_scoped_release release;
+  f.jacobian_into(X, j, nullptr);
+  return J;
+}
+
+std::pair<Array, Array> forward_and_jacobian(const Map& f, const MatrixCRef& X) {
+  Array Y({X.rows(), f.dim()}), J({X.rows(), f.dim() * f.dim()});
+  double *y = Y.mutable_data(), *j = J.mutable_data();
+  {
+    py::gil_scoped_release release;
+    f.jacobian_into(X, j, y);
+  }
+  return {Y, J};
+}
+
+using BlockTuple = std::tuple<RowMatrixXd, RowMatrixXd, VectorXd, VectorXd, std::string>;
+
+std::vector<ResidualBlockParams> to_blocks(const std::vector<BlockTuple>& tuples) {
+  std::vector<ResidualBlockParams> blocks;
+  blocks.reserve(tuples.size());
+  for (const auto& [A, B, bias, shift, activation] : tuples) {
+    blocks.push_back(ResidualBlockParams{A, B, bias, shift, parse_activation(activation)});
+  }
+  return blocks;
+}
+
+}  // namespace
+
+void bind_maps(py::module_& m) {
+  // module_local: several builds (baseline, AVX2, AVX-512) may be loaded at
+  // once (tests compare them), and each must keep its own copy of these types.
+  py::class_<Map, std::shared_ptr<Map>>(m, "Map", py::module_local(),
+                                         "A map from R^d to R^d evaluated on batches (private).")
+      .def_property_readonly("dim", &Map::dim)
+      .def_property_readonly("is_native", &Map::is_native)
+      .def("forward", &forward, py::arg("X"), "f(X) for X of shape (n, d); returns (n, d).")
+      .def("jacobian", &jacobian, py::arg("X"), "Df(X) for X of shape (n, d); returns (n, d * d), row-major per point.")
+      .def("forward_and_jacobian", &forward_and_jacobian, py::arg("X"),
+           "(f(X), Df(X)) for X of shape (n, d); returns ((n, d), (n, d * d)).");
+
+  py::class_<ResidualNet, Map, std::shared_ptr<ResidualNet>>(m, "ResidualNet", py::module_local())
+      .def(py::init([](const std::vector<BlockTuple>& blocks) { return std::make_shared<ResidualNet>(to_blocks(blocks)); }),
+           py::arg("blocks"), "blocks: list of (A (d, k), B (k, d), bias (k,), shift (d,), activation name).")
+      .def_property_readonly("depth", [](const ResidualNet& net) { return net.blocks().size(); });
+
+  py::class_<Affine, Map, std::shared_ptr<Affine>>(m, "Affine", py::module_local())
+      .def(py::init<RowMatrixXd, VectorXd>(), py::arg("W"), py::arg("b"), "x -> W x + b; W (d, d), b (d,).");
+
+  py::class_<Chain, Map, std::shared_ptr<Chain>>(m, "Chain", py::module_local())
+      .def(py::init([](const std::vector<std::shared_ptr<Map>>& maps) {
+             return std::make_shared<Chain>(std::vector<MapPtr>(maps.begin(), maps.end()));
+           }),
+           py::arg("maps"), "maps[-1] o ... o maps[0]: maps applied in the order given.");
+
+  py::class_<CallableMap, Map, std::shared_ptr<CallableMap>>(m, "CallableMap", py::module_local())
+      .def(py::init<Index, py::function, py::function>(), py::arg("dim"), py::arg("forward"), py::arg("jacobian"),
+           "forward(X (n, d)) -> (n, d) and jacobian(X (n, d)) -> (n, d * d), both batched Python callables.");
+
+  m.def("activation_value", [](const std::string& name, double t) { return activation_value(parse_activation(name), t); },
+        py::arg("activation"), py::arg("t"), "s(t) for one value (the formula the batch kernels vectorise).");
+  m.def("activation_slope", [](const std::string& name, double t) { return activation_slope(parse_activation(name), t); },
+        py::arg("activation"), py::arg("t"), "s'(t) for one value.");
+  m.def("activation_max_slope", [](const std::string& name) { return activation_max_slope(parse_activation(name)); },
+        py::arg("activation"), "sup |s'|.");
+}
+
+}  // namespace nearid::bindings

@@ -1,0 +1,11 @@
+#pragma once
+// Registration functions, one per topic (bind_<topic>.cpp).
+
+#include <pybind11/pybind11.h>
+
+namespace nearid::bindings {
+
+void bind_runtime(pybind11::module_& m);
+void bind_maps(pybind11::module_& m);
+
+}  // namespace nearid::bindings

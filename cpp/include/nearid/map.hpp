@@ -1,0 +1,53 @@
+#pragma once
+/// The map interface: every nearid map sends R^d to R^d and evaluates on
+/// batches of points (rows), with Jacobians.
+
+#include <memory>
+
+#include "nearid/types.hpp"
+
+namespace nearid {
+
+class Map {
+ public:
+  virtual ~Map() = default;
+
+  /// The dimension d.
+  virtual Index dim() const = 0;
+
+  /// True when the tile kernels may run on OpenMP threads without the
+  /// interpreter lock (every map implemented in C++). False for maps that call
+  /// back into Python: those evaluate whole batches on the calling thread.
+  virtual bool is_native() const { return true; }
+
+  /// Serial kernel for native maps: Y[r] = f(X[r]) for `rows` contiguous rows
+  /// of width d. Safe to call concurrently; Y must not alias X.
+  virtual void forward_tile(const double* X, double* Y, Index rows) const = 0;
+
+  /// Serial kernel for native maps: J[r] = Df(X[r]) as a row-major d x d block
+  /// (J has rows * d * d entries), and Y[r] = f(X[r]) when Y is not null.
+  virtual void jacobian_tile(const double* X, double* Y, double* J, Index rows) const = 0;
+
+  /// Y = f(X) for a batch X (n, d); Y is a contiguous (n, d) buffer the
+  /// caller owns (NumPy allocates it, so large outputs get huge pages).
+  /// Parallel over tiles for native maps, identical for any thread count.
+  virtual void forward_into(const MatrixCRef& X, double* Y) const;
+
+  /// J = Df(X) for a batch X (n, d) into a contiguous (n, d * d) buffer, row r
+  /// holding Df(X[r]) in row-major order; also f(X) into Y (n, d) unless Y is null.
+  virtual void jacobian_into(const MatrixCRef& X, double* J, double* Y) const;
+
+  /// forward_into with a freshly allocated result.
+  RowMatrixXd forward(const MatrixCRef& X) const;
+
+  /// jacobian_into with freshly allocated results; f(X) goes to *values unless null.
+  RowMatrixXd jacobian(const MatrixCRef& X, RowMatrixXd* values = nullptr) const;
+
+ protected:
+  /// Throws std::invalid_argument unless X has d columns.
+  void check_batch(const MatrixCRef& X, const char* name = "X") const;
+};
+
+using MapPtr = std::shared_ptr<const Map>;
+
+}  // namespace nearid

@@ -1,0 +1,164 @@
+#pragma once
+// SIMD vectors of kLanes doubles and branch-free elementary functions on them.
+//
+// GCC/Clang vector extensions at the native width of the build (2 lanes for
+// SSE2, 4 for AVX2, 8 for AVX-512), so one Vec is one register and the same
+// source serves every build. Every lane runs the same instructions: a point's
+// result never depends on where it sits in a batch. std::exp and std::tanh are
+// library calls that would keep loops scalar; these use only arithmetic,
+// comparisons and integer bit operations. Accuracy: a few ulp.
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#include "nearid/types.hpp"
+
+namespace nearid::lanes {
+
+#if defined(__AVX512F__)
+inline constexpr Index kLanes = 8;
+#elif defined(__AVX__)
+inline constexpr Index kLanes = 4;
+#else
+inline constexpr Index kLanes = 2;
+#endif
+
+typedef double Vec __attribute__((vector_size(kLanes * sizeof(double))));
+typedef std::int64_t IVec __attribute__((vector_size(kLanes * sizeof(std::int64_t))));
+
+// memcpy: buffers are only 8-byte aligned; this compiles to unaligned vector moves.
+inline Vec load(const double* p) {
+  Vec v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void store(double* p, Vec v) { std::memcpy(p, &v, sizeof v); }
+
+inline Vec splat(double x) { return Vec{} + x; }
+
+// Casts between vector types of the same size reinterpret the bits.
+inline Vec abs(Vec x) { return (Vec)((IVec)x & INT64_MAX); }
+
+inline Vec copysign(Vec magnitude, Vec sign) {
+  return (Vec)(((IVec)magnitude & INT64_MAX) | ((IVec)sign & INT64_MIN));
+}
+
+/// min(x, c) that propagates NaN in x (like std::min(x, c)).
+inline Vec min(Vec x, double c) { return c < x ? splat(c) : x; }
+
+inline Vec max(Vec x, double c) { return x < c ? splat(c) : x; }
+
+constexpr double factorial(int k) {
+  double f = 1.0;
+  for (int i = 2; i <= k; ++i) f *= i;  // exact: 12! < 2^53
+  return f;
+}
+
+/// Coefficient of r^j in the numerator of the [6/6] Pade approximant of exp:
+/// exp(r) ~ P(r) / P(-r) with P(r) = sum_j (12 - j)! 6! / (12! j! (6 - j)!) r^j.
+constexpr double pade_coefficient(int j) {
+  return factorial(12 - j) * factorial(6) / (factorial(12) * factorial(j) * factorial(6 - j));
+}
+
+/// exp(y) split as 2^-scale * two_n * (even + odd) / (even - odd); two_n = 2^(n + scale)
+/// must be a normal number: -1022 <= n + scale <= 1023 with n = round(y / ln 2).
+///
+/// y = n ln 2 + r with |r| <= ln(2)/2; even + odd = P(r) is the Pade
+/// numerator split into its even and odd parts, so P(-r) = even - odd. On that
+/// interval the approximant's relative error is below 2e-19. Keeping the parts
+/// separate lets callers write exp(y) - 1 = ((two_n - 1)(even - odd) + 2 two_n odd) / (even - odd)
+/// without cancellation, and finish tanh or sigmoid with a single division.
+struct ExpParts {
+  Vec two_n, even, odd;
+};
+
+inline ExpParts exp_parts(Vec y, int scale = 0) {
+  constexpr double kShift = 0x1.8p52;  // adding it rounds to an integer kept in the low mantissa bits
+  constexpr double kInvLn2 = 0x1.71547652b82fep+0;
+  // ln 2 split so that n * kLn2Hi is exact for |n| < 2^11 (kLn2Hi has 42 significant bits).
+  constexpr double kLn2Hi = 0x1.62e42fefa3800p-1;
+  constexpr double kLn2Lo = 0x1.ef35793c76730p-45;
+  const Vec shifted = y * kInvLn2 + kShift;
+  const Vec n = shifted - kShift;
+  const Vec r = (y - n * kLn2Hi) - n * kLn2Lo;
+  const Vec r2 = r * r;
+  ExpParts parts;
+  // The low bits of `shifted` hold n in two's complement; shifting them into
+  // the exponent field and adding the bias builds 2^n.
+  parts.two_n = (Vec)(((IVec)shifted << 52) + (std::int64_t{1023 + scale} << 52));
+  parts.even = ((pade_coefficient(6) * r2 + pade_coefficient(4)) * r2 + pade_coefficient(2)) * r2 + 1.0;
+  parts.odd = ((pade_coefficient(5) * r2 + pade_coefficient(3)) * r2 + pade_coefficient(1)) * r;
+  return parts;
+}
+
+// tanh(x) is exactly +-1 in double beyond |x| = 19.1; clamping at 350 keeps
+// 2^n a normal number.
+inline constexpr double kTanhClamp = 350.0;
+// exp(-y) for y >= 746 rounds to 0. Below that, exp(-y) can be subnormal, so
+// it is built as 2^kWideScale too large (normal) and scaled down in one
+// correctly rounded multiplication.
+inline constexpr double kUnderflowClamp = 746.0;
+inline constexpr int kWideScale = 64;
+inline constexpr double kWideUnscale = 0x1p-64;
+
+/// tanh(x) = -expm1(-2|x|) / (2 + expm1(-2|x|)), signed: accurate near 0 and for large |x|.
+inline Vec tanh(Vec x) {
+  const ExpParts e = exp_parts(-2.0 * min(abs(x), kTanhClamp));
+  const Vec q = e.even - e.odd;
+  // expm1(-2|x|) = m / q with m = (2^n - 1) q + 2^n 2 odd; then tanh|x| = -m / (2q + m).
+  const Vec m = (e.two_n - 1.0) * q + e.two_n * (2.0 * e.odd);
+  return copysign(m / (2.0 * q + m), x);  // m <= 0: copysign takes its magnitude
+}
+
+/// exp(-y) = p / q for 0 <= y, as (p, q), down to the smallest subnormal.
+inline void exp_minus(Vec y, Vec& p, Vec& q) {
+  const ExpParts e = exp_parts(-min(y, kUnderflowClamp), kWideScale);
+  q = e.even - e.odd;
+  p = (e.two_n * (e.even + e.odd)) * kWideUnscale;
+}
+
+/// tanh'(x) = 4 e / (1 + e)^2 with e = exp(-2|x|): no cancellation in 1 - tanh^2.
+inline Vec tanh_slope(Vec x) {
+  Vec p, q;
+  exp_minus(2.0 * abs(x), p, q);
+  const Vec s = q + p;
+  return 4.0 * p * q / (s * s);
+}
+
+/// For sigmoid and softplus: exp(-|x|) = p / q, returned as (p, q).
+inline void exp_minus_abs(Vec x, Vec& p, Vec& q) { exp_minus(abs(x), p, q); }
+
+/// 1 / (1 + exp(-x)) = q / (q + p) for x >= 0 and p / (q + p) for x < 0, with exp(-|x|) = p / q.
+inline Vec sigmoid(Vec x) {
+  Vec p, q;
+  exp_minus_abs(x, p, q);
+  return (x >= 0.0 ? q : p) / (q + p);
+}
+
+/// sigmoid'(x) = e / (1 + e)^2 = p q / (p + q)^2 with e = exp(-|x|) = p / q.
+inline Vec sigmoid_slope(Vec x) {
+  Vec p, q;
+  exp_minus_abs(x, p, q);
+  const Vec s = p + q;
+  return p * q / (s * s);
+}
+
+/// log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)); log1p stays a scalar call.
+inline Vec softplus(Vec x) {
+  Vec p, q;
+  exp_minus_abs(x, p, q);
+  const Vec e = p / q;
+  Vec l;
+  for (Index i = 0; i < kLanes; ++i) l[i] = std::log1p(e[i]);
+  return max(x, 0.0) + l;
+}
+
+/// max(x, 0), propagating NaN.
+inline Vec relu(Vec x) { return x < 0.0 ? splat(0.0) : x; }
+
+/// relu'(x): 1 for x > 0, 0 otherwise (the a.e. derivative; 0 at the kink).
+inline Vec relu_slope(Vec x) { return x > 0.0 ? splat(1.0) : splat(0.0); }
+
+}  // namespace nearid::lanes

@@ -1,0 +1,64 @@
+"""nearid: deep compositions of near-identity maps.
+
+Build smooth invertible maps R^d -> R^d from residual blocks, affine maps and
+Python callables (:mod:`nearid.maps`), evaluate them and their Jacobians on
+batches with a parallel C++ core.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from . import _native, maps
+from ._native import variant as cpu_variant
+
+try:
+    __version__ = version("nearid")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
+    __version__ = "0+unknown"
+
+#: True when the compiled core uses OpenMP threads.
+has_openmp: bool = bool(_native.core.has_openmp())
+
+
+def get_num_threads() -> int:
+    """The number of threads nearid's parallel loops use."""
+    return int(_native.core.get_num_threads())
+
+
+def set_num_threads(n: int | None) -> None:
+    """Set the threads nearid's parallel loops use; ``None`` or 0 restores the default.
+
+    Results do not depend on this number: they are bitwise identical for any count.
+    """
+    if n is None:
+        n = 0
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int or None; got {type(n).__name__}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0 (0 restores the default); got {n}")
+    _native.core.set_num_threads(n)
+
+
+@contextmanager
+def num_threads(n: int) -> Iterator[None]:
+    """Context manager: run the enclosed code with `n` threads, then restore the previous setting."""
+    previous = get_num_threads()
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        set_num_threads(previous)
+
+
+__all__ = [
+    "__version__",
+    "cpu_variant",
+    "get_num_threads",
+    "has_openmp",
+    "maps",
+    "num_threads",
+    "set_num_threads",
+]

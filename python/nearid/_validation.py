@@ -1,0 +1,89 @@
+"""Argument checking and conversion shared by the public API.
+
+Every public function converts its array arguments here, so that errors name
+the argument, the expected shape and what was received, and the compiled core
+only ever sees finite float64 C-contiguous arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_REAL_KINDS = "iuf"
+
+
+def as_float_array(value: Any, name: str) -> np.ndarray:
+    """`value` as a float64 ndarray; TypeError for non-numeric, complex or boolean data."""
+    try:
+        array = np.asarray(value)
+    except Exception as exc:  # ragged nested lists and the like
+        raise TypeError(f"{name} must be an array of real numbers; could not convert it: {exc}") from exc
+    if array.dtype.kind not in _REAL_KINDS:
+        raise TypeError(
+            f"{name} must be an array of real numbers (integer or floating dtype); got dtype {array.dtype}"
+        )
+    return np.asarray(array, dtype=np.float64, order="C")
+
+
+def check_finite(array: np.ndarray, name: str) -> None:
+    """ValueError naming the first NaN/Inf entry of `array`."""
+    if not np.isfinite(array).all():
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        where = index[0] if len(index) == 1 else index
+        raise ValueError(
+            f"{name} must be finite; found {array[index]} at index {where}. Remove or replace NaN/Inf values."
+        )
+
+
+def as_matrix(value: Any, name: str, shape: tuple[int | None, int | None] = (None, None)) -> np.ndarray:
+    """A finite 2-D float64 array; `shape` entries that are not None are enforced."""
+    array = as_float_array(value, name)
+    expected = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape {expected}; got an array of shape {array.shape}")
+    if any(s is not None and s != got for s, got in zip(shape, array.shape)):
+        raise ValueError(f"{name} must have shape {expected}; got {array.shape}")
+    check_finite(array, name)
+    return array
+
+
+def as_vector(value: Any, name: str, length: int | None = None) -> np.ndarray:
+    """A finite 1-D float64 array, of `length` entries when given."""
+    array = as_float_array(value, name)
+    if array.ndim != 1 or (length is not None and array.shape[0] != length):
+        expected = f"({length},)" if length is not None else "(n,)"
+        raise ValueError(f"{name} must have shape {expected}; got {array.shape}")
+    check_finite(array, name)
+    return array
+
+
+def as_points(value: Any, dim: int, name: str = "X") -> tuple[np.ndarray, bool]:
+    """A batch (n, dim) of finite float64 points, and whether a single (dim,) point was given."""
+    array = as_float_array(value, name)
+    if array.ndim == 1:
+        if array.shape[0] != dim:
+            raise ValueError(f"{name} must have shape ({dim},) for one point of a map of dim {dim}; got {array.shape}")
+        array = array.reshape(1, dim)
+        single = True
+    elif array.ndim == 2:
+        if array.shape[1] != dim:
+            raise ValueError(f"{name} must have shape (n, {dim}) for a map of dim {dim}; got {array.shape}")
+        single = False
+    else:
+        raise ValueError(
+            f"{name} must be one point of shape ({dim},) or a batch of shape (n, {dim}); "
+            f"got an array of shape {array.shape}"
+        )
+    check_finite(array, name)
+    return array, single
+
+
+def as_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    """An int >= minimum; TypeError for non-integers (bool included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)

@@ -1,0 +1,399 @@
+"""Map families: smooth maps R^d -> R^d evaluated on batches, with Jacobians.
+
+Every map ``f`` takes float64 points as a batch of shape ``(n, d)`` or one
+point of shape ``(d,)`` and returns the same shape; ``f.jacobian(X)`` returns
+``(n, d, d)`` (or ``(d, d)`` for one point) with ``J[r, a, b] = d f_a / d x_b``
+at ``X[r]``. Array-likes, integers and float32 are converted to float64;
+NaN/Inf, booleans, complex numbers and wrong shapes are rejected with an error
+naming the argument.
+
+Maps implemented in C++ (:class:`ResidualBlock`, :class:`ResidualNet`,
+:class:`Affine` and :class:`Chain` of those) evaluate in parallel over points
+with OpenMP, without holding the GIL, and give bitwise identical results for
+any thread count (see :func:`nearid.set_num_threads`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from ._native import core as _core
+from ._validation import as_float_array, as_matrix, as_points, as_positive_int, as_vector, check_finite
+
+__all__ = ["Map", "ResidualBlock", "ResidualNet", "Affine", "Chain", "FromCallable", "ACTIVATIONS"]
+
+#: Activations accepted by :class:`ResidualBlock`.
+ACTIVATIONS = ("tanh", "sigmoid", "softplus", "relu", "identity")
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    array = np.array(array, dtype=np.float64, copy=True)
+    array.setflags(write=False)
+    return array
+
+
+class Map:
+    """Base class of nearid maps R^d -> R^d.
+
+    Subclasses set ``self._impl`` to the compiled map. Calling the map
+    evaluates it; :meth:`jacobian` gives its derivative.
+    """
+
+    _impl: Any
+
+    @property
+    def dim(self) -> int:
+        """The dimension d of the domain and range."""
+        return int(self._impl.dim)
+
+    def __call__(self, X: Any) -> np.ndarray:
+        """Evaluate the map.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, d) or (d,)
+            Points, one per row.
+
+        Returns
+        -------
+        ndarray, shape (n, d) or (d,)
+            f(X), float64, the same shape as X.
+        """
+        points, single = as_points(X, self.dim, "X")
+        Y = self._impl.forward(points)
+        return Y[0] if single else Y
+
+    def jacobian(self, X: Any) -> np.ndarray:
+        """Jacobian matrices Df at each point.
+
+        Parameters
+        ----------
+        X : array_like, shape (n, d) or (d,)
+
+        Returns
+        -------
+        ndarray, shape (n, d, d) or (d, d)
+            ``J[r, a, b] = d f_a / d x_b`` evaluated at ``X[r]``.
+        """
+        points, single = as_points(X, self.dim, "X")
+        d = self.dim
+        J = self._impl.jacobian(points).reshape(points.shape[0], d, d)
+        return J[0] if single else J
+
+    def value_and_jacobian(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(f(X), Df(X))`` in one pass (shapes as :meth:`__call__` and :meth:`jacobian`)."""
+        points, single = as_points(X, self.dim, "X")
+        d = self.dim
+        Y, J = self._impl.forward_and_jacobian(points)
+        J = J.reshape(points.shape[0], d, d)
+        return (Y[0], J[0]) if single else (Y, J)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(dim={self.dim})"
+
+
+class ResidualBlock(Map):
+    """One residual block ``x -> x + A s(B x + bias) + shift``.
+
+    Parameters
+    ----------
+    A : array_like, shape (d, k)
+        Output weights.
+    B : array_like, shape (k, d)
+        Input weights.
+    bias : array_like, shape (k,), optional
+        Added to ``B x`` before the activation (default zeros).
+    shift : array_like, shape (d,), optional
+        Added to the output (default zeros).
+    activation : {"tanh", "sigmoid", "softplus", "relu", "identity"}
+        The elementwise nonlinearity s. For "relu" the Jacobian uses the
+        almost-everywhere derivative: s'(t) = 1 for t > 0 and 0 for t <= 0.
+
+    Notes
+    -----
+    The residual part ``x -> A s(B x + bias) + shift`` has Lipschitz constant at
+    most ``||A||_2 ||B||_2 sup|s'|`` (:attr:`residual_lipschitz_bound`), with
+    sup|s'| = 1/4 for sigmoid and 1 otherwise.
+    """
+
+    def __init__(
+        self,
+        A: Any,
+        B: Any,
+        bias: Any = None,
+        shift: Any = None,
+        activation: str = "tanh",
+    ) -> None:
+        A_ = as_matrix(A, "A")
+        d, k = A_.shape
+        if d == 0 or k == 0:
+            raise ValueError(f"A must have shape (d, k) with d, k >= 1; got {A_.shape}")
+        B_ = as_matrix(B, "B")
+        bias_ = np.zeros(k) if bias is None else as_vector(bias, "bias")
+        shift_ = np.zeros(d) if shift is None else as_vector(shift, "shift")
+        if not isinstance(activation, str):
+            raise TypeError(f"activation must be a string, one of {ACTIVATIONS}; got {type(activation).__name__}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
+        # Shape consistency between A, B, bias and shift is checked by the core.
+        self._impl = _core.ResidualNet([(A_, B_, bias_, shift_, activation)])
+        self._A, self._B = _readonly(A_), _readonly(B_)
+        self._bias, self._shift = _readonly(bias_), _readonly(shift_)
+        self._activation = activation
+
+    A = property(lambda self: self._A, doc="Output weights, shape (d, k) (read-only).")
+    B = property(lambda self: self._B, doc="Input weights, shape (k, d) (read-only).")
+    bias = property(lambda self: self._bias, doc="Pre-activation bias, shape (k,) (read-only).")
+    shift = property(lambda self: self._shift, doc="Output shift, shape (d,) (read-only).")
+    activation = property(lambda self: self._activation, doc="Name of the activation.")
+
+    @property
+    def width(self) -> int:
+        """The number k of hidden units."""
+        return int(self._A.shape[1])
+
+    @property
+    def residual_lipschitz_bound(self) -> float:
+        """``||A||_2 ||B||_2 sup|s'|``, an upper bound on the Lipschitz constant of the residual part."""
+        slope = _core.activation_max_slope(self._activation)
+        return float(np.linalg.norm(self._A, 2) * np.linalg.norm(self._B, 2) * slope)
+
+    def _params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+        return (self._A, self._B, self._bias, self._shift, self._activation)
+
+    def __repr__(self) -> str:
+        return f"ResidualBlock(dim={self.dim}, width={self.width}, activation={self._activation!r})"
+
+
+class ResidualNet(Map):
+    """Residual blocks applied in order: ``blocks[-1] o ... o blocks[0]``.
+
+    Parameters
+    ----------
+    blocks : sequence of ResidualBlock
+        At least one block; all of the same dimension d (widths may differ).
+    """
+
+    def __init__(self, blocks: Iterable[ResidualBlock]) -> None:
+        blocks = tuple(blocks)
+        if not blocks:
+            raise ValueError("blocks must hold at least one ResidualBlock; got an empty sequence")
+        for i, block in enumerate(blocks):
+            if not isinstance(block, ResidualBlock):
+                raise TypeError(f"blocks[{i}] must be a ResidualBlock; got {type(block).__name__}")
+        self._impl = _core.ResidualNet([b._params() for b in blocks])
+        self._blocks = blocks
+
+    @property
+    def blocks(self) -> tuple[ResidualBlock, ...]:
+        """The blocks, in the order they are applied."""
+        return self._blocks
+
+    @property
+    def depth(self) -> int:
+        """The number of blocks."""
+        return len(self._blocks)
+
+    def __len__(self) -> int:
+        return len(self._blocks)
+
+    @classmethod
+    def random(
+        cls,
+        dim: int,
+        width: int,
+        depth: int,
+        scale: float,
+        seed: int | None = 0,
+        activation: str = "tanh",
+        bias_scale: float = 0.1,
+    ) -> ResidualNet:
+        """A random residual network whose blocks are near the identity.
+
+        Each block has A (dim, width) and B (width, dim) with standard normal
+        entries, rescaled so that ``||A||_2 = ||B||_2`` and
+        ``||A||_2 ||B||_2 sup|s'| = scale``: the residual part of every block is
+        then ``scale``-Lipschitz at most. Biases are normal with standard
+        deviation ``bias_scale``; shifts are zero.
+
+        Parameters
+        ----------
+        dim, width, depth : int
+            d, k and the number of blocks (all >= 1).
+        scale : float
+            Bound on each block's residual Lipschitz constant (>= 0).
+        seed : int or None
+            Seed for ``numpy.random.default_rng``; the same seed gives the same net.
+        activation : str
+            One of :data:`ACTIVATIONS`.
+        bias_scale : float
+            Standard deviation of the biases (>= 0).
+        """
+        dim = as_positive_int(dim, "dim")
+        width = as_positive_int(width, "width")
+        depth = as_positive_int(depth, "depth")
+        scale = float(scale)
+        if not np.isfinite(scale) or scale < 0:
+            raise ValueError(f"scale must be a finite number >= 0; got {scale}")
+        bias_scale = float(bias_scale)
+        if not np.isfinite(bias_scale) or bias_scale < 0:
+            raise ValueError(f"bias_scale must be a finite number >= 0; got {bias_scale}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
+        rng = np.random.default_rng(seed)
+        factor = np.sqrt(scale / _core.activation_max_slope(activation))
+        blocks = []
+        for _ in range(depth):
+            A = rng.standard_normal((dim, width))
+            B = rng.standard_normal((width, dim))
+            A *= factor / np.linalg.norm(A, 2)
+            B *= factor / np.linalg.norm(B, 2)
+            bias = bias_scale * rng.standard_normal(width)
+            blocks.append(ResidualBlock(A, B, bias=bias, activation=activation))
+        return cls(blocks)
+
+    def __repr__(self) -> str:
+        return f"ResidualNet(dim={self.dim}, depth={self.depth})"
+
+
+class Affine(Map):
+    """The affine map ``x -> W x + b``.
+
+    Parameters
+    ----------
+    W : array_like, shape (d, d)
+    b : array_like, shape (d,), optional
+        Default zeros.
+    """
+
+    def __init__(self, W: Any, b: Any = None) -> None:
+        W_ = as_matrix(W, "W")
+        if W_.shape[0] != W_.shape[1] or W_.shape[0] == 0:
+            raise ValueError(f"W must be a non-empty square matrix of shape (d, d); got {W_.shape}")
+        b_ = np.zeros(W_.shape[0]) if b is None else as_vector(b, "b", W_.shape[0])
+        self._impl = _core.Affine(W_, b_)
+        self._W, self._b = _readonly(W_), _readonly(b_)
+
+    W = property(lambda self: self._W, doc="The matrix, shape (d, d) (read-only).")
+    b = property(lambda self: self._b, doc="The offset, shape (d,) (read-only).")
+
+
+class Chain(Map):
+    """The composition of maps applied in the order given.
+
+    ``Chain(f, g, h)(x) == h(g(f(x)))``. A chain of C++ maps runs entirely in
+    C++, tile by tile through every map; a chain holding a :class:`FromCallable`
+    evaluates one map after another on the whole batch.
+
+    Parameters
+    ----------
+    *maps : Map
+        At least one map, all of the same dimension.
+    """
+
+    def __init__(self, *maps: Map) -> None:
+        if not maps:
+            raise ValueError("Chain needs at least one map")
+        for i, f in enumerate(maps):
+            if not isinstance(f, Map):
+                raise TypeError(
+                    f"Chain argument {i} must be a nearid map; got {type(f).__name__} "
+                    "(wrap Python functions in nearid.maps.FromCallable)"
+                )
+        self._impl = _core.Chain([f._impl for f in maps])
+        self._maps = tuple(maps)
+
+    @property
+    def maps(self) -> tuple[Map, ...]:
+        """The maps, in the order they are applied."""
+        return self._maps
+
+    def __repr__(self) -> str:
+        return f"Chain({', '.join(repr(f) for f in self._maps)})"
+
+
+#: Relative step of the central differences used by FromCallable without a Jacobian.
+FD_RELATIVE_STEP = float(np.finfo(np.float64).eps ** (1.0 / 3.0))
+
+
+class FromCallable(Map):
+    """A map given by a batched Python callable.
+
+    Parameters
+    ----------
+    f : callable
+        ``f(X)`` with X of shape (n, d) (float64) returns an array of shape (n, d).
+        It is called on whole batches, never on single rows.
+    dim : int
+        The dimension d.
+    jacobian : callable, optional
+        ``jacobian(X)`` with X (n, d) returns (n, d, d), ``J[r, a, b] = d f_a / d x_b``.
+        Without it, Jacobians are central differences: coordinate b of every
+        point moves by ``h = eps**(1/3) * max(1, |x_b|)`` (eps**(1/3) is about
+        6.1e-6, :data:`FD_RELATIVE_STEP`), one batched call of f on 2n points per
+        coordinate; the error is O(h^2 |f'''|), about 1e-10 relative for smooth f.
+
+    Notes
+    -----
+    Outputs are checked: a wrong shape or a NaN/Inf value raises ValueError.
+    Evaluation holds the GIL while f runs, so it is not parallel.
+    """
+
+    def __init__(self, f: Callable[[np.ndarray], Any], dim: int, jacobian: Callable[[np.ndarray], Any] | None = None):
+        if not callable(f):
+            raise TypeError(f"f must be callable; got {type(f).__name__}")
+        if jacobian is not None and not callable(jacobian):
+            raise TypeError(f"jacobian must be callable or None; got {type(jacobian).__name__}")
+        self._f = f
+        self._jacobian_fn = jacobian
+        self._dim = as_positive_int(dim, "dim")
+        self._impl = _core.CallableMap(self._dim, self._checked_forward, self._checked_jacobian)
+
+    @property
+    def function(self) -> Callable[[np.ndarray], Any]:
+        """The wrapped callable."""
+        return self._f
+
+    def _checked_forward(self, X: np.ndarray) -> np.ndarray:
+        Y = as_float_array(self._f(X), "output of f")
+        if Y.shape != X.shape:
+            raise ValueError(
+                f"FromCallable: f returned shape {Y.shape} for input of shape {X.shape}; "
+                "a batched callable must return (n, d) for (n, d) input"
+            )
+        check_finite(Y, "output of f")
+        return Y
+
+    def _checked_jacobian(self, X: np.ndarray) -> np.ndarray:
+        n, d = X.shape
+        if self._jacobian_fn is None:
+            J = self._central_differences(X)
+        else:
+            J = as_float_array(self._jacobian_fn(X), "output of jacobian")
+            if J.shape != (n, d, d):
+                raise ValueError(
+                    f"FromCallable: jacobian returned shape {J.shape} for input of shape {X.shape}; expected {(n, d, d)}"
+                )
+            check_finite(J, "output of jacobian")
+        return J.reshape(n, d * d)
+
+    def _central_differences(self, X: np.ndarray) -> np.ndarray:
+        n, d = X.shape
+        J = np.empty((n, d, d))
+        for b in range(d):
+            h = FD_RELATIVE_STEP * np.maximum(1.0, np.abs(X[:, b]))
+            plus, minus = X.copy(), X.copy()
+            plus[:, b] += h
+            minus[:, b] -= h
+            values = self._checked_forward(np.concatenate([plus, minus]))
+            # Divide by the step actually taken (x + h and x - h are rounded).
+            J[:, :, b] = (values[:n] - values[n:]) / (plus[:, b] - minus[:, b])[:, None]
+        return J
+
+    def __repr__(self) -> str:
+        name = getattr(self._f, "__name__", type(self._f).__name__)
+        return f"FromCallable({name}, dim={self._dim})"
+
