@@ -31,13 +31,13 @@ double activation_max_slope(Activation a) { return a == Activation::Sigmoid ? 0.
 
 // One value goes through the same vector code as a batch, so both agree bitwise.
 double activation_value(Activation a, double t) {
-  double in[lanes::kLanes] = {t}, out[lanes::kLanes];
+  double in[lanes::kLanes] = {t}, out[lanes::kLanes] = {};
   lanes::activate(a, in, out, lanes::kLanes);
   return out[0];
 }
 
 double activation_slope(Activation a, double t) {
-  double in[lanes::kLanes] = {t}, out[lanes::kLanes];
+  double in[lanes::kLanes] = {t}, out[lanes::kLanes] = {};
   lanes::activation_slopes(a, in, out, lanes::kLanes);
   return out[0];
 }
