@@ -81,6 +81,16 @@ def test_chain_applies_maps_in_the_order_given(rng):
     assert Chain(f, g, h).maps == (f, g, h)
 
 
+def test_chain_in_lane_layout_matches_map_by_map_bitwise(rng):
+    # A chain of C++ maps keeps points transposed from the first map to the last;
+    # each map's arithmetic is unchanged, so the results agree to the bit.
+    f = Affine(rng.standard_normal((5, 5)), rng.standard_normal(5))
+    g = random_block(rng, d=5, k=3, activation="sigmoid")
+    h = ResidualNet.random(5, 4, 2, 0.4, seed=6)
+    X = rng.standard_normal((131, 5))
+    assert np.array_equal(Chain(f, g, h, f)(X), f(h(g(f(X)))))
+
+
 def test_chain_of_native_maps_runs_in_cpp(rng):
     f = Affine(np.eye(3) * 2)
     assert Chain(f, f)._impl.is_native

@@ -22,6 +22,8 @@ def stub_api() -> dict[str, object]:
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
             api[node.name] = [a.arg for a in node.args.args]
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and not node.target.id.startswith("_"):
+            api[node.target.id] = "constant"
         elif isinstance(node, ast.ClassDef):
             members: dict[str, object] = {}
             for item in node.body:
@@ -71,8 +73,10 @@ def module_api(module) -> dict[str, object]:
                     continue  # the abstract base has no constructor
                 members[key] = "property" if isinstance(member, property) else runtime_params(member, True)
             api[name] = members
-        else:
+        elif callable(value):
             api[name] = runtime_params(value, False)
+        else:
+            api[name] = "constant"
     return api
 
 

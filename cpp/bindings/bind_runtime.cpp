@@ -56,6 +56,11 @@ void bind_runtime(py::module_& m) {
       if (p) std::rethrow_exception(p);
     } catch (const Interrupted&) {
       PyErr_SetNone(PyExc_KeyboardInterrupt);
+    } catch (const ConvergenceError& e) {
+      // nearid.errors.ConvergenceError carries the counts as attributes.
+      const py::object type = py::module_::import("nearid.errors").attr("ConvergenceError");
+      const py::object error = type(e.what(), e.failed(), e.total(), e.worst_residual(), e.reason());
+      PyErr_SetObject(type.ptr(), error.ptr());
     }
   });
 

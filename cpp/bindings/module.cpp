@@ -10,4 +10,6 @@ PYBIND11_MODULE(NEARID_MODULE_NAME, m) {
   m.doc() = "nearid's compiled core (private: use the nearid package).";
   nearid::bindings::bind_runtime(m);
   nearid::bindings::bind_maps(m);
+  nearid::bindings::bind_inversion(m);
+  nearid::bindings::bind_linalg(m);
 }

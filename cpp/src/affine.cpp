@@ -33,6 +33,17 @@ void Affine::forward_tile(const double* X, double* Y, Index rows) const {
   lanes::row_affine(Wt_padded_.data(), b_padded_.data(), X, rows, dim(), Y);
 }
 
+void Affine::forward_lanes(double* groups, Index count) const {
+  // Same sums in the same order as row_affine, so both kernels agree bitwise.
+  const Index d = dim(), size = d * lanes::kLanes;
+  std::vector<double> out(size);
+  for (Index g = 0; g < count; ++g) {
+    double* xg = groups + g * size;
+    lanes::lane_gemm(W_.data(), d, d, xg, lanes::kLanes, b_.data(), false, out.data());
+    std::copy(out.begin(), out.end(), xg);
+  }
+}
+
 void Affine::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {
   if (Y != nullptr) forward_tile(X, Y, rows);
   const Index dd = dim() * dim();

@@ -9,7 +9,7 @@
 
 namespace nearid {
 
-Chain::Chain(std::vector<MapPtr> maps) : maps_(std::move(maps)), native_(true) {
+Chain::Chain(std::vector<MapPtr> maps) : maps_(std::move(maps)), native_(true), lanes_(true) {
   if (maps_.empty()) throw std::invalid_argument("Chain: needs at least one map");
   for (std::size_t i = 0; i < maps_.size(); ++i) {
     if (!maps_[i]) throw std::invalid_argument("Chain: map " + std::to_string(i) + " is None");
@@ -19,12 +19,20 @@ Chain::Chain(std::vector<MapPtr> maps) : maps_(std::move(maps)), native_(true) {
                                   std::to_string(maps_[i]->dim()));
     }
     native_ = native_ && maps_[i]->is_native();
+    lanes_ = lanes_ && maps_[i]->has_lane_kernel();
   }
 }
 
 void Chain::forward_tile(const double* X, double* Y, Index rows) const {
   const Index d = dim();
   if (maps_.size() == 1) return maps_[0]->forward_tile(X, Y, rows);
+  if (lanes_) {  // transpose once, not once per map
+    std::vector<double> groups(lanes::group_count(rows) * d * lanes::kLanes);
+    lanes::to_lanes(X, rows, d, groups.data());
+    forward_lanes(groups.data(), lanes::group_count(rows));
+    lanes::from_lanes(groups.data(), rows, d, Y);
+    return;
+  }
   // Ping-pong between two buffers; the last map writes into Y.
   std::vector<double> a(rows * d), b(rows * d);
   const double* cur = X;
@@ -33,6 +41,10 @@ void Chain::forward_tile(const double* X, double* Y, Index rows) const {
     maps_[i]->forward_tile(cur, next, rows);
     cur = next;
   }
+}
+
+void Chain::forward_lanes(double* groups, Index count) const {
+  for (const MapPtr& f : maps_) f->forward_lanes(groups, count);
 }
 
 void Chain::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {

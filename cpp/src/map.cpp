@@ -25,6 +25,10 @@ const double* contiguous_rows(const MatrixCRef& X, RowMatrixXd& storage) {
 }
 }  // namespace
 
+void Map::forward_lanes(double*, Index) const {
+  throw std::logic_error("this map has no lane kernel (has_lane_kernel() is false)");
+}
+
 void Map::forward_into(const MatrixCRef& X, double* Y) const {
   check_batch(X);
   if (!is_native()) throw std::logic_error("a map that is not native must override forward_into()");

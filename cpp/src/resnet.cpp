@@ -50,21 +50,26 @@ ResidualNet::ResidualNet(std::vector<ResidualBlockParams> blocks) : blocks_(std:
 }
 
 void ResidualNet::forward_tile(const double* X, double* Y, Index rows) const {
+  std::vector<double> x(lanes::group_count(rows) * dim_ * lanes::kLanes);
+  lanes::to_lanes(X, rows, dim_, x.data());
+  forward_lanes(x.data(), lanes::group_count(rows));
+  lanes::from_lanes(x.data(), rows, dim_, Y);
+}
+
+void ResidualNet::forward_lanes(double* groups, Index count) const {
   using lanes::kLanes;
-  const Index d = dim_, groups = lanes::group_count(rows);
-  std::vector<double> x(groups * d * kLanes), z(max_width_ * kLanes), s(max_width_ * kLanes);
-  lanes::to_lanes(X, rows, d, x.data());
-  // Block-major: a block's parameters stay in cache while every group of the tile passes through it.
+  const Index d = dim_;
+  std::vector<double> z(max_width_ * kLanes), s(max_width_ * kLanes);
+  // Block-major: a block's parameters stay in cache while every group passes through it.
   for (const ResidualBlockParams& b : blocks_) {
     const Index k = b.width();
-    for (Index g = 0; g < groups; ++g) {
-      double* xg = x.data() + g * d * kLanes;
+    for (Index g = 0; g < count; ++g) {
+      double* xg = groups + g * d * kLanes;
       lanes::lane_gemm(b.B.data(), k, d, xg, kLanes, b.bias.data(), false, z.data());
       lanes::activate(b.activation, z.data(), s.data(), k * kLanes);
       lanes::lane_gemm(b.A.data(), d, k, s.data(), kLanes, b.shift.data(), true, xg);
     }
   }
-  lanes::from_lanes(x.data(), rows, d, Y);
 }
 
 void ResidualNet::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {

@@ -2,7 +2,8 @@
 
 Build smooth invertible maps R^d -> R^d from residual blocks, affine maps and
 Python callables (:mod:`nearid.maps`), evaluate them and their Jacobians on
-batches with a parallel C++ core.
+batches with a parallel C++ core, invert them (:func:`invert`) and write them
+as exact compositions of near-identity layers (:func:`decompose`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from . import _native, maps
+from . import _native, bounds, maps, schedules
 from ._native import variant as cpu_variant
+from .bounds import Constants
+from .decompose import Decomposition, InversionSettings, decompose
+from .errors import ConvergenceError
+from .inversion import InversionResult, invert
+from .io import load
+from .linear import hardt_ma, hardt_ma_bound
 
 try:
     __version__ = version("nearid")
@@ -55,7 +62,19 @@ def num_threads(n: int) -> Iterator[None]:
 
 __all__ = [
     "__version__",
+    "Constants",
+    "ConvergenceError",
+    "Decomposition",
+    "InversionResult",
+    "InversionSettings",
+    "bounds",
     "cpu_variant",
+    "decompose",
+    "hardt_ma",
+    "hardt_ma_bound",
+    "invert",
+    "load",
+    "schedules",
     "get_num_threads",
     "has_openmp",
     "maps",

@@ -23,7 +23,7 @@ import numpy as np
 from ._native import core as _core
 from ._validation import as_float_array, as_matrix, as_points, as_positive_int, as_vector, check_finite
 
-__all__ = ["Map", "ResidualBlock", "ResidualNet", "Affine", "Chain", "FromCallable", "ACTIVATIONS"]
+__all__ = ["Map", "ResidualBlock", "ResidualNet", "Affine", "Chain", "FromCallable", "Assembled", "ACTIVATIONS"]
 
 #: Activations accepted by :class:`ResidualBlock`.
 ACTIVATIONS = ("tanh", "sigmoid", "softplus", "relu", "identity")
@@ -397,3 +397,23 @@ class FromCallable(Map):
         name = getattr(self._f, "__name__", type(self._f).__name__)
         return f"FromCallable({name}, dim={self._dim})"
 
+
+
+class Assembled(Map):
+    """A map assembled by nearid from compiled pieces (decomposition layers,
+    inverses); it evaluates entirely in C++ when its pieces do."""
+
+    def __init__(self, impl: Any, label: str) -> None:
+        self._impl = impl
+        self._label = label
+
+    def __repr__(self) -> str:
+        return self._label
+
+
+def _affine_impl(W: np.ndarray, b: np.ndarray) -> Any:
+    return _core.Affine(np.ascontiguousarray(W, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64))
+
+
+def _chain_impl(*impls: Any) -> Any:
+    return impls[0] if len(impls) == 1 else _core.Chain(list(impls))

@@ -17,6 +17,8 @@ class Chain final : public Map {
   const std::vector<MapPtr>& maps() const { return maps_; }
 
   void forward_tile(const double* X, double* Y, Index rows) const override;
+  bool has_lane_kernel() const override { return lanes_; }
+  void forward_lanes(double* groups, Index count) const override;
   void jacobian_tile(const double* X, double* Y, double* J, Index rows) const override;
 
   /// A chain of native maps runs tile by tile through every map (no return to
@@ -27,6 +29,7 @@ class Chain final : public Map {
  private:
   std::vector<MapPtr> maps_;
   bool native_;
+  bool lanes_;  // every map has a lane kernel
 };
 
 }  // namespace nearid

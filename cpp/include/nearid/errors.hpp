@@ -13,4 +13,19 @@ class Interrupted : public std::runtime_error {
   Interrupted() : std::runtime_error("interrupted") {}
 };
 
+/// Points of a batch whose inversion did not converge (strict evaluation).
+class ConvergenceError : public std::runtime_error {
+ public:
+  ConvergenceError(long long failed, long long total, double worst_residual, const std::string& reason);
+  long long failed() const { return failed_; }
+  long long total() const { return total_; }
+  double worst_residual() const { return worst_residual_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  long long failed_, total_;
+  double worst_residual_;
+  std::string reason_;
+};
+
 }  // namespace nearid

@@ -28,6 +28,14 @@ class Map {
   /// (J has rows * d * d entries), and Y[r] = f(X[r]) when Y is not null.
   virtual void jacobian_tile(const double* X, double* Y, double* J, Index rows) const = 0;
 
+  /// True when forward_lanes is implemented: chains of such maps keep points
+  /// in the SIMD-lane layout (lane_kernels.hpp) from the first map to the last.
+  virtual bool has_lane_kernel() const { return false; }
+
+  /// In place on `groups` groups of points in lane layout (d * kLanes doubles
+  /// each); the same arithmetic per point as forward_tile.
+  virtual void forward_lanes(double* groups, Index count) const;
+
   /// Y = f(X) for a batch X (n, d); Y is a contiguous (n, d) buffer the
   /// caller owns (NumPy allocates it, so large outputs get huge pages).
   /// Parallel over tiles for native maps, identical for any thread count.

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <exception>
 #include <mutex>
+#include <string>
 
 #include "nearid/errors.hpp"
 #include "nearid/interrupt.hpp"
@@ -30,8 +31,10 @@ void set_num_threads(int n);
 inline constexpr Index kTileRows = 64;
 
 /// Run body(begin, end) over [0, n) in tiles of `tile` rows, in parallel.
-/// Exceptions thrown by body stop the loop and are rethrown on the calling thread;
-/// a pending Ctrl-C stops it and throws Interrupted.
+/// Exceptions thrown by body stop the loop and are rethrown on the calling
+/// thread, except ConvergenceError: the loop finishes and one error counting
+/// the failed points of every tile is thrown. A pending Ctrl-C stops the loop
+/// and throws Interrupted.
 template <class Body>
 void for_each_tile(Index n, Index tile, Body&& body) {
   if (n <= 0) return;
@@ -40,10 +43,20 @@ void for_each_tile(Index n, Index tile, Body&& body) {
   bool interrupted = false;
   std::exception_ptr error;
   std::mutex error_mutex;
+  long long failed = 0;
+  double worst_residual = 0.0;
+  std::string worst_reason;
   auto run_tile = [&](Index t) {
     if (stop.load(std::memory_order_relaxed)) return;
     try {
       body(t * tile, std::min(n, (t + 1) * tile));
+    } catch (const ConvergenceError& e) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      failed += e.failed();
+      if (failed == e.failed() || e.worst_residual() > worst_residual) {
+        worst_residual = e.worst_residual();
+        worst_reason = e.reason();
+      }
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);
       if (!error) error = std::current_exception();
@@ -72,6 +85,7 @@ void for_each_tile(Index n, Index tile, Body&& body) {
 #endif
   if (error) std::rethrow_exception(error);
   if (interrupted) throw Interrupted();
+  if (failed > 0) throw ConvergenceError(failed, n, worst_residual, worst_reason);
 }
 
 }  // namespace nearid

@@ -32,6 +32,8 @@ class ResidualNet final : public Map {
   const std::vector<ResidualBlockParams>& blocks() const { return blocks_; }
 
   void forward_tile(const double* X, double* Y, Index rows) const override;
+  bool has_lane_kernel() const override { return true; }
+  void forward_lanes(double* groups, Index count) const override;
   void jacobian_tile(const double* X, double* Y, double* J, Index rows) const override;
 
  private:

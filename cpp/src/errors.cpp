@@ -1,0 +1,25 @@
+#include "nearid/errors.hpp"
+
+#include <cstdio>
+
+namespace nearid {
+
+namespace {
+std::string convergence_message(long long failed, long long total, double worst, const std::string& reason) {
+  char residual[32];
+  std::snprintf(residual, sizeof residual, "%.3g", worst);
+  return "inversion did not converge for " + std::to_string(failed) + " of " + std::to_string(total) +
+         " points (worst residual ||f(x) - y|| = " + residual + ", " + reason +
+         "); the map may not be invertible there or the points may lie outside its image. Raise max_iter or "
+         "loosen the tolerance; nearid.invert(..., strict=False) returns the best iterates with per-point flags";
+}
+}  // namespace
+
+ConvergenceError::ConvergenceError(long long failed, long long total, double worst_residual, const std::string& reason)
+    : std::runtime_error(convergence_message(failed, total, worst_residual, reason)),
+      failed_(failed),
+      total_(total),
+      worst_residual_(worst_residual),
+      reason_(reason) {}
+
+}  // namespace nearid

@@ -1,0 +1,438 @@
+"""Exact decomposition of a smooth invertible map into near-identity layers.
+
+Following Bartlett, Evans & Long (2018), Theorems 1-2 (DESIGN 1-4b), a map
+h with det Dh(x0) > 0 is written on the ball B_R(x0) as
+
+    h = F_{m'} o ... o F_1 o h_m o ... o h_1,
+
+- normalisation: J0 = Dh(x0), h~(z) = J0^{-1} (h(z + x0) - h(x0)), so that
+  h~(0) = 0 and Dh~(0) = I;
+- nonlinear layers: g_i(z) = h~(a_i z) / a_i for scales
+  0 < a_1 < ... < a_m = 1, h_1 = g_1, h_i = g_i o g_{i-1}^{-1};
+- linear layers: Hardt-Ma factors F_m' ... F_1 = J0;
+- the translation by x0 folds into h_1 and the one by h(x0) into the last
+  layer, so applying :attr:`Decomposition.layers` in turn reproduces h.
+
+Evaluating a run of nonlinear layers i..j telescopes to g_j o g_{i-1}^{-1}:
+at most one inversion, solved in C++ (fixed point, Anderson, Newton).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import bounds, schedules
+from ._native import core as _core
+from ._validation import as_points, as_positive_int, as_vector
+from .bounds import Constants
+from .errors import ConvergenceError
+from .inversion import invert
+from .linear import hardt_ma, hardt_ma_bound
+from .maps import Assembled, Map, _affine_impl, _chain_impl
+
+__all__ = ["Decomposition", "InversionSettings", "decompose"]
+
+
+@dataclass(frozen=True)
+class InversionSettings:
+    """How layers invert g_{i-1}: see :func:`nearid.invert`.
+
+    The default tolerance is tighter than :func:`nearid.invert`'s so that
+    errors stay below 1e-10 after a hundred layers applied one by one.
+    """
+
+    method: str = "auto"
+    tol: float = 1e-13
+    max_iter: int = 100
+    anderson_memory: int = 5
+
+    def inverse_impl(self, g: Any) -> Any:
+        return _core.Inverse(g, self.method, self.tol, self.tol, self.max_iter, self.anderson_memory)
+
+
+class Decomposition:
+    """A map h written as an exact composition of near-identity layers.
+
+    Build one with :func:`nearid.decompose`. Layer indices are 0-based:
+    ``nonlinear[0]`` is the paper's h_1.
+
+    Attributes
+    ----------
+    h : Map
+        The decomposed map.
+    m : int
+        Number of nonlinear layers.
+    scales : ndarray, shape (m,)
+        a_1 < ... < a_m = 1 (read-only).
+    schedule : str
+        "uniform", "theorem", "geometric" or "explicit".
+    rate : float or None
+        c of a geometric or theorem schedule, ``a_i = (1 - c)^(m - i)``.
+    radius, center : float, ndarray (d,)
+        The ball B_R(x0) on which the composition equals h.
+    jacobian_at_center : ndarray (d, d)
+        J0 = Dh(x0).
+    constants : Constants
+        alpha, M, R, L, B (given or estimated, see :mod:`nearid.bounds`).
+    epsilon_bound : float
+        The proven bound on max_i ||h_i - Id||_Lip over the nonlinear layers:
+        Theorem 2's for the "theorem" and "geometric" schedules, DESIGN 4b's
+        for the others. Reported as is, even when >= 1 (vacuous).
+    epsilon_bounds : dict
+        Both bounds: {"paper": ..., "sharp": ...}.
+    linear_bound : float
+        Bound on ||F_i - I||_2 for the Hardt-Ma factors (0 without them).
+    nonlinear, linear, layers : tuple of Map
+        The nonlinear layers h_1..h_m, the linear layers F_1..F_m', and both
+        in order of application.
+    linear_factors : tuple of ndarray
+        The matrices F_1, ..., F_m'.
+    """
+
+    def __init__(
+        self,
+        h: Map,
+        scales: np.ndarray,
+        schedule: str,
+        rate: float | None,
+        radius: float,
+        center: np.ndarray,
+        jacobian_at_center: np.ndarray,
+        linear_factors: list[np.ndarray],
+        constants: Constants,
+        inversion: InversionSettings,
+    ) -> None:
+        self.h = h
+        self.scales = scales
+        self.schedule = schedule
+        self.rate = rate
+        self.radius = radius
+        self.center = center
+        self.jacobian_at_center = jacobian_at_center
+        self.linear_factors = tuple(linear_factors)
+        self.constants = constants
+        self.inversion = inversion
+
+        d = h.dim
+        self._value_at_center = h(center)
+        self._J0_inv = np.linalg.inv(jacobian_at_center)
+        self._shifted_value = self._J0_inv @ self._value_at_center
+        product = np.eye(d)
+        for F in self.linear_factors:
+            product = F @ product
+        self._linear_product = product if self.linear_factors else jacobian_at_center
+        self.epsilon_bounds = {
+            "paper": bounds.paper_epsilon(scales, constants),
+            "sharp": bounds.sharp_epsilon(scales, constants),
+        }
+        self.epsilon_bound = self.epsilon_bounds["paper" if schedule in ("theorem", "geometric") else "sharp"]
+        self.linear_bound = hardt_ma_bound(jacobian_at_center, len(self.linear_factors)) if self.linear_factors else 0.0
+        self.layers = tuple(self.segment(i, i + 1) for i in range(self.m + len(self.linear_factors)))
+        self.nonlinear = self.layers[: self.m]
+        self.linear = self.layers[self.m :]
+        value_shift = self._value_at_center - self._linear_product @ self._shifted_value
+        self._whole = Assembled(
+            _chain_impl(h._impl, _affine_impl(self._linear_product @ self._J0_inv, value_shift)),
+            f"Decomposition.whole(m={self.m})",
+        )
+
+    # ----------------------------------------------------------- basic facts
+
+    @property
+    def m(self) -> int:
+        """Number of nonlinear layers."""
+        return int(self.scales.size)
+
+    @property
+    def dim(self) -> int:
+        return self.h.dim
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __repr__(self) -> str:
+        return (
+            f"Decomposition(dim={self.dim}, m={self.m}, linear_layers={len(self.linear_factors)}, "
+            f"schedule={self.schedule!r}, radius={self.radius}, epsilon_bound={self.epsilon_bound:.4g})"
+        )
+
+    # ----------------------------------------------------------- pieces
+
+    def _g_impl(self, i: int, input_shift: np.ndarray | None = None) -> Any:
+        """g_i(z) = J0^{-1} (h(a_i z + x0) - h(x0)) / a_i (1-based i), as one C++ chain.
+
+        With `input_shift`, z = x - input_shift (the first layer's translation).
+        """
+        a = float(self.scales[i - 1])
+        d = self.dim
+        offset = self.center if input_shift is None else self.center - a * input_shift
+        return _chain_impl(
+            _affine_impl(a * np.eye(d), offset),
+            self.h._impl,
+            _affine_impl(self._J0_inv / a, -self._shifted_value / a),
+        )
+
+    def g(self, i: int) -> Map:
+        """The paper's g_i(z) = h~(a_i z) / a_i for 1 <= i <= m (1-based, like a_i)."""
+        i = as_positive_int(i, "i")
+        if i > self.m:
+            raise ValueError(f"i must be in 1..m = 1..{self.m}; got {i}")
+        return Assembled(self._g_impl(i), f"g_{i}(a={self.scales[i - 1]:.6g})")
+
+    @property
+    def h_tilde(self) -> Map:
+        """The normalised map h~(z) = J0^{-1} (h(z + x0) - h(x0)) (equal to g_m)."""
+        return Assembled(self._g_impl(self.m), "h~")
+
+    def segment(self, start: int, stop: int) -> Map:
+        """``layers[start:stop]`` composed, as one map.
+
+        A run of nonlinear layers telescopes: layers i..j-1 (0-based) are
+        ``g_j o g_i^{-1}`` (the paper's h_{i+1}..h_j), one inversion at most,
+        none when the run starts at layer 0. Linear layers in the run are
+        multiplied into one matrix.
+        """
+        count = self.m + len(self.linear_factors)
+        if not (0 <= start < stop <= count):
+            raise ValueError(f"need 0 <= start < stop <= {count} (the number of layers); got start={start}, stop={stop}")
+        d = self.dim
+        pieces = []
+        label = []
+        if start < self.m:
+            end = min(stop, self.m)
+            if start == 0:
+                pieces.append(self._g_impl(end, input_shift=self.center))
+            else:
+                pieces.append(self.inversion.inverse_impl(self._g_impl(start)))
+                pieces.append(self._g_impl(end))
+            label.append(f"nonlinear {start}..{end - 1}")
+            if end == self.m and not self.linear_factors:
+                pieces.append(_affine_impl(self.jacobian_at_center, self._value_at_center))
+        if stop > self.m:
+            first, last = max(start, self.m) - self.m, stop - self.m
+            product = np.eye(d)
+            for F in self.linear_factors[first:last]:
+                product = F @ product
+            shift = self._value_at_center if last == len(self.linear_factors) else np.zeros(d)
+            pieces.append(_affine_impl(product, shift))
+            label.append(f"linear {first}..{last - 1}")
+        name = "Layer" if stop - start == 1 else "Segment"
+        return Assembled(_chain_impl(*pieces), f"{name}({', '.join(label)})")
+
+    def __getitem__(self, index: int | slice) -> Map:
+        """``dec[i]`` is ``layers[i]``; ``dec[i:j]`` is :meth:`segment` (i, j)."""
+        count = len(self.layers)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(count)
+            if step != 1:
+                raise ValueError("a slice of layers must have step 1")
+            return self.segment(start, stop)
+        if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+            return self.layers[index]
+        raise TypeError(f"layer index must be an int or a slice; got {type(index).__name__}")
+
+    # ----------------------------------------------------------- evaluation
+
+    def __call__(self, X: Any) -> np.ndarray:
+        """The whole composition; equals h(X) on the ball.
+
+        Telescoped: ``F_m' ... F_1 (g_m(X - x0)) + h(x0)`` is evaluated as
+        ``P (h(X) - h(x0)) + h(x0)`` with ``P = (F_m' ... F_1) J0^{-1}``
+        (the identity up to rounding), so no inversion is needed.
+        """
+        return self._whole(X)
+
+    def inverse(self, Y: Any) -> np.ndarray:
+        """x with h(x) = y, through the decomposition.
+
+        Solves ``g_m(u) = w`` with ``w = (F_m' ... F_1)^{-1} (y - h(x0))``
+        warm-started from w (g_m = h~ is the identity to first order), and
+        returns ``x0 + u``. Points where that fails are solved again by
+        continuation along the scales: ``g_1^{-1}(w)``, then each
+        ``g_{i+1}^{-1}(w)`` from ``g_i^{-1}(w)``. Raises
+        :class:`nearid.ConvergenceError` if points still fail.
+
+        Parameters
+        ----------
+        Y : array_like, shape (n, d) or (d,)
+
+        Returns
+        -------
+        ndarray, the shape of Y
+        """
+        points, single = as_points(Y, self.dim, "Y")
+        W = np.linalg.solve(self._linear_product, (points - self._value_at_center).T).T
+        settings = self.inversion
+        options = dict(method=settings.method, tol=settings.tol, max_iter=settings.max_iter,
+                       anderson_memory=settings.anderson_memory, strict=False)
+        result = invert(self.h_tilde, W, **options)
+        U = result.x.copy()
+        failed = ~result.converged
+        if np.any(failed):
+            start = W[failed]
+            for i in range(1, self.m + 1):
+                step = invert(self.g(i), W[failed], x0=start, **options)
+                start = step.x
+            U[failed] = start
+            if not step.success:
+                bad = ~step.converged
+                worst = float(step.residual[bad].max())
+                raise ConvergenceError(
+                    f"dec.inverse did not converge for {int(bad.sum())} of {points.shape[0]} points "
+                    f"(worst residual {worst:.3g}) even by continuation along the scales; "
+                    "those points may lie outside h(ball)",
+                    failed=int(bad.sum()), total=points.shape[0], worst_residual=worst, reason=str(step.reason[bad][0]),
+                )
+        X = U + self.center
+        return X[0] if single else X
+
+    # ----------------------------------------------------------- persistence
+
+    def save(self, path: Any) -> None:
+        """Write the decomposition to an .npz file (no pickle); see :func:`nearid.load`."""
+        from .io import save_decomposition
+
+        save_decomposition(self, path)
+
+
+def _normalise(h: Map, center: np.ndarray) -> np.ndarray:
+    """J0 = Dh(x0), checked for positive orientation."""
+    J0 = h.jacobian(center)
+    if not np.all(np.isfinite(J0)):
+        raise ValueError("Dh(center) is not finite")
+    det = float(_core.determinant(J0))
+    if not det > 0.0:
+        raise ValueError(
+            f"det Dh(center) = {det:.6g} <= 0: h reverses orientation (or is singular) at the centre. "
+            "A composition of near-identity maps has positive Jacobian determinant (Theorem 1's topological "
+            "constraint), so no such decomposition exists. Flip one coordinate of the output, e.g. "
+            "Chain(h, Affine(np.diag([-1.0] + [1.0] * (d - 1)))), or choose another centre."
+        )
+    return J0
+
+
+def _check_orientation_on_ball(h_tilde: Map, center: np.ndarray, radius: float, n_samples: int, seed: int) -> None:
+    """ValueError when det Dh~ <= 0 at a sample point of the ball: h folds there, so it is
+    not invertible on the ball and the layers would silently pick wrong preimages.
+    Passing this sample check does not prove invertibility."""
+    U = bounds.sample_ball(np.random.default_rng(seed + 1), n_samples, h_tilde.dim, radius)
+    signs, logdets = np.linalg.slogdet(h_tilde.jacobian(U))
+    bad = np.flatnonzero(signs <= 0)
+    if bad.size:
+        x = U[bad[0]] + center
+        raise ValueError(
+            f"h is not invertible on the ball: det Dh changes sign inside it (det Dh~ <= 0 at x = {x}, "
+            f"{bad.size} of {n_samples} sample points). The decomposition needs h bi-Lipschitz on the ball; "
+            "choose a smaller radius or another centre."
+        )
+
+
+def decompose(
+    h: Map,
+    m: int,
+    radius: float = 1.0,
+    center: Any = None,
+    schedule: str | Any = "uniform",
+    linear_layers: int | None = None,
+    constants: Mapping[str, float] | None = None,
+    *,
+    rate: float | None = None,
+    n_samples: int = 2000,
+    seed: int = 0,
+    inversion: InversionSettings | None = None,
+) -> Decomposition:
+    """Write h as an exact composition of near-identity layers on a ball.
+
+    Parameters
+    ----------
+    h : nearid map
+        Any map of :mod:`nearid.maps` (Chain and FromCallable included),
+        invertible on the ball with det Dh(center) > 0.
+    m : int
+        Number of nonlinear layers (>= 1).
+    radius : float
+        R, the radius of the ball around the centre (> 0).
+    center : array_like, shape (d,), optional
+        x0; default the origin.
+    schedule : str or array_like
+        "uniform" (a_i = i/m), "theorem", "geometric" (see
+        :mod:`nearid.schedules`), or an explicit array of scales: strictly
+        increasing, positive, ending at 1.
+    linear_layers : int, optional
+        Number m' of Hardt-Ma factors of J0 (default m). With 0, J0 and the
+        translation by h(x0) fold into the last nonlinear layer.
+    constants : mapping, optional
+        Known values of "alpha" and/or "M" for h~ on the ball; the others are
+        estimated from ``n_samples`` samples (lower estimates: see
+        :func:`nearid.bounds.estimate_constants`).
+    rate : float, optional
+        c of a "geometric" schedule (default: balance the first layer's
+        bound against the others').
+    n_samples, seed : int
+        Samples for estimating constants, and their seed.
+    inversion : InversionSettings, optional
+        Method and tolerance of the inversions inside layer evaluations
+        (default: "auto", tol 1e-13, 100 iterations).
+
+    Returns
+    -------
+    Decomposition
+
+    Raises
+    ------
+    ValueError
+        When det Dh(center) <= 0 (orientation: flip a coordinate), when
+        det Dh changes sign at a sample point of the ball (h is not
+        invertible there), or on invalid arguments.
+    """
+    if not isinstance(h, Map):
+        raise TypeError(f"h must be a nearid map (nearid.maps.*); got {type(h).__name__}")
+    m = as_positive_int(m, "m")
+    radius = float(radius)
+    if not np.isfinite(radius) or radius <= 0:
+        raise ValueError(f"radius must be a finite number > 0; got {radius}")
+    d = h.dim
+    center_ = np.zeros(d) if center is None else as_vector(center, "center", d)
+    center_.setflags(write=False)
+    linear_layers = m if linear_layers is None else as_positive_int(linear_layers, "linear_layers", minimum=0)
+    n_samples = as_positive_int(n_samples, "n_samples", minimum=2)
+    inversion = InversionSettings() if inversion is None else inversion
+    if not isinstance(inversion, InversionSettings):
+        raise TypeError(f"inversion must be an InversionSettings; got {type(inversion).__name__}")
+
+    J0 = _normalise(h, center_)
+    J0.setflags(write=False)
+    J0_inv = np.linalg.inv(J0)
+    value = h(center_)
+    h_tilde = Assembled(
+        _chain_impl(_affine_impl(np.eye(d), center_), h._impl, _affine_impl(J0_inv, -J0_inv @ value)), "h~"
+    )
+    _check_orientation_on_ball(h_tilde, center_, radius, n_samples, seed)
+    consts = bounds.make_constants(h_tilde, radius, constants, n_samples, seed)
+
+    rate_used: float | None = None
+    if isinstance(schedule, str):
+        if schedule == "uniform":
+            scales = schedules.uniform(m)
+        elif schedule == "theorem":
+            rate_used = schedules.theorem_rate(m, consts.alpha, consts.R, consts.B)
+            scales = schedules.geometric(m, rate_used)
+        elif schedule == "geometric":
+            rate_used = schedules.balanced_geometric_rate(m, consts.M) if rate is None else float(rate)
+            scales = schedules.geometric(m, rate_used)
+        else:
+            raise ValueError(f"schedule must be one of {schedules.NAMES} or an array of scales; got {schedule!r}")
+        name = schedule
+        scales.setflags(write=False)
+    else:
+        scales = schedules.validate(schedule, m)
+        name = "explicit"
+    if rate is not None and name != "geometric":
+        raise ValueError("rate applies only to schedule='geometric'")
+
+    factors = hardt_ma(J0, linear_layers) if linear_layers else []
+    return Decomposition(h, scales, name, rate_used, radius, center_, J0, factors, consts, inversion)

@@ -1,0 +1,284 @@
+"""nearid.decompose: exact composition, telescoping, inverse, schedules, bounds and errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from references import assert_close
+
+import nearid
+from nearid.bounds import sample_ball
+from nearid.maps import Affine, Chain, FromCallable, ResidualBlock, ResidualNet
+
+
+def rotation(theta):
+    return np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+
+
+@pytest.fixture(scope="module")
+def hard_map():
+    """A tanh net followed by an affine part that rotates by nearly pi and scales unevenly."""
+    net = ResidualNet.random(2, 8, 3, 0.5, seed=1)
+    return Chain(net, Affine(rotation(np.pi - 1e-3) @ np.diag([2.0, 0.7]), [0.3, -0.2]))
+
+
+CENTER = np.array([0.2, -0.1])
+
+
+def ball_points(dec, n=400, seed=0):
+    return sample_ball(np.random.default_rng(seed), n, dec.dim, dec.radius) + dec.center
+
+
+@pytest.mark.parametrize("m", [1, 2, 5, 16, 64, 128])
+def test_composition_equals_h_on_the_ball(hard_map, m):
+    dec = nearid.decompose(hard_map, m, radius=1.0, center=CENTER)
+    X = ball_points(dec)
+    expected = hard_map(X)
+    assert_close(dec(X), expected, 1e-10)
+    Z = X
+    for layer in dec.layers:
+        Z = layer(Z)
+    assert_close(Z, expected, 1e-10)
+    assert len(dec.layers) == 2 * m and dec.nonlinear == dec.layers[:m] and dec.linear == dec.layers[m:]
+
+
+@pytest.mark.parametrize("m", [3, 40])
+def test_each_layer_maps_g_prev_to_g_next(hard_map, m):
+    dec = nearid.decompose(hard_map, m, radius=1.0, center=CENTER)
+    U = sample_ball(np.random.default_rng(1), 300, 2, 1.0)
+    assert_close(dec.nonlinear[0](U + CENTER), dec.g(1)(U), 1e-12)
+    for i in range(1, m):
+        # nonlinear[i] is the paper's h_{i+1} = g_{i+1} o g_i^{-1}
+        assert_close(dec.nonlinear[i](dec.g(i)(U)), dec.g(i + 1)(U), 1e-10)
+
+
+def test_g_is_the_scaled_normalised_map(hard_map):
+    dec = nearid.decompose(hard_map, 4, center=CENTER)
+    J0 = hard_map.jacobian(CENTER)
+    U = sample_ball(np.random.default_rng(2), 50, 2, 1.0)
+    for i, a in enumerate(dec.scales, start=1):
+        expected = np.linalg.solve(J0, (hard_map(a * U + CENTER) - hard_map(CENTER)).T).T / a
+        assert_close(dec.g(i)(U), expected, 1e-12)
+    assert np.array_equal(dec.jacobian_at_center, J0)
+    h_tilde = dec.h_tilde
+    assert np.abs(h_tilde(np.zeros(2))).max() <= 1e-15
+    assert_close(h_tilde.jacobian(np.zeros(2)), np.eye(2), 1e-14)
+
+
+def test_segments_telescope(hard_map):
+    dec = nearid.decompose(hard_map, 12, center=CENTER)
+    X = ball_points(dec, 100)
+    for start, stop in [(0, 5), (3, 9), (4, 12), (10, 15), (11, 24), (0, 24), (7, 8), (13, 14)]:
+        Z = X
+        for layer in dec.layers[:start]:
+            Z = layer(Z)
+        expected = Z
+        for layer in dec.layers[start:stop]:
+            expected = layer(expected)
+        assert_close(dec[start:stop](Z), expected, 1e-10)
+    assert_close(dec[:](X), hard_map(X), 1e-10)
+    assert dec[3] is dec.layers[3]
+    with pytest.raises(ValueError, match="step 1"):
+        dec[0:4:2]
+    with pytest.raises(ValueError, match=r"need 0 <= start < stop <= 24"):
+        dec.segment(5, 5)
+    with pytest.raises(TypeError, match="layer index must be an int or a slice"):
+        dec["a"]  # type: ignore[index]
+
+
+def test_inverse(hard_map):
+    dec = nearid.decompose(hard_map, 10, center=CENTER)
+    X = ball_points(dec, 500)
+    assert_close(dec.inverse(hard_map(X)), X, 1e-10)
+    assert_close(dec.inverse(hard_map(X[0])), X[0], 1e-10)
+
+
+def test_linear_factors(hard_map):
+    dec = nearid.decompose(hard_map, 6, center=CENTER, linear_layers=9)
+    assert len(dec.linear_factors) == 9 and len(dec.linear) == 9
+    P = np.eye(2)
+    for F in dec.linear_factors:
+        P = F @ P
+    assert_close(P, dec.jacobian_at_center, 1e-13)
+    for F in dec.linear_factors:
+        assert np.linalg.norm(F - np.eye(2), 2) <= dec.linear_bound + 1e-12
+    # The last linear layer adds h(x0); the others are linear.
+    Z = np.zeros(2)
+    assert np.abs(dec.linear[0](Z)).max() == 0.0
+    assert_close(dec.linear[-1](Z), hard_map(CENTER), 1e-15)
+
+
+def test_without_linear_layers(hard_map):
+    dec = nearid.decompose(hard_map, 5, center=CENTER, linear_layers=0)
+    X = ball_points(dec)
+    Z = X
+    for layer in dec.layers:
+        Z = layer(Z)
+    assert len(dec.layers) == 5 and dec.linear_bound == 0.0
+    assert_close(Z, hard_map(X), 1e-10)
+    assert_close(dec(X), hard_map(X), 1e-12)
+
+
+def test_python_map(rng):
+    W = np.array([[1.2, 0.3], [-0.2, 0.9]])
+    h = FromCallable(lambda X: X @ W.T + 0.1 * np.sin(X), 2)
+    dec = nearid.decompose(h, 6, radius=0.8)
+    X = ball_points(dec, 200)
+    Z = X
+    for layer in dec.layers:
+        Z = layer(Z)
+    assert_close(Z, h(X), 1e-10)
+    assert_close(dec.inverse(h(X)), X, 1e-10)
+
+
+# ---------------------------------------------------------------- schedules and bounds
+
+KNOWN = {"alpha": 0.4, "M": 1.5}
+
+
+@pytest.fixture(scope="module")
+def smooth_map():
+    return ResidualNet.random(3, 6, 2, 0.3, seed=5)
+
+
+def test_uniform_schedule_and_sharp_bound(smooth_map):
+    dec = nearid.decompose(smooth_map, 8, radius=2.0, constants=KNOWN)
+    assert np.array_equal(dec.scales, np.arange(1, 9) / 8)
+    c = dec.constants
+    assert (c.alpha, c.M, c.R) == (0.4, 1.5, 2.0) and c.estimated == ()
+    assert c.L == 1 + 0.4 * 2.0
+    assert c.B == max(0.4 * 1.5 * (2.0 + 1.5), 1.5 * (c.L + 1 + 2 * 2.0 * 0.4) + 0.4 * 4.0)
+    # DESIGN 4b: alpha R max(1, M) / m for the uniform schedule.
+    assert dec.epsilon_bound == pytest.approx(0.4 * 2.0 * 1.5 / 8, rel=1e-15)
+    assert dec.epsilon_bounds["sharp"] == dec.epsilon_bound
+    with pytest.raises(ValueError):
+        dec.scales[0] = 0.5
+
+
+def test_theorem_schedule(smooth_map):
+    m = 20
+    dec = nearid.decompose(smooth_map, m, radius=1.0, schedule="theorem", constants=KNOWN)
+    c, cst = dec.rate, dec.constants
+    a = dec.scales
+    assert_close(a, (1 - c) ** np.arange(m - 1, -1, -1), 1e-15)
+    # c balances the two terms of Theorem 2: 2 alpha R (1 - c)^(m-1) = B c.
+    assert 2 * cst.alpha * cst.R * (1 - c) ** (m - 1) == pytest.approx(cst.B * c, rel=1e-9)
+    assert dec.epsilon_bound == pytest.approx(cst.B * c, rel=1e-9)
+    assert dec.epsilon_bound <= cst.B * np.log(2 * m) / (m - 1)  # the theorem's closed form
+    assert dec.epsilon_bound == dec.epsilon_bounds["paper"]
+
+
+def test_vacuous_bound_is_reported(smooth_map):
+    dec = nearid.decompose(smooth_map, 2, radius=1.0, schedule="theorem", constants={"alpha": 5.0, "M": 3.0})
+    assert dec.epsilon_bound >= 1.0
+
+
+def test_geometric_schedule(smooth_map):
+    dec = nearid.decompose(smooth_map, 10, schedule="geometric", rate=0.2, constants=KNOWN)
+    assert_close(dec.scales, 0.8 ** np.arange(9, -1, -1), 1e-15)
+    assert dec.rate == 0.2
+    balanced = nearid.decompose(smooth_map, 10, schedule="geometric", constants=KNOWN)
+    c = balanced.rate
+    assert (1 - c) ** 9 == pytest.approx(1.5 * c, rel=1e-9)
+    # Paper's bound for the geometric schedule: max(2 alpha R a_1, B c).
+    assert balanced.epsilon_bound == pytest.approx(max(2 * 0.4 * (1 - c) ** 9, balanced.constants.B * c), rel=1e-12)
+
+
+def test_explicit_schedule(smooth_map):
+    scales = [0.1, 0.3, 0.35, 0.9, 1.0]
+    dec = nearid.decompose(smooth_map, 5, schedule=scales, constants=KNOWN)
+    assert dec.schedule == "explicit" and np.array_equal(dec.scales, scales)
+    X = ball_points(dec, 50)
+    Z = X
+    for layer in dec.layers:
+        Z = layer(Z)
+    assert_close(Z, smooth_map(X), 1e-10)
+    assert dec.epsilon_bound == pytest.approx(max(0.4 * 0.1, 0.4 * 1.5 * 0.55), rel=1e-15)
+
+
+def test_estimated_constants_are_lower_estimates_of_known_ones():
+    # h~ for the 1-D map x + 0.5 tanh(x) at 0: Dh~ = (1 + 0.5 sech^2(x)) / 1.5.
+    h = ResidualBlock([[0.5]], [[1.0]])
+    dec = nearid.decompose(h, 4, radius=1.0, n_samples=4000)
+    c = dec.constants
+    # alpha = max |d/dx Dh~| = max |sech^2(x) tanh(x)| / 1.5 on [-1, 1]; M = 1 / min Dh~.
+    x = np.linspace(-1, 1, 200001)
+    alpha = np.max(np.abs(1 / np.cosh(x) ** 2 * np.tanh(x))) / 1.5
+    M = 1.5 / (1 + 0.5 / np.cosh(1.0) ** 2)
+    assert c.estimated == ("alpha", "M") and c.n_samples == 4000
+    assert alpha * 0.97 <= c.alpha <= alpha * (1 + 1e-9)
+    assert M * 0.999 <= c.M <= M * (1 + 1e-9)
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_orientation_error_says_how_to_fix():
+    reflection = Chain(ResidualNet.random(2, 3, 1, 0.2, seed=0), Affine(np.diag([-1.0, 1.0])))
+    with pytest.raises(ValueError, match=r"det Dh\(center\) = .* <= 0.*Flip one coordinate"):
+        nearid.decompose(reflection, 4)
+    with pytest.raises(ValueError, match="det Dh"):
+        nearid.decompose(Affine(np.zeros((2, 2))), 4)
+
+
+def test_map_that_folds_inside_the_ball_is_refused():
+    fold = ResidualBlock([[-2.0]], [[1.0]])  # x - 2 tanh x: Dh < 0 for |x| < 0.88
+    with pytest.raises(ValueError, match="h is not invertible on the ball"):
+        nearid.decompose(fold, 8, radius=3.0, center=[3.0])
+
+
+def test_layers_raise_when_no_preimage_exists():
+    squash = FromCallable(np.tanh, 1, jacobian=lambda X: (1 - np.tanh(X) ** 2)[:, :, None])
+    dec = nearid.decompose(squash, 4)
+    with pytest.raises(nearid.ConvergenceError, match="did not converge for 1 of 2 points"):
+        dec.nonlinear[1](np.array([[5.0], [0.1]]))  # g_1 = tanh(x / 4) * 4 < 4
+    with pytest.raises(nearid.ConvergenceError, match="even by continuation"):
+        dec.inverse([[2.0], [0.5]])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(m=0), ValueError, "m must be >= 1"),
+        (dict(m=2.5), TypeError, "m must be an integer"),
+        (dict(radius=0.0), ValueError, "radius must be a finite number > 0"),
+        (dict(radius=np.inf), ValueError, "radius must be a finite number > 0"),
+        (dict(center=[0.0, np.nan]), ValueError, "center must be finite"),
+        (dict(center=[0.0]), ValueError, r"center must have shape \(2,\)"),
+        (dict(schedule="cosine"), ValueError, "schedule must be one of"),
+        (dict(schedule=[0.5, 0.4, 1.0], m=3), ValueError, "strictly increasing"),
+        (dict(schedule=[0.0, 0.5, 1.0], m=3), ValueError, "schedule must be positive"),
+        (dict(schedule=[0.2, 0.5, 0.9], m=3), ValueError, "must end at exactly 1"),
+        (dict(schedule=[0.5, 1.0], m=3), ValueError, r"shape \(m,\) = \(3,\)"),
+        (dict(schedule=[0.5, np.nan, 1.0], m=3), ValueError, "schedule must be finite"),
+        (dict(schedule="theorem", rate=0.1), ValueError, "rate applies only to schedule='geometric'"),
+        (dict(schedule="geometric", rate=1.5), ValueError, r"c must be in \(0, 1\)"),
+        (dict(constants={"beta": 1.0}), ValueError, "unknown keys"),
+        (dict(constants={"alpha": -1.0}), ValueError, r"constants\['alpha'\] must be a finite number >= 0"),
+        (dict(linear_layers=-1), ValueError, "linear_layers must be >= 0"),
+        (dict(h=np.sin), TypeError, "h must be a nearid map"),
+        (dict(inversion="newton"), TypeError, "inversion must be an InversionSettings"),
+    ],
+)
+def test_argument_errors(kwargs, error, message):
+    arguments = dict(h=ResidualNet.random(2, 3, 1, 0.2, seed=0), m=4)
+    arguments.update(kwargs)
+    with pytest.raises(error, match=message):
+        nearid.decompose(**arguments)
+
+
+def test_non_finite_points(hard_map):
+    dec = nearid.decompose(hard_map, 3, center=CENTER)
+    with pytest.raises(ValueError, match="X must be finite"):
+        dec(np.array([[np.nan, 0.0]]))
+    with pytest.raises(ValueError, match="Y must be finite"):
+        dec.inverse(np.array([[np.inf, 0.0]]))
+    with pytest.raises(ValueError, match="X must be finite"):
+        dec.layers[1](np.array([[0.0, np.nan]]))
+
+
+def test_repr(hard_map):
+    dec = nearid.decompose(hard_map, 3, center=CENTER)
+    assert repr(dec).startswith("Decomposition(dim=2, m=3, linear_layers=3, schedule='uniform'")
+    assert repr(dec.layers[0]) == "Layer(nonlinear 0..0)"
+    assert repr(dec[1:5]) == "Segment(nonlinear 1..2, linear 0..1)"

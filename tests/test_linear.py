@@ -1,0 +1,124 @@
+"""Hardt-Ma factors: exact products and the per-factor bound, on hard inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from references import assert_close
+from scipy.stats import ortho_group, special_ortho_group
+
+import nearid
+
+
+def product(factors):
+    P = np.eye(factors[0].shape[0])
+    for F in factors:
+        P = F @ P
+    return P
+
+
+def reference_bound(A, m):
+    """(e^{g/m} - 1) + 2 sin(theta/(2m)) with g and theta computed independently with NumPy."""
+    W, s, Vt = np.linalg.svd(A)
+    U = W @ Vt
+    g = np.max(np.abs(np.log(s)))
+    theta = np.max(np.abs(np.angle(np.linalg.eigvals(U))))
+    return np.expm1(g / m) + 2 * np.sin(theta / (2 * m))
+
+
+def check(A, m):
+    factors = nearid.hardt_ma(A, m)
+    assert len(factors) == m and all(F.shape == A.shape for F in factors)
+    assert_close(product(factors), A, 1e-12)
+    bound = reference_bound(A, m)
+    assert nearid.hardt_ma_bound(A, m) == pytest.approx(bound, rel=1e-9, abs=1e-12)
+    deviations = [np.linalg.norm(F - np.eye(A.shape[0]), 2) for F in factors]
+    # The bound is attained by the construction for pure rotations and scalings,
+    # so compare with rounding-level slack only.
+    assert max(deviations) <= bound * (1 + 1e-10) + 1e-13
+    return factors, deviations, bound
+
+
+def positive_det(A):
+    if np.linalg.det(A) < 0:
+        A = A.copy()
+        A[0] *= -1
+    return A
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 5, 16, 64])
+@pytest.mark.parametrize("m", [1, 2, 10, 50])
+def test_random_matrices(d, m):
+    A = positive_det(np.random.default_rng(d * 100 + m).standard_normal((d, d)))
+    check(A, m)
+
+
+def test_dimension_256():
+    A = positive_det(np.random.default_rng(7).standard_normal((256, 256)) / 16 + np.eye(256))
+    check(A, 20)
+
+
+@pytest.mark.parametrize("d, pairs", [(2, 1), (4, 2), (5, 2), (7, 3)])
+def test_rotations_by_pi(d, pairs):
+    """Pairs of eigenvalues -1, in a random basis: logm would go complex here."""
+    Q = special_ortho_group.rvs(d, random_state=d)
+    A = Q @ np.diag([-1.0] * (2 * pairs) + [1.0] * (d - 2 * pairs)) @ Q.T
+    factors, deviations, bound = check(A, 8)
+    assert bound == pytest.approx(2 * np.sin(np.pi / 16), rel=1e-12)
+    assert max(deviations) == pytest.approx(bound, rel=1e-9)  # equal angles: the bound is attained
+    assert np.all(np.isreal(np.concatenate(factors)))
+
+
+def test_rotation_close_to_pi_and_scaling():
+    t = np.pi - 1e-9
+    A = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1.0]]) @ np.diag([3.0, 0.5, 2.0])
+    check(A, 12)
+
+
+def test_ill_conditioned():
+    rng = np.random.default_rng(3)
+    Q1 = ortho_group.rvs(6, random_state=1)
+    Q2 = ortho_group.rvs(6, random_state=2)
+    A = positive_det(Q1 @ np.diag(np.logspace(-2, 2, 6)) @ Q2)
+    assert np.linalg.cond(A) == pytest.approx(1e4, rel=1e-6)
+    check(A, 30)
+    check(positive_det(rng.standard_normal((6, 6)) @ np.diag(np.logspace(-2, 2, 6))), 30)
+
+
+def test_identity_and_scalar():
+    factors, deviations, bound = check(np.eye(4), 5)
+    assert bound == 0 and max(deviations) <= 1e-15
+    factors, _, _ = check(4.0 * np.eye(3), 2)
+    assert_close(factors[0], 2.0 * np.eye(3), 1e-15)
+
+
+def test_factors_of_a_symmetric_positive_matrix_are_its_roots():
+    rng = np.random.default_rng(5)
+    S = rng.standard_normal((4, 4))
+    P = S @ S.T + 4 * np.eye(4)
+    factors, _, _ = check(P, 4)
+    w, V = np.linalg.eigh(P)
+    root = V @ np.diag(w**0.25) @ V.T
+    for F in factors:
+        assert_close(F, root, 1e-12)
+
+
+@pytest.mark.parametrize(
+    "A, message",
+    [
+        (np.diag([-1.0, 1.0]), "det A must be > 0"),
+        (np.diag([0.0, 1.0]), "det A must be > 0"),
+        (np.zeros((2, 3)), r"A must be a non-empty square matrix of shape \(d, d\); got \(2, 3\)"),
+        (np.array([[np.nan, 0], [0, 1.0]]), "A must be finite"),
+    ],
+)
+def test_errors(A, message):
+    with pytest.raises(ValueError, match=message):
+        nearid.hardt_ma(A, 3)
+
+
+def test_orientation_error_suggests_the_fix():
+    with pytest.raises(ValueError, match="Flip the sign of one coordinate"):
+        nearid.hardt_ma(np.diag([-2.0, 1.0, 1.0]), 3)
+    with pytest.raises(ValueError, match="m must be >= 1"):
+        nearid.hardt_ma(np.eye(2), 0)
