@@ -155,6 +155,13 @@ def test_uniform_schedule_and_sharp_bound(smooth_map):
         dec.scales[0] = 0.5
 
 
+def test_given_L_and_B_override_the_derived_ones(smooth_map):
+    dec = nearid.decompose(smooth_map, 8, constants={"alpha": 0.4, "M": 1.5, "L": 2.0, "B": 10.0, "R": 1.0})
+    c = dec.constants
+    assert (c.L, c.B, c.R) == (2.0, 10.0, 1.0)
+    assert dec.epsilon_bounds["paper"] == max(2 * 0.4 / 8, 10.0 * np.max(np.diff(dec.scales) / dec.scales[1:]))
+
+
 def test_theorem_schedule(smooth_map):
     m = 20
     dec = nearid.decompose(smooth_map, m, radius=1.0, schedule="theorem", constants=KNOWN)
@@ -254,6 +261,7 @@ def test_layers_raise_when_no_preimage_exists():
         (dict(schedule="theorem", rate=0.1), ValueError, "rate applies only to schedule='geometric'"),
         (dict(schedule="geometric", rate=1.5), ValueError, r"c must be in \(0, 1\)"),
         (dict(constants={"beta": 1.0}), ValueError, "unknown keys"),
+        (dict(constants={"R": 2.0}), ValueError, r"constants\['R'\] = 2.0 differs from radius = 1.0"),
         (dict(constants={"alpha": -1.0}), ValueError, r"constants\['alpha'\] must be a finite number >= 0"),
         (dict(linear_layers=-1), ValueError, "linear_layers must be >= 0"),
         (dict(h=np.sin), TypeError, "h must be a nearid map"),

@@ -33,7 +33,8 @@ class Constants:
     """alpha, M, R, L, B of Theorem 1 for h~ on the ball of radius R.
 
     ``estimated`` names the constants (among "alpha", "M") that were estimated
-    from ``n_samples`` sample points rather than given.
+    from ``n_samples`` sample points rather than given; L and B are given or
+    derived from alpha, M and R.
     """
 
     alpha: float
@@ -115,16 +116,24 @@ def estimate_constants(h_tilde: Map, R: float, n_samples: int = 2000, seed: int 
 def make_constants(
     h_tilde: Map, R: float, given: Mapping[str, float] | None, n_samples: int, seed: int
 ) -> Constants:
-    """Constants from the user's `given` values (keys "alpha", "M"), the rest estimated."""
+    """Constants from the user's `given` values, the rest estimated or derived.
+
+    `given` may hold "alpha", "M", "L" and "B" (and "R", which must equal the
+    radius). alpha and M not given are estimated from samples; L and B not
+    given follow from alpha, M and R.
+    """
     given = dict(given or {})
-    unknown = set(given) - set(_GIVEN)
+    unknown = set(given) - {"alpha", "M", "L", "B", "R"}
     if unknown:
         raise ValueError(
-            f"constants may give {_GIVEN} (L and B follow from them and R); got unknown keys {sorted(unknown)}"
+            f"constants may give 'alpha', 'M', 'L', 'B' (and 'R', the radius); got unknown keys {sorted(unknown)}"
         )
     for key, value in given.items():
-        if not isinstance(value, (int, float, np.floating, np.integer)) or not np.isfinite(value) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+                or not np.isfinite(value) or value < 0:
             raise ValueError(f"constants[{key!r}] must be a finite number >= 0; got {value!r}")
+    if "R" in given and float(given["R"]) != R:
+        raise ValueError(f"constants['R'] = {given['R']} differs from radius = {R}; R is the radius")
     estimated = tuple(k for k in _GIVEN if k not in given)
     alpha, M = float(given.get("alpha", 0.0)), float(given.get("M", 0.0))
     if estimated:
@@ -132,6 +141,8 @@ def make_constants(
         alpha = alpha_hat if "alpha" in estimated else alpha
         M = M_hat if "M" in estimated else M
     L, B = derived(alpha, M, R)
+    L = float(given.get("L", L))
+    B = float(given.get("B", B))
     return Constants(alpha, M, R, L, B, estimated, n_samples if estimated else 0)
 
 

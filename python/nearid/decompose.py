@@ -366,9 +366,10 @@ def decompose(
         Number m' of Hardt-Ma factors of J0 (default m). With 0, J0 and the
         translation by h(x0) fold into the last nonlinear layer.
     constants : mapping, optional
-        Known values of "alpha" and/or "M" for h~ on the ball; the others are
-        estimated from ``n_samples`` samples (lower estimates: see
-        :func:`nearid.bounds.estimate_constants`).
+        Known values of "alpha", "M", "L" and/or "B" for h~ on the ball.
+        alpha and M not given are estimated from ``n_samples`` samples (lower
+        estimates: see :func:`nearid.bounds.estimate_constants`); L and B not
+        given follow from alpha, M and R (DESIGN 4).
     rate : float, optional
         c of a "geometric" schedule (default: balance the first layer's
         bound against the others').
