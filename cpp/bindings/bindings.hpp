@@ -9,5 +9,6 @@ void bind_runtime(pybind11::module_& m);
 void bind_maps(pybind11::module_& m);
 void bind_inversion(pybind11::module_& m);
 void bind_linalg(pybind11::module_& m);
+void bind_lipschitz(pybind11::module_& m);
 
 }  // namespace nearid::bindings

@@ -12,4 +12,5 @@ PYBIND11_MODULE(NEARID_MODULE_NAME, m) {
   nearid::bindings::bind_maps(m);
   nearid::bindings::bind_inversion(m);
   nearid::bindings::bind_linalg(m);
+  nearid::bindings::bind_lipschitz(m);
 }

@@ -12,6 +12,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "nearid/types.hpp"
 
 namespace nearid::lanes {
@@ -37,6 +41,21 @@ inline Vec load(const double* p) {
 inline void store(double* p, Vec v) { std::memcpy(p, &v, sizeof v); }
 
 inline Vec splat(double x) { return Vec{} + x; }
+
+/// Bit p is set when lane p of the comparison mask m is set (all ones).
+inline unsigned mask_bits(IVec m) {
+#if defined(__AVX512F__)
+  return static_cast<unsigned>(_mm512_cmpneq_epi64_mask((__m512i)m, _mm512_setzero_si512()));
+#elif defined(__AVX__)
+  return static_cast<unsigned>(_mm256_movemask_pd((__m256d)m));
+#elif defined(__SSE2__)
+  return static_cast<unsigned>(_mm_movemask_pd((__m128d)m));
+#else
+  unsigned bits = 0;
+  for (Index p = 0; p < kLanes; ++p) bits |= (m[p] != 0 ? 1u : 0u) << p;
+  return bits;
+#endif
+}
 
 // Casts between vector types of the same size reinterpret the bits.
 inline Vec abs(Vec x) { return (Vec)((IVec)x & INT64_MAX); }

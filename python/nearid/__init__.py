@@ -12,14 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from . import _native, bounds, maps, schedules
+from . import _native, bounds, lipschitz, maps, schedules
 from ._native import variant as cpu_variant
 from .bounds import Constants
-from .decompose import Decomposition, InversionSettings, decompose
+from .decompose import Decomposition, InversionSettings, LayerDeviations, decompose
 from .errors import ConvergenceError
 from .inversion import InversionResult, invert
 from .io import load
 from .linear import hardt_ma, hardt_ma_bound
+from .lipschitz import JacobianNorms, PairwiseResult, jacobian_norms, pairwise_lipschitz, pairwise_lipschitz_cross
 
 try:
     __version__ = version("nearid")
@@ -67,13 +68,20 @@ __all__ = [
     "Decomposition",
     "InversionResult",
     "InversionSettings",
+    "JacobianNorms",
+    "LayerDeviations",
+    "PairwiseResult",
     "bounds",
     "cpu_variant",
     "decompose",
     "hardt_ma",
     "hardt_ma_bound",
     "invert",
+    "jacobian_norms",
+    "lipschitz",
     "load",
+    "pairwise_lipschitz",
+    "pairwise_lipschitz_cross",
     "schedules",
     "get_num_threads",
     "has_openmp",

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import bounds, schedules
+from . import bounds, lipschitz, schedules
 from ._native import core as _core
 from ._validation import as_points, as_positive_int, as_vector
 from .bounds import Constants
@@ -35,6 +35,128 @@ from .linear import hardt_ma, hardt_ma_bound
 from .maps import Assembled, Map, _affine_impl, _chain_impl
 
 __all__ = ["Decomposition", "InversionSettings", "decompose"]
+
+
+def _scaled_map_impl(
+    h: Map, a: float, center: np.ndarray, J0_inv: np.ndarray, shifted_value: np.ndarray,
+    input_shift: np.ndarray | None = None,
+) -> Any:
+    """g_a(z) = J0^{-1} (h(a z + x0) - h(x0)) / a as one C++ chain; with
+    `input_shift`, z = x - input_shift (the first layer's translation)."""
+    d = h.dim
+    offset = center if input_shift is None else center - a * input_shift
+    return _chain_impl(
+        _affine_impl(a * np.eye(d), offset),
+        h._impl,
+        _affine_impl(J0_inv / a, -shifted_value / a),
+    )
+
+
+def _sample_for_deviations(d: int, radius: float, n_samples: int, seed: int) -> np.ndarray:
+    """Points u in B_R(0) for measuring layer deviations: half uniform, half
+    close partners u + 1e-3 R w of the first half (so pairwise ratios approach
+    derivatives), projected back onto the ball when they leave it."""
+    rng = np.random.default_rng(seed)
+    half = n_samples - n_samples // 2
+    U = bounds.sample_ball(rng, half, d, radius)
+    w = rng.standard_normal((n_samples - half, d))
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    close = U[: n_samples - half] + 1e-3 * radius * w
+    close *= np.minimum(1.0, radius / np.linalg.norm(close, axis=1))[:, None]
+    return np.concatenate([U, close])
+
+
+def _nonlinear_jacobian_deviations(
+    h: Map, scales: np.ndarray, center: np.ndarray, J0_inv: np.ndarray, shifted_value: np.ndarray, U: np.ndarray
+) -> np.ndarray:
+    """max over u in U of ||Dh_i(g_{i-1}(u)) - I|| for every nonlinear layer, with
+    Dh_i(g_{i-1}(u)) = Dh~(a_i u) Dh~(a_{i-1} u)^{-1} (Dh~(a_0 u) = I)."""
+    deviations = np.empty(scales.size)
+    previous = None
+    for i, a in enumerate(scales):
+        J = _scaled_map_impl(h, float(a), center, J0_inv, shifted_value).jacobian(U)
+        J = J.reshape(U.shape[0], h.dim, h.dim)
+        deviations[i] = lipschitz.quotient_norms(J, previous).deviation.max()
+        previous = J
+    return deviations
+
+
+def _balanced_scales(
+    h: Map, m: int, center: np.ndarray, J0_inv: np.ndarray, shifted_value: np.ndarray, radius: float,
+    n_samples: int, seed: int, iterations: int = 12,
+) -> np.ndarray:
+    """Scales whose layers have measured deviations as equal as possible.
+
+    Starting from the uniform schedule, each round measures every layer's
+    deviation dev_i (Jacobian method, on the points :meth:`Decomposition.lipschitz`
+    uses for the same `n_samples` and `seed`) and, since dev_i is about
+    kappa_i (a_i - a_{i-1}) with kappa_i the local rate, resizes each interval
+    to be proportional to (a_i - a_{i-1}) / dev_i, damped by a geometric mean
+    with the old size. The schedule with the smallest maximum is kept, so it
+    is never worse than the uniform one on those points.
+    """
+    U = _sample_for_deviations(h.dim, radius, n_samples, seed)
+    scales = schedules.uniform(m)
+    best, best_max = scales, np.inf
+    if m == 1:
+        return scales
+    for _ in range(iterations):
+        deviations = _nonlinear_jacobian_deviations(h, scales, center, J0_inv, shifted_value, U)
+        if deviations.max() < best_max:
+            best, best_max = scales, deviations.max()
+        widths = np.diff(scales, prepend=0.0)
+        rates = np.maximum(deviations, np.finfo(float).tiny) / widths
+        target = 1.0 / rates
+        widths = np.sqrt(widths * target / target.sum())
+        scales = np.cumsum(widths / widths.sum())
+        scales[-1] = 1.0
+        if np.any(np.diff(scales, prepend=0.0) <= 0):
+            break
+    return best
+
+
+@dataclass(frozen=True, repr=False)
+class LayerDeviations:
+    """Measured ||h_i - Id||_Lip for every layer of a decomposition.
+
+    Attributes
+    ----------
+    values : ndarray, shape (len(dec.layers),)
+        One estimate per layer, nonlinear layers first. Sample estimates of a
+        supremum: lower estimates of the true constants.
+    method : str
+        "pairwise" or "jacobian".
+    n_samples : int
+    epsilon_bound : float
+        The decomposition's proven bound on the nonlinear layers (for comparison).
+    m : int
+        Number of nonlinear layers.
+    """
+
+    values: np.ndarray
+    method: str
+    n_samples: int
+    epsilon_bound: float
+    m: int
+
+    @property
+    def nonlinear(self) -> np.ndarray:
+        return self.values[: self.m]
+
+    @property
+    def linear(self) -> np.ndarray:
+        return self.values[self.m :]
+
+    @property
+    def max_nonlinear(self) -> float:
+        return float(self.nonlinear.max())
+
+    def __repr__(self) -> str:
+        linear = f", max linear={self.linear.max():.4g}" if self.linear.size else ""
+        return (
+            f"LayerDeviations({self.method}, n_samples={self.n_samples}, max nonlinear={self.max_nonlinear:.4g}"
+            f"{linear}, epsilon_bound={self.epsilon_bound:.4g})"
+        )
 
 
 @dataclass(frozen=True)
@@ -69,7 +191,7 @@ class Decomposition:
     scales : ndarray, shape (m,)
         a_1 < ... < a_m = 1 (read-only).
     schedule : str
-        "uniform", "theorem", "geometric" or "explicit".
+        "uniform", "theorem", "geometric", "balanced" or "explicit".
     rate : float or None
         c of a geometric or theorem schedule, ``a_i = (1 - c)^(m - i)``.
     radius, center : float, ndarray (d,)
@@ -167,14 +289,8 @@ class Decomposition:
 
         With `input_shift`, z = x - input_shift (the first layer's translation).
         """
-        a = float(self.scales[i - 1])
-        d = self.dim
-        offset = self.center if input_shift is None else self.center - a * input_shift
-        return _chain_impl(
-            _affine_impl(a * np.eye(d), offset),
-            self.h._impl,
-            _affine_impl(self._J0_inv / a, -self._shifted_value / a),
-        )
+        return _scaled_map_impl(self.h, float(self.scales[i - 1]), self.center, self._J0_inv, self._shifted_value,
+                                input_shift)
 
     def g(self, i: int) -> Map:
         """The paper's g_i(z) = h~(a_i z) / a_i for 1 <= i <= m (1-based, like a_i)."""
@@ -290,6 +406,61 @@ class Decomposition:
         X = U + self.center
         return X[0] if single else X
 
+    # ----------------------------------------------------------- measurement
+
+    def lipschitz(self, n_samples: int = 2000, method: str = "pairwise", seed: int = 0) -> LayerDeviations:
+        """Measure ||h_i - Id||_Lip for every layer (``dec.layers`` order).
+
+        Points u are sampled in B_R(0): half uniform, half close partners of
+        those (u + 1e-3 R w), so that pairwise ratios approach derivatives.
+
+        - "pairwise": layer i's inputs g_{i-1}(u) and outputs g_i(u) need no
+          inversion; the estimate is the exact max over all pairs of
+          ||(h_i - Id)(x_j) - (h_i - Id)(x_k)|| / ||x_j - x_k||
+          (:func:`nearid.pairwise_lipschitz`). Linear layers use their inputs
+          F_{i-1} ... F_1 h~(u).
+        - "jacobian": max over u of ||Dh_i(g_{i-1}(u)) - I||_2 with
+          Dh_i(g_{i-1}(u)) = Dh~(a_i u) Dh~(a_{i-1} u)^{-1}; linear layers give
+          ||F_i - I||_2 exactly.
+
+        Both are lower estimates of the suprema; compare with
+        :attr:`epsilon_bound`.
+
+        Parameters
+        ----------
+        n_samples : int
+            Sample points (>= 2).
+        method : {"pairwise", "jacobian"}
+        seed : int
+
+        Returns
+        -------
+        LayerDeviations
+        """
+        n_samples = as_positive_int(n_samples, "n_samples", minimum=2)
+        if method not in ("pairwise", "jacobian"):
+            raise ValueError(f"method must be 'pairwise' or 'jacobian'; got {method!r}")
+        U = _sample_for_deviations(self.dim, self.radius, n_samples, seed)
+        d = self.dim
+        identity = np.eye(d)
+        if method == "jacobian":
+            nonlinear = _nonlinear_jacobian_deviations(self.h, self.scales, self.center, self._J0_inv,
+                                                       self._shifted_value, U)
+            linear = np.array([np.linalg.norm(F - identity, 2) for F in self.linear_factors])
+        else:
+            nonlinear = np.empty(self.m)
+            previous = U
+            for i in range(1, self.m + 1):
+                current = self.g(i)(U)
+                nonlinear[i - 1] = lipschitz.pairwise_lipschitz(previous, current - previous).value
+                previous = current
+            linear = np.empty(len(self.linear_factors))
+            Z = previous
+            for i, F in enumerate(self.linear_factors):
+                linear[i] = lipschitz.pairwise_lipschitz(Z, Z @ (F - identity).T).value
+                Z = Z @ F.T
+        return LayerDeviations(np.concatenate([nonlinear, linear]), method, n_samples, self.epsilon_bound, self.m)
+
     # ----------------------------------------------------------- persistence
 
     def save(self, path: Any) -> None:
@@ -360,8 +531,10 @@ def decompose(
         x0; default the origin.
     schedule : str or array_like
         "uniform" (a_i = i/m), "theorem", "geometric" (see
-        :mod:`nearid.schedules`), or an explicit array of scales: strictly
-        increasing, positive, ending at 1.
+        :mod:`nearid.schedules`), "balanced" (scales that make the measured
+        layer deviations as equal as possible, never worse than uniform on the
+        measuring points; see :func:`_balanced_scales`), or an explicit array
+        of scales: strictly increasing, positive, ending at 1.
     linear_layers : int, optional
         Number m' of Hardt-Ma factors of J0 (default m). With 0, J0 and the
         translation by h(x0) fold into the last nonlinear layer.
@@ -425,6 +598,9 @@ def decompose(
         elif schedule == "geometric":
             rate_used = schedules.balanced_geometric_rate(m, consts.M) if rate is None else float(rate)
             scales = schedules.geometric(m, rate_used)
+        elif schedule == "balanced":
+            scales = _balanced_scales(h, m, center_, J0_inv, J0_inv @ value, radius, n_samples, seed)
+            scales.setflags(write=False)
         else:
             raise ValueError(f"schedule must be one of {schedules.NAMES} or an array of scales; got {schedule!r}")
         name = schedule

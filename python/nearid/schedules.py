@@ -12,6 +12,8 @@ nonlinearity of h~ is spread over the layers.
 - "geometric": ``a_i = (1 - c)^{m - i}`` with c given, or chosen to balance
   the first layer's bound ``alpha R a_1`` against the last layer's
   ``alpha R M c``, i.e. ``(1 - c)^{m-1} = M c``.
+- "balanced": scales that equalise the measured layer deviations (computed
+  by :func:`nearid.decompose`, which can measure them).
 - an explicit array: strictly increasing, positive, ending at exactly 1.
 """
 
@@ -23,7 +25,7 @@ import numpy as np
 
 __all__ = ["uniform", "geometric", "theorem_rate", "balanced_geometric_rate", "validate"]
 
-NAMES = ("uniform", "theorem", "geometric")
+NAMES = ("uniform", "theorem", "geometric", "balanced")
 
 
 def uniform(m: int) -> np.ndarray:

@@ -1,0 +1,117 @@
+"""Exact pairwise Lipschitz ratios beside SciPy's pdist, in the same run.
+
+With --benchmark-disable (the test suite's smoke run) the problems shrink so
+the suite stays fast; measured figures come from --benchmark-enable.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist
+
+import nearid
+
+
+def measuring(request) -> bool:
+    """True when benchmarks are timed (--benchmark-enable), not just smoke-run."""
+    config = request.config
+    return bool(config.getoption("benchmark_enable")) or not config.getoption("benchmark_disable")
+
+
+def dgemm_gflops() -> float:
+    """This machine's measured double-precision GEMM rate through NumPy (all cores)."""
+    A = np.random.default_rng(0).standard_normal((3000, 3000))
+    A @ A
+    start = time.perf_counter()
+    A @ A
+    return 2 * 3000**3 / (time.perf_counter() - start) / 1e9
+
+
+@pytest.fixture(scope="module")
+def dense_case(request):
+    n, d = (20_000, 32) if measuring(request) else (2_000, 32)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((n, d))
+    Y = X + 0.3 * np.tanh(X @ rng.standard_normal((d, d)) / np.sqrt(d))
+    return n, d, X, Y
+
+
+def group(n, d):
+    return f"pairwise max ratio: n={n}, d={d}"
+
+
+def test_pairwise_nearid(nearid_benchmark, dense_case):
+    n, d, X, Y = dense_case
+    nearid_benchmark.group = group(n, d)
+    result = nearid_benchmark.pedantic(nearid.pairwise_lipschitz, args=(X, Y), rounds=3, iterations=1)
+    pairs_per_second = result.pairs_evaluated / nearid_benchmark.stats.stats.min if nearid_benchmark.stats else 0.0
+    gflops = pairs_per_second * 4 * d / 1e9  # a subtraction and a multiply-add per coordinate, X and Y
+    nearid_benchmark.extra_info.update(
+        pairs_per_second=pairs_per_second, gflops=gflops, dgemm_gflops=dgemm_gflops(), d=d, n=n
+    )
+    # The same value as the brute-force reference (checked outside the timing on a subset here,
+    # and against pdist in test_pairwise_pdist).
+    sub = slice(0, 500)
+    expected = (pdist(Y[sub]) / pdist(X[sub])).max()
+    assert abs(nearid.pairwise_lipschitz(X[sub], Y[sub]).value - expected) <= 1e-12 * expected
+
+
+def test_pairwise_pdist(baseline_benchmark, dense_case):
+    n, d, X, Y = dense_case
+    baseline_benchmark.group = group(n, d)
+    value = baseline_benchmark.pedantic(lambda: (pdist(Y) / pdist(X)).max(), rounds=1, iterations=1)
+    ours = nearid.pairwise_lipschitz(X, Y).value
+    assert abs(ours - value) <= 1e-12 * value
+
+
+MEMORY_SCRIPT = """
+import json, sys, time
+import numpy as np
+import nearid
+
+
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key))  # kB
+
+
+n, d = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(2)
+X = rng.standard_normal((n, d))
+Y = np.sin(X)
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # reset the peak (VmHWM) to the current resident size
+before = status("VmRSS:")
+start = time.perf_counter()
+result = nearid.pairwise_lipschitz(X, Y)
+seconds = time.perf_counter() - start
+peak = status("VmHWM:")
+print(json.dumps(dict(extra_mb=(peak - before) / 1024, seconds=seconds, value=result.value,
+                      pairs=result.pairs_evaluated)))
+"""
+
+
+def test_pairwise_large_n_memory(nearid_benchmark, request):
+    """n = 100000, d = 16: 5e9 pairs (pdist would need 40 GB); peak memory must grow by < 200 MB.
+
+    Measured in a fresh process: the peak resident size (reset just before the
+    call through /proc/self/clear_refs, Linux) minus the size before it."""
+    n, d = (100_000, 16) if measuring(request) else (10_000, 16)
+    nearid_benchmark.group = f"pairwise max ratio, memory: n={n}, d={d}"
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(n), str(d)], capture_output=True, text=True,
+                             check=True)
+        return json.loads(out.stdout)
+
+    report = nearid_benchmark.pedantic(run, rounds=1, iterations=1)
+    nearid_benchmark.extra_info.update(report)
+    nearid_benchmark.extra_info["pairs_per_second"] = report["pairs"] / report["seconds"]
+    assert report["pairs"] == n * (n - 1) // 2
+    assert report["extra_mb"] < 200, report

@@ -1,0 +1,48 @@
+#pragma once
+/// Exact Lipschitz ratios over all pairs of points, and singular values of
+/// Jacobians.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nearid/map.hpp"
+
+namespace nearid {
+
+enum class Reduce : std::uint8_t { Max, Min };
+enum class OnDuplicate : std::uint8_t { Inf, Raise };
+
+/// "max" / "min" and "inf" / "raise"; anything else throws std::invalid_argument.
+Reduce parse_reduce(const std::string& name);
+OnDuplicate parse_on_duplicate(const std::string& name);
+
+/// One pair and its ratio ||Y_j - Y_k|| / ||X_j - X_k||.
+struct PairRatio {
+  double value;
+  Index j, k;
+};
+
+struct PairwiseResult {
+  std::vector<PairRatio> top;          ///< best first (ties: smallest (j, k)); top[0] is the answer
+  long long pairs_evaluated = 0;       ///< pairs visited
+  long long duplicates_skipped = 0;    ///< pairs with X_j == X_k and Y_j == Y_k
+};
+
+/// Max (or min) over pairs j < k of rows of ||Y_j - Y_k|| / ||X_j - X_k||,
+/// with direct differences (no ||x||^2 + ||y||^2 - 2 x.y shortcut), blocked
+/// over the triangle, in parallel, in O((n + tile) d) memory. The answer and
+/// its pair are the same for any thread count. X (n, dx), Y (n, dy), n >= 2.
+PairwiseResult pairwise_lipschitz(const MatrixCRef& X, const MatrixCRef& Y, Reduce reduce, OnDuplicate on_duplicate,
+                                  Index top_k);
+
+/// The same over pairs (j, k) with j a row of (X1, Y1) and k a row of (X2, Y2).
+PairwiseResult pairwise_lipschitz_cross(const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2,
+                                        const MatrixCRef& Y2, Reduce reduce, OnDuplicate on_duplicate, Index top_k);
+
+/// Per row r of A (n, d * d) (and of B when given): the largest singular value
+/// of M - I, and the largest and smallest singular values of M, where
+/// M = A[r] or M = A[r] B[r]^{-1}. Output: (n, 3). Throws when B[r] is singular.
+RowMatrixXd jacobian_norms(const MatrixCRef& A, const MatrixCRef* B, Index d);
+
+}  // namespace nearid

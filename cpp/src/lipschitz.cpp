@@ -1,0 +1,362 @@
+#include "nearid/lipschitz.hpp"
+
+#include <Eigen/SVD>
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+#include <type_traits>
+
+#include "lane_kernels.hpp"
+#include "nearid/linalg.hpp"
+#include "nearid/parallel.hpp"
+
+namespace nearid {
+
+Reduce parse_reduce(const std::string& name) {
+  if (name == "max") return Reduce::Max;
+  if (name == "min") return Reduce::Min;
+  throw std::invalid_argument("reduce must be 'max' or 'min'; got '" + name + "'");
+}
+
+OnDuplicate parse_on_duplicate(const std::string& name) {
+  if (name == "inf") return OnDuplicate::Inf;
+  if (name == "raise") return OnDuplicate::Raise;
+  throw std::invalid_argument("on_duplicate must be 'inf' or 'raise'; got '" + name + "'");
+}
+
+namespace {
+
+using lanes::kLanes;
+using lanes::Vec;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+// Squared distances below this may have lost digits to underflow (differences
+// under about 1e-146 after scaling); such pairs always take the exact path.
+constexpr double kTinySquared = 0x1p-970;
+// The vector screen compares squared ratios through one rounded product; this
+// margin makes it conservative, so no pair that could enter the answer is dropped.
+constexpr double kScreenMargin = 16.0 * std::numeric_limits<double>::epsilon();
+
+/// A set of points scaled by a power of two (exact), row-major and in lanes.
+struct PointSet {
+  Index n = 0, d = 0;
+  std::vector<double> rows;   // (n, d)
+  std::vector<double> lanes;  // groups x d x kLanes, padding lanes repeat the last point
+};
+
+/// 2^-e with 2^e the power of two at or above max |entry| of both arrays (1 for all zeros).
+double power_of_two_scale(const MatrixCRef& a, const MatrixCRef* b) {
+  double largest = a.size() ? a.cwiseAbs().maxCoeff() : 0.0;
+  if (b != nullptr && b->size()) largest = std::max(largest, b->cwiseAbs().maxCoeff());
+  if (largest == 0.0) return 1.0;
+  int exponent = 0;
+  std::frexp(largest, &exponent);  // largest = f 2^exponent with 0.5 <= f < 1
+  return std::ldexp(1.0, -exponent);
+}
+
+PointSet prepare(const MatrixCRef& A, double scale) {
+  PointSet s;
+  s.n = A.rows();
+  s.d = A.cols();
+  s.rows.resize(s.n * s.d);
+  for (Index r = 0; r < s.n; ++r)
+    for (Index c = 0; c < s.d; ++c) s.rows[r * s.d + c] = A(r, c) * scale;
+  const Index groups = lanes::group_count(s.n);
+  s.lanes.assign(groups * s.d * kLanes, 0.0);
+  for (Index r = 0; r < groups * kLanes; ++r) {
+    const double* src = s.rows.data() + std::min(r, s.n - 1) * s.d;
+    double* dst = s.lanes.data() + (r / kLanes) * s.d * kLanes + (r % kLanes);
+    for (Index c = 0; c < s.d; ++c) dst[c * kLanes] = src[c];
+  }
+  return s;
+}
+
+/// ||a - b|| without overflow or underflow: the largest |difference| times the
+/// norm of the differences divided by it.
+double robust_distance(const double* a, const double* b, Index d) {
+  double largest = 0.0;
+  for (Index c = 0; c < d; ++c) largest = std::max(largest, std::fabs(a[c] - b[c]));
+  if (largest == 0.0) return 0.0;
+  double sum = 0.0;
+  for (Index c = 0; c < d; ++c) {
+    const double t = (a[c] - b[c]) / largest;
+    sum += t * t;
+  }
+  return largest * std::sqrt(sum);
+}
+
+/// The best pairs seen so far, best first; ties go to the smallest (j, k).
+class TopK {
+ public:
+  TopK(Reduce reduce, Index capacity) : reduce_(reduce), capacity_(static_cast<std::size_t>(capacity)) {}
+
+  bool better(const PairRatio& a, const PairRatio& b) const {
+    if (a.value != b.value) return reduce_ == Reduce::Max ? a.value > b.value : a.value < b.value;
+    return a.j != b.j ? a.j < b.j : a.k < b.k;
+  }
+
+  void offer(const PairRatio& p) {
+    if (items_.size() == capacity_ && !better(p, items_.back())) return;
+    auto at = std::upper_bound(items_.begin(), items_.end(), p, [&](const PairRatio& a, const PairRatio& b) {
+      return better(a, b);
+    });
+    items_.insert(at, p);
+    if (items_.size() > capacity_) items_.pop_back();
+  }
+
+  /// A pair with this (scaled) value could still enter the list.
+  double threshold() const {
+    if (items_.size() < capacity_) return reduce_ == Reduce::Max ? -kInf : kInf;
+    return items_.back().value;
+  }
+
+  const std::vector<PairRatio>& items() const { return items_; }
+
+ private:
+  Reduce reduce_;
+  std::size_t capacity_;
+  std::vector<PairRatio> items_;
+};
+
+/// Everything one task finds.
+struct TaskResult {
+  explicit TaskResult(Reduce reduce, Index k) : top(reduce, k) {}
+  TopK top;
+  long long duplicates = 0;
+  // The smallest pair with X_j == X_k but Y_j != Y_k (for on_duplicate = "raise").
+  Index dup_j = -1, dup_k = -1;
+};
+
+struct Sets {
+  const PointSet *x_rows, *y_rows, *x_cols, *y_cols;
+  bool triangle;  // pairs j < k within one set
+};
+
+/// Exact value of one pair (scaled units), or handles a duplicate.
+void exact_pair(const Sets& s, Index j, Index k, TaskResult& out) {
+  const Index dx = s.x_rows->d, dy = s.y_rows->d;
+  const double nx = robust_distance(s.x_rows->rows.data() + j * dx, s.x_cols->rows.data() + k * dx, dx);
+  const double ny = robust_distance(s.y_rows->rows.data() + j * dy, s.y_cols->rows.data() + k * dy, dy);
+  if (nx == 0.0) {
+    if (ny == 0.0) {
+      ++out.duplicates;
+      return;
+    }
+    if (out.dup_j < 0 || j < out.dup_j || (j == out.dup_j && k < out.dup_k)) {
+      out.dup_j = j;
+      out.dup_k = k;
+    }
+    out.top.offer(PairRatio{kInf, j, k});
+    return;
+  }
+  out.top.offer(PairRatio{ny / nx, j, k});
+}
+
+constexpr Index kRows = 4;  // rows per pass: each lane load feeds kRows * G subtractions
+
+/// Squared distances of rows row[0..kRows) to the points of G lane groups
+/// starting at `group`, in one space: acc[r][q] for row[r] and group + q.
+/// The trip counts are fixed so the accumulators live in registers; a short
+/// last pass repeats a row. Every pair gets the same operations in the same
+/// order on every path, so its sums do not depend on the blocking.
+template <Index G>
+void squared_distances(const PointSet& rows, const PointSet& cols, const Index (&row)[kRows], Index group,
+                       Vec (&acc)[kRows][G]) {
+  const Index d = rows.d;
+  Vec sum[kRows][G];
+  for (Index r = 0; r < kRows; ++r)
+    for (Index q = 0; q < G; ++q) sum[r][q] = lanes::splat(0.0);
+  const double* base = cols.lanes.data() + group * d * kLanes;
+  const double* points[kRows];
+  for (Index r = 0; r < kRows; ++r) points[r] = rows.rows.data() + row[r] * d;
+  for (Index c = 0; c < d; ++c) {
+    Vec v[G];
+    for (Index q = 0; q < G; ++q) v[q] = lanes::load(base + (q * d + c) * kLanes);
+    for (Index r = 0; r < kRows; ++r) {
+      const double b = points[r][c];
+      for (Index q = 0; q < G; ++q) {
+        const Vec diff = v[q] - b;
+        sum[r][q] += diff * diff;
+      }
+    }
+  }
+  for (Index r = 0; r < kRows; ++r)
+    for (Index q = 0; q < G; ++q) acc[r][q] = sum[r][q];
+}
+
+/// Rows [row_begin, row_end) of the row set against the lane groups that hold
+/// their partners (k > j within one set; every k across two sets).
+void scan(const Sets& s, Index row_begin, Index row_end, Reduce reduce, TaskResult& out) {
+  const PointSet &xr = *s.x_rows, &yr = *s.y_rows, &xc = *s.x_cols, &yc = *s.y_cols;
+  const Index n_cols = xc.n, groups = lanes::group_count(n_cols);
+  const Index group_begin = s.triangle ? (row_begin + 1) / kLanes : 0;
+  Vec lane_index;
+  for (Index p = 0; p < kLanes; ++p) lane_index[p] = static_cast<double>(p);
+
+  // Screen the squared ratios of one row against one group: a lane goes to the
+  // exact path when its ratio could reach the current threshold, or when a
+  // distance is so small that underflow could have hidden digits.
+  auto screen = [&](Index row, Index group, Vec ax, Vec ay) {
+    const double t = out.top.threshold();
+    const Vec tx = ax * (t * t);
+    lanes::IVec keep;
+    if (reduce == Reduce::Max) {
+      keep = t <= 0.0 ? ~lanes::IVec{}  // the list is not full, or 0 is its worst: every pair counts
+                      : (lanes::IVec)((ay >= tx * (1.0 - kScreenMargin)) | (ax < kTinySquared));
+    } else {
+      keep = std::isinf(t) ? ~lanes::IVec{}
+                           : (lanes::IVec)((ay <= tx * (1.0 + kScreenMargin)) | (ax < kTinySquared) |
+                                           (ay < kTinySquared));
+    }
+    const Index k0 = group * kLanes;
+    const Vec k_index = lane_index + static_cast<double>(k0);
+    keep &= (lanes::IVec)(k_index < static_cast<double>(n_cols));  // padding lanes
+    if (s.triangle) keep &= (lanes::IVec)(k_index > static_cast<double>(row));
+    for (unsigned bits = lanes::mask_bits(keep); bits != 0; bits &= bits - 1) {
+      exact_pair(s, row, k0 + __builtin_ctz(bits), out);
+    }
+  };
+
+  // Two groups at a time give eight independent accumulation chains per space.
+  auto pass = [&](auto groups_per_pass, Index g) {
+    constexpr Index G = decltype(groups_per_pass)::value;
+    // Rows with at least one partner in these groups (k > j within one set).
+    const Index last_row = s.triangle ? std::min(row_end, (g + G) * kLanes - 1) : row_end;
+    Vec ax[kRows][G], ay[kRows][G];
+    for (Index j = row_begin; j < last_row; j += kRows) {
+      const Index count = std::min(kRows, last_row - j);
+      Index row[kRows];
+      for (Index r = 0; r < kRows; ++r) row[r] = j + std::min(r, count - 1);
+      squared_distances<G>(xr, xc, row, g, ax);
+      squared_distances<G>(yr, yc, row, g, ay);
+      for (Index r = 0; r < count; ++r)
+        for (Index q = 0; q < G; ++q) screen(j + r, g + q, ax[r][q], ay[r][q]);
+    }
+  };
+  Index g = group_begin;
+  for (; g + 2 <= groups; g += 2) pass(std::integral_constant<Index, 2>{}, g);
+  if (g < groups) pass(std::integral_constant<Index, 1>{}, g);
+}
+
+PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_duplicate, Index top_k, double unscale,
+                   long long pairs) {
+  if (top_k < 1) throw std::invalid_argument("top_k must be >= 1; got " + std::to_string(top_k));
+  // Tasks of a few rows: the triangle makes early rows heavier, and dynamic
+  // scheduling evens that out. Results are merged in task order.
+  constexpr Index kTaskRows = 16;
+  const Index tasks = (rows + kTaskRows - 1) / kTaskRows;
+  std::vector<TaskResult> results;
+  results.reserve(tasks);
+  for (Index t = 0; t < tasks; ++t) results.emplace_back(reduce, top_k);
+  for_each_tile(rows, kTaskRows, [&](Index begin, Index end) { scan(s, begin, end, reduce, results[begin / kTaskRows]); });
+
+  TaskResult merged(reduce, top_k);
+  for (const TaskResult& r : results) {
+    for (const PairRatio& p : r.top.items()) merged.top.offer(p);
+    merged.duplicates += r.duplicates;
+    if (r.dup_j >= 0 && (merged.dup_j < 0 || r.dup_j < merged.dup_j || (r.dup_j == merged.dup_j && r.dup_k < merged.dup_k))) {
+      merged.dup_j = r.dup_j;
+      merged.dup_k = r.dup_k;
+    }
+  }
+  if (on_duplicate == OnDuplicate::Raise && merged.dup_j >= 0) {
+    throw std::invalid_argument("X rows " + std::to_string(merged.dup_j) + " and " + std::to_string(merged.dup_k) +
+                                " are equal but the Y rows differ, so the ratio is infinite; remove duplicate points "
+                                "or pass on_duplicate='inf'");
+  }
+  PairwiseResult result;
+  result.pairs_evaluated = pairs;
+  result.duplicates_skipped = merged.duplicates;
+  for (PairRatio p : merged.top.items()) {
+    p.value *= unscale;  // an exact power of two: order and ties are unchanged
+    result.top.push_back(p);
+  }
+  return result;
+}
+
+void check_pair_shapes(const MatrixCRef& X, const MatrixCRef& Y, const std::string& x, const std::string& y) {
+  if (X.rows() != Y.rows()) {
+    throw std::invalid_argument(x + " and " + y + " must have the same number of rows (points); got " +
+                                std::to_string(X.rows()) + " and " + std::to_string(Y.rows()));
+  }
+  if (X.cols() < 1 || Y.cols() < 1) throw std::invalid_argument(x + " and " + y + " need at least one column");
+}
+
+}  // namespace
+
+PairwiseResult pairwise_lipschitz(const MatrixCRef& X, const MatrixCRef& Y, Reduce reduce, OnDuplicate on_duplicate,
+                                  Index top_k) {
+  check_pair_shapes(X, Y, "X", "Y");
+  if (X.rows() < 2) throw std::invalid_argument("need at least 2 points (rows); got " + std::to_string(X.rows()));
+  const double sx = power_of_two_scale(X, nullptr), sy = power_of_two_scale(Y, nullptr);
+  const PointSet x = prepare(X, sx), y = prepare(Y, sy);
+  const Sets sets{&x, &y, &x, &y, true};
+  const long long n = X.rows();
+  PairwiseResult result = run(sets, X.rows(), reduce, on_duplicate, top_k, sx / sy, n * (n - 1) / 2);
+  if (result.top.empty()) {  // every pair is a duplicate with equal outputs
+    throw std::invalid_argument("every pair of points is a duplicate (X_j == X_k and Y_j == Y_k): no ratio to report");
+  }
+  return result;
+}
+
+PairwiseResult pairwise_lipschitz_cross(const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2,
+                                        const MatrixCRef& Y2, Reduce reduce, OnDuplicate on_duplicate, Index top_k) {
+  check_pair_shapes(X1, Y1, "X1", "Y1");
+  check_pair_shapes(X2, Y2, "X2", "Y2");
+  if (X1.cols() != X2.cols() || Y1.cols() != Y2.cols()) {
+    throw std::invalid_argument("both sets must have the same widths: X1 and X2 have " + std::to_string(X1.cols()) +
+                                " and " + std::to_string(X2.cols()) + " columns, Y1 and Y2 " +
+                                std::to_string(Y1.cols()) + " and " + std::to_string(Y2.cols()));
+  }
+  if (X1.rows() < 1 || X2.rows() < 1) throw std::invalid_argument("each set needs at least 1 point");
+  const double sx = power_of_two_scale(X1, &X2), sy = power_of_two_scale(Y1, &Y2);
+  const PointSet x1 = prepare(X1, sx), y1 = prepare(Y1, sy), x2 = prepare(X2, sx), y2 = prepare(Y2, sy);
+  const Sets sets{&x1, &y1, &x2, &y2, false};
+  const long long pairs = static_cast<long long>(X1.rows()) * X2.rows();
+  PairwiseResult result = run(sets, X1.rows(), reduce, on_duplicate, top_k, sx / sy, pairs);
+  return result;  // may be empty when every pair is a duplicate: the caller combines tiles
+}
+
+RowMatrixXd jacobian_norms(const MatrixCRef& A, const MatrixCRef* B, Index d) {
+  const Index n = A.rows(), dd = d * d;
+  if (A.cols() != dd) throw std::invalid_argument("A must have d * d columns");
+  if (B != nullptr && (B->rows() != n || B->cols() != dd)) throw std::invalid_argument("B must have the shape of A");
+  const RowMatrixXd a = A;
+  RowMatrixXd b;
+  if (B != nullptr) b = *B;
+  RowMatrixXd out(n, 3);
+  for_each_tile(n, kTileRows, [&](Index begin, Index end) {
+    // Eigen-owned (aligned) storage: the SVD's rounding must not depend on where
+    // a caller's buffer sits in memory.
+    Eigen::MatrixXd M(d, d), I = Eigen::MatrixXd::Identity(d, d);
+    std::vector<double> lu(dd), column(d);
+    std::vector<Index> pivots(d);
+    for (Index r = begin; r < end; ++r) {
+      for (Index i = 0; i < d; ++i)
+        for (Index j = 0; j < d; ++j) M(i, j) = a(r, i * d + j);
+      if (B != nullptr) {
+        // M <- A B^{-1}: row i of the result solves B^T z = A[i, :]^T.
+        for (Index i = 0; i < d; ++i)
+          for (Index j = 0; j < d; ++j) lu[i * d + j] = b(r, j * d + i);  // B^T, row-major
+        if (!lu_factor(lu.data(), d, pivots.data())) {
+          throw std::invalid_argument("a Jacobian to divide by is singular (row " + std::to_string(r) + ")");
+        }
+        for (Index i = 0; i < d; ++i) {
+          for (Index j = 0; j < d; ++j) column[j] = M(i, j);
+          lu_solve(lu.data(), d, pivots.data(), column.data());
+          for (Index j = 0; j < d; ++j) M(i, j) = column[j];
+        }
+      }
+      const Eigen::VectorXd s = Eigen::BDCSVD<Eigen::MatrixXd>(M).singularValues();
+      const Eigen::VectorXd s_dev = Eigen::BDCSVD<Eigen::MatrixXd>(M - I).singularValues();
+      out(r, 0) = s_dev(0);
+      out(r, 1) = s(0);
+      out(r, 2) = s(d - 1);
+    }
+  });
+  return out;
+}
+
+}  // namespace nearid

@@ -1,0 +1,208 @@
+"""Measuring Lipschitz constants: exact pairwise ratios and Jacobian norms.
+
+:func:`pairwise_lipschitz` computes, over all pairs j < k of n points,
+
+    max (or min) of ||Y_j - Y_k|| / ||X_j - X_k||
+
+exactly: every pair's distances come from direct differences (never from the
+identity ||x||^2 + ||y||^2 - 2 x.y, which loses every digit for close pairs
+far from the origin), in C++, blocked over the triangle of pairs, in parallel
+with the GIL released, in O(n d) memory. A vector screen skips pairs that
+cannot reach the current answer; every pair that could is recomputed with an
+overflow- and underflow-free norm. The answer and its pair are the same for
+any thread count (ties go to the smallest (j, k)).
+
+:func:`jacobian_norms` gives per point sigma_max(Df - I), sigma_max(Df) and
+sigma_min(Df) by exact SVDs in C++.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._native import core as _core
+from ._validation import as_float_array, as_points, as_positive_int, check_finite
+from .maps import Map
+
+__all__ = [
+    "PairwiseResult",
+    "JacobianNorms",
+    "pairwise_lipschitz",
+    "pairwise_lipschitz_cross",
+    "jacobian_norms",
+]
+
+
+@dataclass(frozen=True, repr=False)
+class PairwiseResult:
+    """The extreme ratio ||Y_j - Y_k|| / ||X_j - X_k|| over pairs of points.
+
+    Attributes
+    ----------
+    value : float
+        The max (or min) ratio; inf when two equal X rows have different Y
+        rows (``on_duplicate="inf"``); nan when no pair has a ratio (cross
+        sets whose pairs are all duplicates).
+    pair : tuple of int, or None
+        (j, k) attaining it; the smallest such pair on ties.
+    top : tuple of (value, j, k)
+        The ``top_k`` best pairs, best first.
+    pairs_evaluated : int
+        Pairs examined: n (n - 1) / 2 within a set, n1 n2 across two.
+    duplicates_skipped : int
+        Pairs with X_j == X_k and Y_j == Y_k (no ratio; skipped).
+    reduce : str
+        "max" or "min".
+    """
+
+    value: float
+    pair: tuple[int, int] | None
+    top: tuple[tuple[float, int, int], ...]
+    pairs_evaluated: int
+    duplicates_skipped: int
+    reduce: str
+
+    def __repr__(self) -> str:
+        return (
+            f"PairwiseResult({self.reduce}={self.value:.17g}, pair={self.pair}, "
+            f"pairs_evaluated={self.pairs_evaluated}, duplicates_skipped={self.duplicates_skipped})"
+        )
+
+
+def _result(raw: dict, reduce: str) -> PairwiseResult:
+    top = tuple((float(v), int(j), int(k)) for v, j, k in raw["top"])
+    value, pair = (top[0][0], (top[0][1], top[0][2])) if top else (float("nan"), None)
+    return PairwiseResult(value, pair, top, int(raw["pairs_evaluated"]), int(raw["duplicates_skipped"]), reduce)
+
+
+def _points(value: Any, name: str) -> np.ndarray:
+    """(n, d) finite float64; a 1-D array is n points of dimension 1."""
+    array = as_float_array(value, name)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n, d) of points, one per row; got shape {array.shape}")
+    if array.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one column; got shape {array.shape}")
+    check_finite(array, name)
+    return array
+
+
+def _options(reduce: str, on_duplicate: str, top_k: int) -> tuple[str, str, int]:
+    if reduce not in ("max", "min"):
+        raise ValueError(f"reduce must be 'max' or 'min'; got {reduce!r}")
+    if on_duplicate not in ("inf", "raise"):
+        raise ValueError(f"on_duplicate must be 'inf' or 'raise'; got {on_duplicate!r}")
+    return reduce, on_duplicate, as_positive_int(top_k, "top_k")
+
+
+def pairwise_lipschitz(
+    X: Any, Y: Any, reduce: str = "max", on_duplicate: str = "inf", top_k: int = 1
+) -> PairwiseResult:
+    """Max (or min) over pairs j < k of ||Y_j - Y_k|| / ||X_j - X_k||.
+
+    With Y = f(X) this is a lower estimate of f's Lipschitz constant (max)
+    or an upper estimate of its co-Lipschitz constant (min).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, dx)
+        Inputs, one point per row (n >= 2; a 1-D array is n points in R^1).
+    Y : array_like, shape (n, dy)
+        Outputs; row j belongs to X[j].
+    reduce : {"max", "min"}
+    on_duplicate : {"inf", "raise"}
+        Pairs with X_j == X_k: equal Y rows are skipped; different Y rows give
+        an infinite ratio ("inf", reported with that pair) or a ValueError
+        naming the rows ("raise").
+    top_k : int
+        How many of the best pairs to report.
+
+    Returns
+    -------
+    PairwiseResult
+    """
+    X_, Y_ = _points(X, "X"), _points(Y, "Y")
+    if X_.shape[0] != Y_.shape[0]:
+        raise ValueError(f"X and Y must have the same number of rows (points); got {X_.shape[0]} and {Y_.shape[0]}")
+    if X_.shape[0] < 2:
+        raise ValueError(f"need at least 2 points (rows) to form a pair; got {X_.shape[0]}")
+    options = _options(reduce, on_duplicate, top_k)
+    return _result(_core.pairwise_lipschitz(X_, Y_, *options), reduce)
+
+
+def pairwise_lipschitz_cross(
+    X1: Any, Y1: Any, X2: Any, Y2: Any, reduce: str = "max", on_duplicate: str = "inf", top_k: int = 1
+) -> PairwiseResult:
+    """The same ratio over pairs (j, k) with j a row of set 1 and k a row of set 2.
+
+    Large problems can be tiled: the within-set answers of the tiles and the
+    cross answers of every pair of tiles combine (max of maxima, ties by the
+    global pair) into the answer for the union. Pairs are (j, k) with j
+    indexing set 1 and k indexing set 2. When every pair is a duplicate with
+    equal outputs, ``value`` is nan and ``pair`` None.
+    """
+    X1_, Y1_, X2_, Y2_ = _points(X1, "X1"), _points(Y1, "Y1"), _points(X2, "X2"), _points(Y2, "Y2")
+    for a, b, names in ((X1_, Y1_, "X1 and Y1"), (X2_, Y2_, "X2 and Y2")):
+        if a.shape[0] != b.shape[0]:
+            raise ValueError(f"{names} must have the same number of rows; got {a.shape[0]} and {b.shape[0]}")
+    options = _options(reduce, on_duplicate, top_k)
+    return _result(_core.pairwise_lipschitz_cross(X1_, Y1_, X2_, Y2_, *options), reduce)
+
+
+@dataclass(frozen=True, repr=False)
+class JacobianNorms:
+    """Per-point singular values of a Jacobian J = Df(x).
+
+    Attributes
+    ----------
+    deviation : ndarray, shape (n,)
+        sigma_max(J - I), the local deviation from the identity.
+    sigma_max, sigma_min : ndarray, shape (n,)
+        Largest and smallest singular values of J.
+    """
+
+    deviation: np.ndarray
+    sigma_max: np.ndarray
+    sigma_min: np.ndarray
+
+    def __repr__(self) -> str:
+        return (
+            f"JacobianNorms(n={self.deviation.size}, max deviation={self.deviation.max(initial=0):.6g}, "
+            f"sigma in [{self.sigma_min.min(initial=np.inf):.6g}, {self.sigma_max.max(initial=0):.6g}])"
+        )
+
+
+def _norms(raw: np.ndarray) -> JacobianNorms:
+    return JacobianNorms(raw[:, 0].copy(), raw[:, 1].copy(), raw[:, 2].copy())
+
+
+def jacobian_norms(f: Map, X: Any) -> JacobianNorms:
+    """sigma_max(Df - I), sigma_max(Df) and sigma_min(Df) at each point.
+
+    Parameters
+    ----------
+    f : nearid map
+    X : array_like, shape (n, d) or (d,)
+
+    Returns
+    -------
+    JacobianNorms
+        Arrays of shape (n,) (shape (1,) for one point). Exact SVDs in C++,
+        in parallel over points.
+    """
+    if not isinstance(f, Map):
+        raise TypeError(f"f must be a nearid map (nearid.maps.*); got {type(f).__name__}")
+    points, _ = as_points(X, f.dim, "X")
+    J = f._impl.jacobian(points)
+    return _norms(_core.jacobian_norms(J, None, f.dim))
+
+
+def quotient_norms(A: np.ndarray, B: np.ndarray | None) -> JacobianNorms:
+    """Norms of M = A[r] B[r]^{-1} (or M = A[r] when B is None) for stacks of shape (n, d, d);
+    used for layer Jacobians Dh~(a_i u) Dh~(a_{i-1} u)^{-1}."""
+    n, d, _ = A.shape
+    return _norms(_core.jacobian_norms(A.reshape(n, d * d), None if B is None else B.reshape(n, d * d), d))

@@ -1,0 +1,182 @@
+"""Exact pairwise Lipschitz ratios and Jacobian norms against brute force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist, pdist
+
+import nearid
+from nearid.maps import ResidualNet
+
+
+def brute_force(X, Y, reduce="max"):
+    """Direct differences over all pairs j < k (SciPy's pdist does not use the GEMM identity)."""
+    ratios = pdist(Y) / pdist(X)
+    j, k = np.triu_indices(X.shape[0], 1)
+    best = np.max(ratios) if reduce == "max" else np.min(ratios)
+    first = np.flatnonzero(ratios == best)[0]  # pdist order is (j, k) lexicographic: smallest pair first
+    return best, (int(j[first]), int(k[first])), ratios
+
+
+@pytest.mark.parametrize("n, dx, dy", [(2, 1, 1), (3, 2, 5), (17, 3, 3), (257, 8, 2), (1000, 16, 16), (1531, 5, 7)])
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_matches_brute_force(n, dx, dy, reduce, rng):
+    X = rng.standard_normal((n, dx))
+    Y = np.tanh(X @ rng.standard_normal((dx, dy))) + 0.1 * rng.standard_normal((n, dy))
+    result = nearid.pairwise_lipschitz(X, Y, reduce=reduce)
+    value, pair, _ = brute_force(X, Y, reduce)
+    assert abs(result.value - value) <= 1e-12 * value
+    assert result.pairs_evaluated == n * (n - 1) // 2 and result.duplicates_skipped == 0
+    a, b = result.pair
+    assert a < b and abs(np.linalg.norm(Y[a] - Y[b]) / np.linalg.norm(X[a] - X[b]) - value) <= 1e-12 * value
+
+
+def test_close_pair_far_from_the_origin():
+    """Near 1e6 with a pair 1e-6 apart: the GEMM identity returns 0 for that pair's distance."""
+    rng = np.random.default_rng(1)
+    X = 1e6 + rng.standard_normal((300, 4))
+    X[17] = X[5] + 1e-6 * np.array([1.0, -2.0, 0.5, 0.3])
+    Y = X.copy()
+    Y[17] = Y[5] + 3e-6 * np.array([1.0, 0.0, 0.0, 0.0])
+    exact = np.linalg.norm(Y[17] - Y[5]) / np.linalg.norm(X[17] - X[5])
+    result = nearid.pairwise_lipschitz(X, Y)
+    assert result.pair == (5, 17)
+    assert abs(result.value - exact) <= 1e-12 * exact
+    value, pair, _ = brute_force(X, Y)
+    assert pair == (5, 17) and abs(result.value - value) <= 1e-12 * value
+    # What the ||x||^2 + ||y||^2 - 2 x.y identity gives for that pair: no digits left.
+    sq = (X[5] @ X[5]) + (X[17] @ X[17]) - 2 * (X[5] @ X[17])
+    assert abs(np.sqrt(max(sq, 0.0)) - np.linalg.norm(X[17] - X[5])) > 1e-7
+
+
+def test_extreme_scales():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((60, 3))
+    Y = np.sin(X)
+    value, pair, _ = brute_force(X, Y)
+    for sx, sy in [(1e-200, 1e-200), (1e200, 1e-100), (1e-300, 1e-12), (1e150, 1e300)]:
+        result = nearid.pairwise_lipschitz(X * sx, Y * sy)
+        expected = value * sy / sx
+        assert result.pair == pair
+        assert abs(result.value - expected) <= 1e-12 * expected
+
+
+def test_top_k_and_ties():
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    Y = np.array([[0.0], [2.0], [4.0], [6.0]])  # every pair has ratio 2
+    result = nearid.pairwise_lipschitz(X, Y, top_k=3)
+    assert result.value == 2.0 and result.pair == (0, 1)
+    assert [p[1:] for p in result.top] == [(0, 1), (0, 2), (0, 3)]
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((200, 3)), rng.standard_normal((200, 2))
+    result = nearid.pairwise_lipschitz(X, Y, top_k=10)
+    _, _, ratios = brute_force(X, Y)
+    assert np.allclose([v for v, _, _ in result.top], np.sort(ratios)[::-1][:10], rtol=1e-12)
+
+
+def test_duplicates():
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [2.0, 1.0], [1.0, 0.0]])
+    Y = np.array([[0.0], [1.0], [0.0], [5.0], [1.5]])  # rows 0, 2 equal in and out; rows 1, 4 equal in only
+    result = nearid.pairwise_lipschitz(X, Y)
+    assert result.value == np.inf and result.pair == (1, 4) and result.duplicates_skipped == 1
+    with pytest.raises(ValueError, match="X rows 1 and 4 are equal but the Y rows differ"):
+        nearid.pairwise_lipschitz(X, Y, on_duplicate="raise")
+    Y[4] = 1.0
+    result = nearid.pairwise_lipschitz(X, Y, on_duplicate="raise")
+    assert np.isfinite(result.value) and result.duplicates_skipped == 2
+    with pytest.raises(ValueError, match="every pair of points is a duplicate"):
+        nearid.pairwise_lipschitz(np.zeros((3, 2)), np.ones((3, 1)))
+
+
+def test_min_sees_zero_ratios():
+    X = np.array([[0.0], [1.0], [2.0]])
+    Y = np.array([[1.0], [1.0], [3.0]])
+    result = nearid.pairwise_lipschitz(X, Y, reduce="min")
+    assert result.value == 0.0 and result.pair == (0, 1)
+
+
+def test_identical_for_any_thread_count():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((3001, 6))
+    Y = X + 0.2 * np.tanh(X @ rng.standard_normal((6, 6)))
+    results = []
+    for threads in (1, 2, 3):
+        with nearid.num_threads(threads):
+            results.append(nearid.pairwise_lipschitz(X, Y, top_k=5))
+    assert results[0].top == results[1].top == results[2].top
+
+
+def test_cross_sets_tile_the_problem():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((700, 4))
+    Y = np.tanh(X) + 0.05 * rng.standard_normal((700, 4))
+    whole = nearid.pairwise_lipschitz(X, Y)
+    cut = 300
+    parts = [
+        (nearid.pairwise_lipschitz(X[:cut], Y[:cut]), 0, 0),
+        (nearid.pairwise_lipschitz(X[cut:], Y[cut:]), cut, cut),
+        (nearid.pairwise_lipschitz_cross(X[:cut], Y[:cut], X[cut:], Y[cut:]), 0, cut),
+    ]
+    candidates = [(-r.value, r.pair[0] + oj, r.pair[1] + ok) for r, oj, ok in parts]
+    best = min(candidates)
+    assert (-best[0], (best[1], best[2])) == (whole.value, whole.pair)
+    assert sum(r.pairs_evaluated for r, _, _ in parts) == whole.pairs_evaluated
+    cross = parts[2][0]
+    expected = (cdist(Y[:cut], Y[cut:]) / cdist(X[:cut], X[cut:])).max()
+    assert abs(cross.value - expected) <= 1e-12 * expected
+
+
+def test_cross_with_only_duplicates_has_no_value():
+    result = nearid.pairwise_lipschitz_cross(np.zeros((2, 1)), np.zeros((2, 1)), np.zeros((3, 1)), np.zeros((3, 1)))
+    assert np.isnan(result.value) and result.pair is None and result.duplicates_skipped == 6
+
+
+@pytest.mark.parametrize(
+    "X, Y, kwargs, error, message",
+    [
+        (np.zeros((1, 2)), np.zeros((1, 2)), {}, ValueError, "need at least 2 points"),
+        (np.zeros((3, 2)), np.zeros((4, 2)), {}, ValueError, "same number of rows"),
+        (np.array([[0.0], [np.nan]]), np.zeros((2, 1)), {}, ValueError, "X must be finite"),
+        (np.zeros((2, 1)), np.array([[np.inf], [0.0]]), {}, ValueError, "Y must be finite"),
+        (np.zeros((2, 2, 2)), np.zeros((2, 1)), {}, ValueError, "X must be a 2-D array"),
+        (np.zeros((3, 1)), np.zeros((3, 1)), dict(reduce="mean"), ValueError, "reduce must be 'max' or 'min'"),
+        (np.zeros((3, 1)), np.zeros((3, 1)), dict(on_duplicate="skip"), ValueError, "on_duplicate must be"),
+        (np.zeros((3, 1)), np.zeros((3, 1)), dict(top_k=0), ValueError, "top_k must be >= 1"),
+        (np.zeros((3, 1), dtype=complex), np.zeros((3, 1)), {}, TypeError, "X must be an array of real numbers"),
+    ],
+)
+def test_errors(X, Y, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        nearid.pairwise_lipschitz(X, Y, **kwargs)
+
+
+def test_one_dimensional_arrays_are_points_on_a_line():
+    result = nearid.pairwise_lipschitz([0.0, 1.0, 3.0], [0.0, 2.0, 3.0])
+    assert result.value == 2.0 and result.pair == (0, 1)
+
+
+# ---------------------------------------------------------------- Jacobian norms
+
+
+def test_jacobian_norms_match_numpy_svd(rng):
+    net = ResidualNet.random(6, 9, 3, 0.8, seed=2)
+    X = rng.standard_normal((300, 6))
+    norms = nearid.jacobian_norms(net, X)
+    J = net.jacobian(X)
+    s = np.linalg.svd(J, compute_uv=False)
+    s_dev = np.linalg.svd(J - np.eye(6), compute_uv=False)
+    assert np.allclose(norms.sigma_max, s[:, 0], rtol=1e-13, atol=0)
+    assert np.allclose(norms.sigma_min, s[:, -1], rtol=1e-12, atol=0)
+    assert np.allclose(norms.deviation, s_dev[:, 0], rtol=1e-13, atol=0)
+    single = nearid.jacobian_norms(net, X[0])
+    assert single.deviation.shape == (1,) and single.deviation[0] == norms.deviation[0]
+
+
+def test_quotient_norms(rng):
+    A, B = rng.standard_normal((50, 4, 4)), rng.standard_normal((50, 4, 4)) + 3 * np.eye(4)
+    norms = nearid.lipschitz.quotient_norms(A, B)
+    M = A @ np.linalg.inv(B)
+    assert np.allclose(norms.deviation, np.linalg.svd(M - np.eye(4), compute_uv=False)[:, 0], rtol=1e-11)
+    with pytest.raises(ValueError, match="singular"):
+        nearid.lipschitz.quotient_norms(A, np.zeros((50, 4, 4)))
