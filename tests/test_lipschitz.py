@@ -180,3 +180,26 @@ def test_quotient_norms(rng):
     assert np.allclose(norms.deviation, np.linalg.svd(M - np.eye(4), compute_uv=False)[:, 0], rtol=1e-11)
     with pytest.raises(ValueError, match="singular"):
         nearid.lipschitz.quotient_norms(A, np.zeros((50, 4, 4)))
+
+
+def test_ctrl_c_interrupts_a_long_pairwise_run_within_a_second():
+    import signal
+    import threading
+    import time
+
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((120_000, 16))  # about 7 s of work
+    Y = np.sin(X)
+    main = threading.main_thread().ident
+    assert main is not None
+    sent = []
+
+    def interrupt():
+        time.sleep(0.3)
+        sent.append(time.perf_counter())
+        signal.pthread_kill(main, signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        nearid.pairwise_lipschitz(X, Y)
+    assert sent and time.perf_counter() - sent[0] < 1.0
