@@ -13,4 +13,5 @@ PYBIND11_MODULE(NEARID_MODULE_NAME, m) {
   nearid::bindings::bind_inversion(m);
   nearid::bindings::bind_linalg(m);
   nearid::bindings::bind_lipschitz(m);
+  nearid::bindings::bind_training(m);
 }

@@ -2,8 +2,11 @@
 
 Build smooth invertible maps R^d -> R^d from residual blocks, affine maps and
 Python callables (:mod:`nearid.maps`), evaluate them and their Jacobians on
-batches with a parallel C++ core, invert them (:func:`invert`) and write them
-as exact compositions of near-identity layers (:func:`decompose`).
+batches with a parallel C++ core, invert them (:func:`invert`), write them
+as exact compositions of near-identity layers (:func:`decompose`), measure
+every layer's deviation from the identity (:func:`pairwise_lipschitz`,
+``dec.lipschitz``), distil the layers into a residual network
+(:func:`distill`) and study its optimisation landscape (:mod:`landscape`).
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from . import _native, bounds, lipschitz, maps, schedules
+from . import _native, bounds, export, landscape, lipschitz, maps, schedules
 from ._native import variant as cpu_variant
 from .bounds import Constants
 from .decompose import Decomposition, InversionSettings, LayerDeviations, decompose
+from .distill import DistilledNet, distill
 from .errors import ConvergenceError
 from .inversion import InversionResult, invert
 from .io import load
@@ -66,6 +70,7 @@ __all__ = [
     "Constants",
     "ConvergenceError",
     "Decomposition",
+    "DistilledNet",
     "InversionResult",
     "InversionSettings",
     "JacobianNorms",
@@ -74,6 +79,9 @@ __all__ = [
     "bounds",
     "cpu_variant",
     "decompose",
+    "distill",
+    "export",
+    "landscape",
     "hardt_ma",
     "hardt_ma_bound",
     "invert",
