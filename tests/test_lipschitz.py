@@ -203,3 +203,33 @@ def test_ctrl_c_interrupts_a_long_pairwise_run_within_a_second():
     with pytest.raises(KeyboardInterrupt):
         nearid.pairwise_lipschitz(X, Y)
     assert sent and time.perf_counter() - sent[0] < 1.0
+
+
+def test_progress_reports_fractions_from_the_kernel():
+    from nearid._native import core
+
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((25_000, 16))
+    Y = np.sin(X)
+    seen = []
+    raw = core.pairwise_lipschitz(X, Y, "max", "inf", 1, seen.append)
+    assert len(seen) >= 2 and all(0.0 <= f <= 1.0 for f in seen) and seen == sorted(seen)
+    # The result does not depend on being watched, and a bar off a terminal is silent.
+    assert raw["top"][0][0] == nearid.pairwise_lipschitz(X, Y, progress=True).value
+
+
+def test_a_failing_progress_callback_does_not_stop_the_computation(monkeypatch):
+    import sys
+
+    from nearid._native import core
+
+    def broken(fraction):
+        raise RuntimeError("bar broke")
+
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: reported.append(info.exc_value))
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((20_000, 8))
+    raw = core.pairwise_lipschitz(X, np.sin(X), "max", "inf", 1, broken)
+    assert raw["pairs_evaluated"] == 20_000 * 19_999 // 2
+    assert reported and all(isinstance(e, RuntimeError) for e in reported)

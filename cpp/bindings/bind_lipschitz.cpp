@@ -32,19 +32,21 @@ void bind_lipschitz(py::module_& m) {
   m.def(
       "pairwise_lipschitz",
       [](const MatrixCRef& X, const MatrixCRef& Y, const std::string& reduce, const std::string& on_duplicate,
-         Index top_k) {
+         Index top_k, py::object progress) {
         const Reduce r = parse_reduce(reduce);
         const OnDuplicate o = parse_on_duplicate(on_duplicate);
         PairwiseResult result;
         {
+          const PythonProgress reporter(std::move(progress));
           py::gil_scoped_release release;  // the kernel never touches Python objects
           result = pairwise_lipschitz(X, Y, r, o, top_k);
         }
         return to_dict(result);
       },
       py::arg("X"), py::arg("Y"), py::arg("reduce"), py::arg("on_duplicate"), py::arg("top_k"),
+      py::arg("progress") = py::none(),
       "Max or min over pairs j < k of ||Y_j - Y_k|| / ||X_j - X_k||: dict(top=[(value, j, k), ...], "
-      "pairs_evaluated, duplicates_skipped).");
+      "pairs_evaluated, duplicates_skipped). progress(fraction) is called about every 0.1 s when given.");
   m.def(
       "pairwise_lipschitz_cross",
       [](const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2, const MatrixCRef& Y2,

@@ -49,6 +49,19 @@ bool cpu_supports(const std::string& level) {
 
 }  // namespace
 
+PythonProgress::PythonProgress(py::object callback) : callback_(std::move(callback)) {
+  if (!callback_.is_none()) scope_.emplace(&PythonProgress::report, this);
+}
+
+void PythonProgress::report(void* self, double fraction) {
+  py::gil_scoped_acquire gil;
+  try {
+    static_cast<PythonProgress*>(self)->callback_(fraction);
+  } catch (py::error_already_set& e) {
+    e.discard_as_unraisable("nearid progress callback");  // a broken bar must not stop the computation
+  }
+}
+
 void bind_runtime(py::module_& m) {
   set_interrupt_checker(&python_interrupt_pending);
   py::register_local_exception_translator([](std::exception_ptr p) {

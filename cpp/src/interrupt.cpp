@@ -8,16 +8,37 @@ namespace {
 InterruptChecker g_checker = nullptr;
 // Per calling thread: two Python threads may run nearid loops at once.
 thread_local std::chrono::steady_clock::time_point t_last_poll{};
+thread_local ProgressReporter t_reporter = nullptr;
+thread_local void* t_context = nullptr;
+thread_local int t_loop_depth = 0;
 }  // namespace
 
 void set_interrupt_checker(InterruptChecker checker) { g_checker = checker; }
 
-bool interrupt_requested() {
-  if (g_checker == nullptr) return false;
+ProgressScope::ProgressScope(ProgressReporter reporter, void* context) : active_(t_reporter == nullptr) {
+  if (active_) {
+    t_reporter = reporter;
+    t_context = context;
+  }
+}
+
+ProgressScope::~ProgressScope() {
+  if (active_) {
+    t_reporter = nullptr;
+    t_context = nullptr;
+  }
+}
+
+LoopDepth::LoopDepth() : outermost_(t_loop_depth == 0) { ++t_loop_depth; }
+LoopDepth::~LoopDepth() { --t_loop_depth; }
+
+bool poll(double fraction) {
+  if (g_checker == nullptr && t_reporter == nullptr) return false;
   const auto now = std::chrono::steady_clock::now();
-  if (std::chrono::duration<double>(now - t_last_poll).count() < kInterruptPollSeconds) return false;
+  if (std::chrono::duration<double>(now - t_last_poll).count() < kPollSeconds) return false;
   t_last_poll = now;
-  return g_checker();
+  if (t_reporter != nullptr && t_loop_depth == 1) t_reporter(t_context, fraction);
+  return g_checker != nullptr && g_checker();
 }
 
 }  // namespace nearid

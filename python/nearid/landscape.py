@@ -20,13 +20,13 @@ For Q(net) = 1/(2n) sum_j ||net(x_j) - y_j||^2:
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from . import _progress
 from ._native import core as _core
 from ._validation import as_matrix, as_positive_int
 from .maps import ResidualBlock, ResidualNet
@@ -127,17 +127,6 @@ class TrainResult:
         )
 
 
-def _progress(steps: int, enabled: bool) -> Any:
-    """A tqdm bar when asked for, installed, and writing to a terminal; else None."""
-    if not enabled or not sys.stderr.isatty():
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=steps, desc="train", unit="step", leave=False)
-
-
 def train(
     net: ResidualNet,
     X: Any,
@@ -187,7 +176,7 @@ def train(
     first = {p: [np.zeros_like(block[p]) for block in params] for p in trainable}
     second = {p: [np.zeros_like(block[p]) for block in params] for p in trainable}
     losses, norms = np.empty(steps + 1), np.empty(steps)
-    bar = _progress(steps, progress)
+    bar = _progress.bar(steps, "train", progress, unit="step")
 
     def impl():
         return _core.ResidualNet([(b["A"], b["B"], b["bias"], b["shift"], a) for b, a in zip(params, activations)])

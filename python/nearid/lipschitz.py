@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _progress
 from ._native import core as _core
 from ._validation import as_float_array, as_points, as_positive_int, check_finite
 from .maps import Map
@@ -100,7 +101,7 @@ def _options(reduce: str, on_duplicate: str, top_k: int) -> tuple[str, str, int]
 
 
 def pairwise_lipschitz(
-    X: Any, Y: Any, reduce: str = "max", on_duplicate: str = "inf", top_k: int = 1
+    X: Any, Y: Any, reduce: str = "max", on_duplicate: str = "inf", top_k: int = 1, progress: bool = False
 ) -> PairwiseResult:
     """Max (or min) over pairs j < k of ||Y_j - Y_k|| / ||X_j - X_k||.
 
@@ -120,6 +121,8 @@ def pairwise_lipschitz(
         naming the rows ("raise").
     top_k : int
         How many of the best pairs to report.
+    progress : bool
+        Show a progress bar (optional extra ``progress``, on a terminal only).
 
     Returns
     -------
@@ -131,7 +134,13 @@ def pairwise_lipschitz(
     if X_.shape[0] < 2:
         raise ValueError(f"need at least 2 points (rows) to form a pair; got {X_.shape[0]}")
     options = _options(reduce, on_duplicate, top_k)
-    return _result(_core.pairwise_lipschitz(X_, Y_, *options), reduce)
+    n = X_.shape[0]
+    callback, bar = _progress.fraction_callback(n * (n - 1) / 2, "pairs", progress, unit="pair")
+    try:
+        return _result(_core.pairwise_lipschitz(X_, Y_, *options, callback), reduce)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def pairwise_lipschitz_cross(

@@ -34,11 +34,14 @@ inline constexpr Index kTileRows = 64;
 /// Exceptions thrown by body stop the loop and are rethrown on the calling
 /// thread, except ConvergenceError: the loop finishes and one error counting
 /// the failed points of every tile is thrown. A pending Ctrl-C stops the loop
-/// and throws Interrupted.
+/// and throws Interrupted. The fraction of tiles done goes to the calling
+/// thread's ProgressScope, if any.
 template <class Body>
 void for_each_tile(Index n, Index tile, Body&& body) {
   if (n <= 0) return;
   const Index tiles = (n + tile - 1) / tile;
+  const LoopDepth depth;  // only the outermost loop reports progress
+  std::atomic<Index> done{0};
   std::atomic<bool> stop{false};
   bool interrupted = false;
   std::exception_ptr error;
@@ -50,6 +53,7 @@ void for_each_tile(Index n, Index tile, Body&& body) {
     if (stop.load(std::memory_order_relaxed)) return;
     try {
       body(t * tile, std::min(n, (t + 1) * tile));
+      done.fetch_add(1, std::memory_order_relaxed);
     } catch (const ConvergenceError& e) {
       std::lock_guard<std::mutex> lock(error_mutex);
       failed += e.failed();
@@ -68,7 +72,8 @@ void for_each_tile(Index n, Index tile, Body&& body) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (Index t = 0; t < tiles; ++t) {
     // Only the master thread owns the interpreter's thread state, so only it polls.
-    if (omp_get_thread_num() == 0 && !stop.load(std::memory_order_relaxed) && interrupt_requested()) {
+    if (omp_get_thread_num() == 0 && !stop.load(std::memory_order_relaxed) &&
+        poll(static_cast<double>(done.load(std::memory_order_relaxed)) / static_cast<double>(tiles))) {
       interrupted = true;
       stop.store(true, std::memory_order_relaxed);
     }
@@ -76,7 +81,7 @@ void for_each_tile(Index n, Index tile, Body&& body) {
   }
 #else
   for (Index t = 0; t < tiles; ++t) {
-    if (!stop && interrupt_requested()) {
+    if (!stop && poll(static_cast<double>(done.load()) / static_cast<double>(tiles))) {
       interrupted = true;
       stop = true;
     }
