@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import nearid
+from nearid.bench import NumpyLayer
 from nearid.bounds import sample_ball
 from nearid.maps import ResidualNet
 
@@ -21,51 +22,13 @@ LAYER_GROUP = f"last layer (inversion of g_(m-1)): n={N}, d={D}, {DEPTH} tanh bl
 WHOLE_GROUP = f"whole composition dec(X) [nearid] vs h(X) [baseline]: n={N}, d={D}, m={M}"
 
 
-class NumpyLayer:
-    """h_m(y) = g_m(g_{m-1}^{-1}(y)) for a ResidualNet normalised at 0, in NumPy:
-    Newton's method on g_{m-1}(u) = y with batched Jacobians and np.linalg.solve."""
-
-    def __init__(self, net, dec):
-        self.params = [(b.A, b.B, b.bias, b.shift) for b in net.blocks]
-        self.J0_inv = np.linalg.inv(dec.jacobian_at_center)
-        self.h0 = net(np.zeros(net.dim))
-        self.a_prev, self.a_last = dec.scales[-2], dec.scales[-1]
-
-    def values_and_jacobians(self, X):
-        n, d = X.shape
-        J = np.broadcast_to(np.eye(d), (n, d, d)).copy()
-        for A, B, c, s in self.params:
-            z = X @ B.T + c
-            t = np.tanh(z)
-            J = J + np.einsum("ak,nkb->nab", A, (1 - t**2)[:, :, None] * (B @ J))
-            X = X + t @ A.T + s
-        return X, J
-
-    def g(self, a, U):
-        X = a * U
-        for A, B, c, s in self.params:
-            X = X + np.tanh(X @ B.T + c) @ A.T + s
-        return ((X - self.h0) @ self.J0_inv.T) / a
-
-    def __call__(self, Y):
-        u = Y.copy()
-        tolerance = TOL * (1 + np.linalg.norm(Y, axis=1))
-        for _ in range(50):
-            values, J = self.values_and_jacobians(self.a_prev * u)
-            r = ((values - self.h0) @ self.J0_inv.T) / self.a_prev - Y
-            if np.all(np.linalg.norm(r, axis=1) <= tolerance):
-                break
-            u = u - np.linalg.solve(self.J0_inv @ J, r[..., None])[..., 0]
-        return self.g(self.a_last, u)
-
-
 @pytest.fixture(scope="module")
 def case():
     net = ResidualNet.random(D, WIDTH, DEPTH, 0.5, seed=0)
     dec = nearid.decompose(net, M, inversion=nearid.InversionSettings(tol=TOL))
     X = sample_ball(np.random.default_rng(1), N, D, 1.0)
     Y = dec.g(M - 1)(X)
-    numpy_layer = NumpyLayer(net, dec)
+    numpy_layer = NumpyLayer(net, dec, TOL)
     expected = dec.g(M)(X)
     # Both reach the same accuracy against the exact answer g_m(x).
     assert np.abs(dec.nonlinear[-1](Y) - expected).max() < 1e-11

@@ -7,29 +7,11 @@ import numpy as np
 import pytest
 
 import nearid
+from nearid.bench import numpy_loss_and_grad
 from nearid.maps import ResidualNet
 
 CASE = dict(n=100_000, d=8, k=16, depth=16)
 GROUP = "loss and gradient: " + ", ".join(f"{k}={v}" for k, v in CASE.items())
-
-
-def numpy_loss_and_grad(params, X, Y):
-    """Forward keeping activations, then backward through x + A tanh(B x + c) + s."""
-    n = X.shape[0]
-    xs, ts = [X], []
-    for A, B, c, s in params:
-        t = np.tanh(xs[-1] @ B.T + c)
-        ts.append(t)
-        xs.append(xs[-1] + t @ A.T + s)
-    r = xs[-1] - Y
-    loss = 0.5 * np.sum(r * r) / n
-    delta = r / n
-    grads = []
-    for (A, B, c, s), x, t in zip(reversed(params), reversed(xs[:-1]), reversed(ts)):
-        dz = (delta @ A) * (1.0 - t * t)
-        grads.append((delta.T @ t, dz.T @ x, dz.sum(axis=0), delta.sum(axis=0)))
-        delta = delta + dz @ B
-    return loss, grads[::-1]
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,8 @@ py::dict to_dict(const PairwiseResult& result) {
   out["top"] = top;
   out["pairs_evaluated"] = result.pairs_evaluated;
   out["duplicates_skipped"] = result.duplicates_skipped;
+  out["duplicate_pair"] = result.duplicate_j >= 0 ? py::object(py::make_tuple(result.duplicate_j, result.duplicate_k))
+                                                  : py::object(py::none());
   return out;
 }
 

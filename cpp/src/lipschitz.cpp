@@ -269,6 +269,8 @@ PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_dupl
   PairwiseResult result;
   result.pairs_evaluated = pairs;
   result.duplicates_skipped = merged.duplicates;
+  result.duplicate_j = merged.dup_j;
+  result.duplicate_k = merged.dup_k;
   for (PairRatio p : merged.top.items()) {
     p.value *= unscale;  // an exact power of two: order and ties are unchanged
     result.top.push_back(p);

@@ -46,6 +46,7 @@ class Constants:
     n_samples: int = 0
 
     def as_dict(self) -> dict[str, Any]:
+        """The constants as a JSON-ready dict (``estimated`` as a list)."""
         return {
             "alpha": self.alpha,
             "M": self.M,

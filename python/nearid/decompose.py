@@ -141,14 +141,17 @@ class LayerDeviations:
 
     @property
     def nonlinear(self) -> np.ndarray:
+        """The estimates of the nonlinear layers, shape (m,)."""
         return self.values[: self.m]
 
     @property
     def linear(self) -> np.ndarray:
+        """The estimates of the linear layers (Hardt-Ma factors)."""
         return self.values[self.m :]
 
     @property
     def max_nonlinear(self) -> float:
+        """The largest estimate over the nonlinear layers."""
         return float(self.nonlinear.max())
 
     def __repr__(self) -> str:
@@ -172,7 +175,7 @@ class InversionSettings:
     max_iter: int = 100
     anderson_memory: int = 5
 
-    def inverse_impl(self, g: Any) -> Any:
+    def _inverse_impl(self, g: Any) -> Any:
         return _core.Inverse(g, self.method, self.tol, self.tol, self.max_iter, self.anderson_memory)
 
 
@@ -271,6 +274,7 @@ class Decomposition:
 
     @property
     def dim(self) -> int:
+        """The dimension d of h."""
         return self.h.dim
 
     def __len__(self) -> int:
@@ -323,7 +327,7 @@ class Decomposition:
             if start == 0:
                 pieces.append(self._g_impl(end, input_shift=self.center))
             else:
-                pieces.append(self.inversion.inverse_impl(self._g_impl(start)))
+                pieces.append(self.inversion._inverse_impl(self._g_impl(start)))
                 pieces.append(self._g_impl(end))
             label.append(f"nonlinear {start}..{end - 1}")
             if end == self.m and not self.linear_factors:

@@ -71,10 +71,12 @@ class DistillationReport:
 
     @property
     def max_block_deviation(self) -> float:
+        """The largest block deviation."""
         return max(b.block_deviation for b in self.blocks)
 
     @property
     def max_layer_deviation(self) -> float:
+        """The largest layer deviation."""
         return max(b.layer_deviation for b in self.blocks)
 
 

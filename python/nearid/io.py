@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ import numpy as np
 from .bounds import Constants
 from .maps import Affine, Chain, FromCallable, Map, ResidualBlock, ResidualNet
 
-__all__ = ["load", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["load", "load_map", "save_map", "map_from_json", "map_to_json", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "nearid.Decomposition"
+MAP_FORMAT = "nearid.Map"
 FORMAT_VERSION = 1
 
 
@@ -72,6 +74,112 @@ def _map_from_entries(data: Any, prefix: str) -> Map:
     raise ValueError(f"unknown map type {kind!r} in the file")
 
 
+def atomic_write(path: Any, write: Callable[[str], None]) -> None:
+    """Call write(temporary) for a temporary file beside `path`, then rename it to
+    `path`: readers see the complete file or nothing, and a failure leaves nothing."""
+    path = Path(os.fspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # what open() would give; mkstemp uses 0o600
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _write_npz(entries: dict[str, np.ndarray], path: Any) -> None:
+    """np.savez to `path` (".npz" appended when missing), atomically."""
+    path = Path(os.fspath(path))
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")  # what numpy.savez would do, made explicit
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as stream:
+            np.savez(stream, **entries)
+
+    atomic_write(path, write)
+
+
+def _read_npz(path: Any, expected_format: str, what: str) -> Any:
+    try:
+        data = np.load(os.fspath(path), allow_pickle=False)
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise ValueError(f"{path!s} is not a readable nearid .npz file: {exc}") from exc
+    if "format" not in data or str(data["format"]) != expected_format:
+        data.close()
+        raise ValueError(f"{path!s} is not a saved nearid {what} (no '{expected_format}' format marker)")
+    version = int(data["format_version"])
+    if version != FORMAT_VERSION:
+        data.close()
+        raise ValueError(f"{path!s} has format version {version}; this nearid reads version {FORMAT_VERSION}")
+    return data
+
+
+def save_map(f: Map, path: Any) -> None:
+    """Write a ResidualNet, ResidualBlock, Affine or Chain of those to an .npz file (no pickle)."""
+    entries: dict[str, np.ndarray] = {"format": np.array(MAP_FORMAT), "format_version": np.array(FORMAT_VERSION)}
+    _map_entries(f, "map/", entries)
+    _write_npz(entries, path)
+
+
+def load_map(path: Any) -> Map:
+    """Read a map written by :func:`save_map`."""
+    with _read_npz(path, MAP_FORMAT, "map") as data:
+        return _map_from_entries(data, "map/")
+
+
+def map_to_json(f: Map) -> dict[str, Any]:
+    """A JSON-ready description of a ResidualNet, ResidualBlock, Affine or Chain of those."""
+    if isinstance(f, ResidualNet):
+        return {"type": "ResidualNet", "blocks": [map_to_json(b) for b in f.blocks]}
+    if isinstance(f, ResidualBlock):
+        return {"type": "ResidualBlock", "A": f.A.tolist(), "B": f.B.tolist(), "bias": f.bias.tolist(),
+                "shift": f.shift.tolist(), "activation": f.activation}
+    if isinstance(f, Affine):
+        return {"type": "Affine", "W": f.W.tolist(), "b": f.b.tolist()}
+    if isinstance(f, Chain):
+        return {"type": "Chain", "maps": [map_to_json(g) for g in f.maps]}
+    _map_entries(f, "", {})  # raises the explanatory error for FromCallable and others
+    raise AssertionError("unreachable")
+
+
+def map_from_json(spec: Any, where: str = "map") -> Map:
+    """Build a map from :func:`map_to_json`'s description; errors name the offending entry.
+
+    Blocks may omit "bias", "shift" (zeros) and "activation" ("tanh");
+    affine maps may omit "b".
+    """
+    if not isinstance(spec, dict) or "type" not in spec:
+        raise ValueError(f"{where} must be an object with a 'type' (ResidualNet, ResidualBlock, Affine, Chain)")
+    kind = spec["type"]
+
+    def need(key: str) -> Any:
+        if key not in spec:
+            raise ValueError(f"{where} ({kind}) needs '{key}'")
+        return spec[key]
+
+    try:
+        if kind == "ResidualNet":
+            return ResidualNet([map_from_json(b, f"{where}.blocks[{i}]") for i, b in enumerate(need("blocks"))])
+        if kind == "ResidualBlock":
+            return ResidualBlock(need("A"), need("B"), spec.get("bias"), spec.get("shift"),
+                                 spec.get("activation", "tanh"))
+        if kind == "Affine":
+            return Affine(need("W"), spec.get("b"))
+        if kind == "Chain":
+            return Chain(*(map_from_json(g, f"{where}.maps[{i}]") for i, g in enumerate(need("maps"))))
+    except (TypeError, ValueError) as exc:
+        if str(exc).startswith(where):
+            raise
+        raise ValueError(f"{where} ({kind}): {exc}") from exc
+    raise ValueError(f"{where} has unknown type {kind!r}; use ResidualNet, ResidualBlock, Affine or Chain")
+
+
 def save_decomposition(dec: Any, path: Any) -> None:
     """Write `dec` to `path` (.npz). The file appears complete or not at all."""
     entries: dict[str, np.ndarray] = {}
@@ -95,18 +203,7 @@ def save_decomposition(dec: Any, path: Any) -> None:
             "inversion_numbers": np.array([dec.inversion.tol, dec.inversion.max_iter, dec.inversion.anderson_memory]),
         }
     )
-    path = Path(os.fspath(path))
-    if path.suffix != ".npz":
-        path = path.with_name(path.name + ".npz")  # what numpy.savez would do, made explicit
-    directory = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **entries)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    _write_npz(entries, path)
 
 
 def load(path: Any) -> Any:
@@ -125,16 +222,7 @@ def load(path: Any) -> Any:
     """
     from .decompose import Decomposition, InversionSettings
 
-    try:
-        data = np.load(os.fspath(path), allow_pickle=False)
-    except (OSError, zipfile.BadZipFile, ValueError) as exc:
-        raise ValueError(f"{path!s} is not a readable nearid .npz file: {exc}") from exc
-    with data:
-        if "format" not in data or str(data["format"]) != FORMAT:
-            raise ValueError(f"{path!s} is not a saved nearid decomposition (no '{FORMAT}' format marker)")
-        version = int(data["format_version"])
-        if version != FORMAT_VERSION:
-            raise ValueError(f"{path!s} has format version {version}; this nearid reads version {FORMAT_VERSION}")
+    with _read_npz(path, FORMAT, "decomposition") as data:
         h = _map_from_entries(data, "h/")
         alpha, M, R, L, B = (float(v) for v in data["constants"])
         estimated = tuple(s for s in str(data["constants_estimated"]).split(",") if s)

@@ -57,6 +57,8 @@ class PairwiseResult:
         Pairs with X_j == X_k and Y_j == Y_k (no ratio; skipped).
     reduce : str
         "max" or "min".
+    duplicate_pair : tuple of int, or None
+        The smallest pair with X_j == X_k but Y_j != Y_k (an infinite ratio).
     """
 
     value: float
@@ -65,6 +67,7 @@ class PairwiseResult:
     pairs_evaluated: int
     duplicates_skipped: int
     reduce: str
+    duplicate_pair: tuple[int, int] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -76,7 +79,9 @@ class PairwiseResult:
 def _result(raw: dict, reduce: str) -> PairwiseResult:
     top = tuple((float(v), int(j), int(k)) for v, j, k in raw["top"])
     value, pair = (top[0][0], (top[0][1], top[0][2])) if top else (float("nan"), None)
-    return PairwiseResult(value, pair, top, int(raw["pairs_evaluated"]), int(raw["duplicates_skipped"]), reduce)
+    duplicate = raw["duplicate_pair"]
+    return PairwiseResult(value, pair, top, int(raw["pairs_evaluated"]), int(raw["duplicates_skipped"]), reduce,
+                          None if duplicate is None else (int(duplicate[0]), int(duplicate[1])))
 
 
 def _points(value: Any, name: str) -> np.ndarray:

@@ -27,6 +27,7 @@ struct PairwiseResult {
   std::vector<PairRatio> top;          ///< best first (ties: smallest (j, k)); top[0] is the answer
   long long pairs_evaluated = 0;       ///< pairs visited
   long long duplicates_skipped = 0;    ///< pairs with X_j == X_k and Y_j == Y_k
+  Index duplicate_j = -1, duplicate_k = -1;  ///< smallest pair with X_j == X_k but Y_j != Y_k (-1: none)
 };
 
 /// Max (or min) over pairs j < k of rows of ||Y_j - Y_k|| / ||X_j - X_k||,

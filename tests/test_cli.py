@@ -1,0 +1,158 @@
+"""The command line, driven as a user would: subprocesses, exit codes, files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nearid
+from nearid import io, report
+from nearid.maps import Affine, Chain, ResidualNet
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "nearid", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def assert_one_line_error(result, status=2, text=None):
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("nearid: error:"), result.stderr
+    if text is not None:
+        assert text in lines[0]
+
+
+@pytest.mark.parametrize("command", [[], ["decompose"], ["lipschitz"], ["bench"], ["demo"]])
+def test_help(command):
+    result = run(*command, "--help")
+    assert result.returncode == 0 and "usage: nearid" in result.stdout
+
+
+def test_console_script_is_installed():
+    result = subprocess.run(["nearid", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "decompose" in result.stdout
+
+
+def check_report(data, m, d, sweep):
+    assert tuple(data) == report.REPORT_KEYS
+    assert data["versions"]["nearid"] == nearid.__version__
+    assert data["map"]["dim"] == d
+    dec = data["decomposition"]
+    assert dec["m"] == m and len(dec["scales"]) == m and dec["scales"][-1] == 1.0
+    assert set(data["constants"]) >= {"alpha", "M", "R", "L", "B", "estimated"}
+    assert data["bounds"]["epsilon_bound"] > 0 and {"paper", "sharp", "linear_bound"} <= set(data["bounds"])
+    assert len(data["deviations"]["nonlinear"]) == m and len(data["deviations"]["linear"]) == dec["linear_layers"]
+    assert data["composition_error"]["layers_vs_h"] < 1e-10 and data["composition_error"]["inverse_vs_x"] < 1e-10
+    assert data["sweep"]["m"] == sweep
+    for schedule in ("uniform", "theorem", "balanced"):
+        assert len(data["sweep"][schedule]) == len(sweep) and all(v > 0 for v in data["sweep"][schedule])
+    assert all(v >= 0 for v in data["timings"].values())
+
+
+def test_decompose_demo_writes_report_and_plots(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "report"
+    result = run("decompose", "--demo", "planar", "-m", "6", "--sweep", "2,4,8", "--samples", "400",
+                 "--report", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "proven bound" in result.stdout and "wrote" in result.stdout
+    data = json.loads((out / "report.json").read_text())
+    check_report(data, 6, 2, [2, 4, 8])
+    assert data["plots"] == ["deviations.png", "sweep.png", "grid.png"]
+    for name in data["plots"]:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in out.iterdir()) == sorted(data["plots"] + ["report.json"])  # no temporaries
+
+
+def test_decompose_map_files_json_and_npz(tmp_path):
+    h = Chain(ResidualNet.random(3, 5, 2, 0.4, seed=3), Affine(np.diag([1.5, 1.0, 0.8]), [0.1, 0.2, 0.3]))
+    spec = tmp_path / "map.json"
+    spec.write_text(json.dumps(io.map_to_json(h)))
+    result = run("decompose", "--map", str(spec), "-m", "5", "--sweep", "2,4", "--samples", "300",
+                 "--schedule", "balanced", "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    check_report(data, 5, 3, [2, 4])
+    assert data["decomposition"]["schedule"] == "balanced" and data["map"]["source"] == str(spec)
+    io.save_map(h, tmp_path / "map.npz")
+    result = run("decompose", "--map", str(tmp_path / "map.npz"), "-m", "3", "--sweep", "2", "--samples", "300",
+                 "--report", str(tmp_path / "r"), "--no-plots", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["report.json"]
+
+
+def test_map_json_round_trip():
+    h = Chain(ResidualNet.random(2, 3, 2, 0.4, seed=1, activation="softplus"), Affine(np.eye(2) * 2, [1.0, 0.0]))
+    again = io.map_from_json(json.loads(json.dumps(io.map_to_json(h))))
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    assert np.array_equal(again(X), h(X))
+
+
+def test_decompose_errors(tmp_path):
+    assert_one_line_error(run("decompose", "--map", str(tmp_path / "missing.json")), text="does not exist")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert_one_line_error(run("decompose", "--map", str(bad)), text="not valid JSON")
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"type": "ResidualBlock", "A": [[1.0, 0.0]], "B": [[1.0]]}))
+    assert_one_line_error(run("decompose", "--map", str(wrong)), text="B must have shape")
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps({"type": "Conv", "W": [[1.0]]}))
+    assert_one_line_error(run("decompose", "--map", str(unknown)), text="unknown type 'Conv'")
+    flip = tmp_path / "flip.json"
+    flip.write_text(json.dumps(io.map_to_json(Affine(np.diag([-1.0, 1.0])))))
+    assert_one_line_error(run("decompose", "--map", str(flip), "--quiet"), text="Flip one coordinate")
+    text = tmp_path / "map.txt"
+    text.write_text("x")
+    assert_one_line_error(run("decompose", "--map", str(text)), text="must be .json or .npz")
+    assert_one_line_error(run("decompose", "--demo", "planar", "--center", "a,b"), text="--center must be")
+    assert_one_line_error(run("decompose", "--demo", "planar", "-m", "0", "--quiet"), text="m must be >= 1")
+    assert_one_line_error(run("decompose", "--demo", "planar", "--sweep", "0"), text="--sweep must be positive")
+    assert_one_line_error(run("decompose"), text="give exactly one of --map FILE and --demo NAME")
+    both = run("decompose", "--demo", "planar", "--map", str(bad))
+    assert both.returncode == 2 and "not allowed with" in both.stderr and "Traceback" not in both.stderr
+
+
+def test_lipschitz(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 3))
+    Y = np.tanh(X)
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", Y)
+    result = run("lipschitz", str(tmp_path / "X.npy"), str(tmp_path / "Y.npy"), "--json", "--top-k", "2")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    expected = nearid.pairwise_lipschitz(X, Y, top_k=2)
+    assert data["value"] == expected.value and tuple(data["pair"]) == expected.pair
+    assert data["pairs_evaluated"] == 500 * 499 // 2 and len(data["top"]) == 2
+    text = run("lipschitz", str(tmp_path / "X.npy"), str(tmp_path / "Y.npy"), "--reduce", "min", "--quiet")
+    assert text.returncode == 0 and "min ratio" in text.stdout
+
+
+def test_lipschitz_errors(tmp_path):
+    np.save(tmp_path / "X.npy", np.zeros((4, 2)))
+    np.save(tmp_path / "Y.npy", np.zeros((5, 2)))
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "nan.npy", np.array([[np.nan, 0.0], [1.0, 1.0], [0.0, 2.0], [3.0, 1.0]]))
+    assert_one_line_error(run("lipschitz", str(tmp_path / "X.npy"), str(tmp_path / "Y.npy")), text="same number of rows")
+    assert_one_line_error(run("lipschitz", str(tmp_path / "X.npy"), str(tmp_path / "none.npy")), text="does not exist")
+    assert_one_line_error(run("lipschitz", str(tmp_path / "objects.npy"), str(tmp_path / "X.npy")),
+                          text="not a readable .npy array")
+    assert_one_line_error(run("lipschitz", str(tmp_path / "nan.npy"), str(tmp_path / "X.npy")), text="X must be finite")
+    dup = run("lipschitz", str(tmp_path / "X.npy"), str(tmp_path / "X.npy"), "--quiet")
+    assert_one_line_error(dup, text="every pair of points is a duplicate")
+
+
+def test_bench_json():
+    result = run("bench", "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {r["kernel"] for r in rows} >= {"ResidualNet forward (64 tanh blocks)", "exact max pairwise Lipschitz ratio"}
+    for r in rows:
+        assert r["ratio"] > 0 and r["difference"] < 1e-9
