@@ -14,6 +14,10 @@ MODULES = [
                  "nearid.decompose", "nearid.distill", "nearid.landscape", "nearid.export", "nearid.io",
                  "nearid.report", "nearid.bench", "nearid.bounds", "nearid.schedules", "nearid.cli")
 ]
+try:
+    MODULES.append(importlib.import_module("nearid.dask"))
+except ImportError:  # the optional dask extra
+    pass
 
 
 def public_names():

@@ -245,7 +245,7 @@ PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_dupl
   if (top_k < 1) throw std::invalid_argument("top_k must be >= 1; got " + std::to_string(top_k));
   // Tasks of a few rows: the triangle makes early rows heavier, and dynamic
   // scheduling evens that out. Results are merged in task order.
-  constexpr Index kTaskRows = 16;
+  constexpr Index kTaskRows = 128;
   const Index tasks = (rows + kTaskRows - 1) / kTaskRows;
   std::vector<TaskResult> results;
   results.reserve(tasks);

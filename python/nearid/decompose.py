@@ -301,12 +301,12 @@ class Decomposition:
         i = as_positive_int(i, "i")
         if i > self.m:
             raise ValueError(f"i must be in 1..m = 1..{self.m}; got {i}")
-        return Assembled(self._g_impl(i), f"g_{i}(a={self.scales[i - 1]:.6g})")
+        return Assembled(self._g_impl(i), f"g_{i}(a={self.scales[i - 1]:.6g})", (_g_of, (self, i)))
 
     @property
     def h_tilde(self) -> Map:
         """The normalised map h~(z) = J0^{-1} (h(z + x0) - h(x0)) (equal to g_m)."""
-        return Assembled(self._g_impl(self.m), "h~")
+        return Assembled(self._g_impl(self.m), "h~", (_h_tilde_of, (self,)))
 
     def segment(self, start: int, stop: int) -> Map:
         """``layers[start:stop]`` composed, as one map.
@@ -341,7 +341,7 @@ class Decomposition:
             pieces.append(_affine_impl(product, shift))
             label.append(f"linear {first}..{last - 1}")
         name = "Layer" if stop - start == 1 else "Segment"
-        return Assembled(_chain_impl(*pieces), f"{name}({', '.join(label)})")
+        return Assembled(_chain_impl(*pieces), f"{name}({', '.join(label)})", (_segment_of, (self, start, stop)))
 
     def __getitem__(self, index: int | slice) -> Map:
         """``dec[i]`` is ``layers[i]``; ``dec[i:j]`` is :meth:`segment` (i, j)."""
@@ -465,6 +465,11 @@ class Decomposition:
                 Z = Z @ F.T
         return LayerDeviations(np.concatenate([nonlinear, linear]), method, n_samples, self.epsilon_bound, self.m)
 
+    def __reduce__(self) -> Any:
+        # Rebuilt from what defines it (for Dask workers and multiprocessing).
+        return (Decomposition, (self.h, self.scales, self.schedule, self.rate, self.radius, self.center,
+                                self.jacobian_at_center, list(self.linear_factors), self.constants, self.inversion))
+
     # ----------------------------------------------------------- persistence
 
     def save(self, path: Any) -> None:
@@ -472,6 +477,18 @@ class Decomposition:
         from .io import save_decomposition
 
         save_decomposition(self, path)
+
+
+def _g_of(dec: Decomposition, i: int) -> Map:
+    return dec.g(i)
+
+
+def _h_tilde_of(dec: Decomposition) -> Map:
+    return dec.h_tilde
+
+
+def _segment_of(dec: Decomposition, start: int, stop: int) -> Map:
+    return dec.segment(start, stop)
 
 
 def _normalise(h: Map, center: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ block per layer of a decomposition:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 import numpy as np
 
 from . import bounds
@@ -88,6 +89,9 @@ class DistilledNet(ResidualNet):
     def __init__(self, blocks: list[ResidualBlock], report: DistillationReport) -> None:
         super().__init__(blocks)
         self.report = report
+
+    def __reduce__(self) -> Any:
+        return (DistilledNet, (list(self.blocks), self.report))
 
     def __repr__(self) -> str:
         return (

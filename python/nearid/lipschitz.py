@@ -84,6 +84,16 @@ def _result(raw: dict, reduce: str) -> PairwiseResult:
                           None if duplicate is None else (int(duplicate[0]), int(duplicate[1])))
 
 
+def best_pairs(entries: list[tuple[float, int, int]], reduce: str, top_k: int) -> list[tuple[float, int, int]]:
+    """The `top_k` best (value, j, k) entries, best first, ties to the smallest (j, k):
+    the order the C++ kernel uses, so answers from tiles combine exactly."""
+    def key(entry: tuple[float, int, int]) -> tuple[float, int, int]:
+        value, j, k = entry
+        return (-value if reduce == "max" else value, j, k)
+
+    return sorted(entries, key=key)[:top_k]
+
+
 def _points(value: Any, name: str) -> np.ndarray:
     """(n, d) finite float64; a 1-D array is n points of dimension 1."""
     array = as_float_array(value, name)

@@ -94,6 +94,11 @@ class Map:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dim={self.dim})"
 
+    def __reduce__(self) -> Any:
+        # Subclasses pickle their parameters (for Dask workers and
+        # multiprocessing); the compiled object itself cannot be pickled.
+        raise TypeError(f"{type(self).__name__} cannot be pickled")
+
 
 class ResidualBlock(Map):
     """One residual block ``x -> x + A s(B x + bias) + shift``.
@@ -161,6 +166,9 @@ class ResidualBlock(Map):
         slope = _core.activation_max_slope(self._activation)
         return float(np.linalg.norm(self._A, 2) * np.linalg.norm(self._B, 2) * slope)
 
+    def __reduce__(self) -> Any:
+        return (ResidualBlock, self._params())
+
     def _params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
         return (self._A, self._B, self._bias, self._shift, self._activation)
 
@@ -199,6 +207,9 @@ class ResidualNet(Map):
 
     def __len__(self) -> int:
         return len(self._blocks)
+
+    def __reduce__(self) -> Any:
+        return (ResidualNet, (list(self._blocks),))
 
     @classmethod
     def random(
@@ -280,6 +291,9 @@ class Affine(Map):
     W = property(lambda self: self._W, doc="The matrix, shape (d, d) (read-only).")
     b = property(lambda self: self._b, doc="The offset, shape (d,) (read-only).")
 
+    def __reduce__(self) -> Any:
+        return (Affine, (self._W, self._b))
+
 
 class Chain(Map):
     """The composition of maps applied in the order given.
@@ -313,6 +327,13 @@ class Chain(Map):
 
     def __repr__(self) -> str:
         return f"Chain({', '.join(repr(f) for f in self._maps)})"
+
+    def __reduce__(self) -> Any:
+        return (_chain_of, (self._maps,))
+
+
+def _chain_of(maps: tuple[Map, ...]) -> Chain:
+    return Chain(*maps)
 
 
 #: Relative step of the central differences used by FromCallable without a Jacobian.
@@ -397,18 +418,31 @@ class FromCallable(Map):
         name = getattr(self._f, "__name__", type(self._f).__name__)
         return f"FromCallable({name}, dim={self._dim})"
 
+    def __reduce__(self) -> Any:
+        # Pickles when the callables do (cloudpickle, as Dask uses, handles lambdas).
+        return (FromCallable, (self._f, self._dim, self._jacobian_fn))
+
 
 
 class Assembled(Map):
     """A map assembled by nearid from compiled pieces (decomposition layers,
-    inverses); it evaluates entirely in C++ when its pieces do."""
+    inverses); it evaluates entirely in C++ when its pieces do.
 
-    def __init__(self, impl: Any, label: str) -> None:
+    `recipe` = (function, args) rebuilds it, which is how it pickles.
+    """
+
+    def __init__(self, impl: Any, label: str, recipe: tuple[Callable[..., Map], tuple] | None = None) -> None:
         self._impl = impl
         self._label = label
+        self._recipe = recipe
 
     def __repr__(self) -> str:
         return self._label
+
+    def __reduce__(self) -> Any:
+        if self._recipe is None:
+            raise TypeError(f"{self._label} cannot be pickled")
+        return self._recipe
 
 
 def _affine_impl(W: np.ndarray, b: np.ndarray) -> Any:

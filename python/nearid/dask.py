@@ -1,0 +1,264 @@
+"""Scale-out with Dask (optional extra ``dask``: dask and distributed).
+
+- :func:`pairwise_lipschitz` tiles the triangle of pairs into (block i,
+  block j) tasks: a block against itself runs nearid's within-set kernel,
+  two blocks run the cross-set kernel. The tiles' answers combine into the
+  same ``value``, ``pair`` (global indices), ``top`` and ``pairs_evaluated``
+  as :func:`nearid.pairwise_lipschitz` on the whole arrays: every pair's
+  ratio is computed by the same exact code, so the results are identical.
+- :func:`map_blocks` evaluates a nearid map, a decomposition, one of its
+  layers or its inverse over a Dask array chunked by rows.
+
+Both run on whatever scheduler is active. For a cluster, connect a client
+first, e.g. ``from distributed import Client; Client("tcp://scheduler:8786")``
+(or ``Client(LocalCluster(n_workers=4, threads_per_worker=1))`` on one
+machine); with a client, NumPy inputs are scattered to the workers once.
+Each task holds two row blocks and their copies in C++, about
+``4 * chunk * (dx + dy) * 8`` bytes, so ``chunk`` bounds the memory per task.
+A task that fails, or a worker that dies, raises an error; a partial answer
+is never returned.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from . import lipschitz as _lipschitz
+from .lipschitz import PairwiseResult
+
+try:
+    import dask
+    import dask.array as da
+except ImportError as exc:  # pragma: no cover - exercised only without dask
+    raise ImportError("nearid.dask needs Dask: pip install 'nearid[dask]'") from exc
+
+__all__ = ["pairwise_lipschitz", "map_blocks", "WorkerFailure"]
+
+
+class WorkerFailure(RuntimeError):
+    """A Dask task or worker failed while nearid was computing; no result is returned."""
+
+
+def _check_block(block: np.ndarray, name: str, offset: int) -> np.ndarray:
+    block = np.asarray(block, dtype=np.float64)
+    if not np.isfinite(block).all():
+        r, c = (int(i) for i in np.argwhere(~np.isfinite(block))[0])
+        raise ValueError(f"{name} must be finite; found {block[r, c]} at index ({offset + r}, {c})")
+    return block
+
+
+def _tile(Xi: np.ndarray, Yi: np.ndarray, Xj: np.ndarray, Yj: np.ndarray, offset_i: int, offset_j: int,
+          reduce: str, top_k: int, threads: int | None) -> dict[str, Any]:
+    """One task: pairs within block i (when i == j) or across blocks i and j, in global indices."""
+    import nearid
+
+    same = offset_i == offset_j
+    Xi, Yi = _check_block(Xi, "X", offset_i), _check_block(Yi, "Y", offset_i)
+    if not same:
+        Xj, Yj = _check_block(Xj, "X", offset_j), _check_block(Yj, "Y", offset_j)
+    context = nearid.num_threads(threads) if threads else _nothing()
+    with context:
+        if same:
+            if Xi.shape[0] < 2:
+                return dict(top=[], pairs=0, duplicates=0, duplicate=None)
+            try:
+                result = _lipschitz.pairwise_lipschitz(Xi, Yi, reduce=reduce, top_k=top_k)
+            except ValueError as exc:
+                if "every pair of points is a duplicate" not in str(exc):
+                    raise
+                n = Xi.shape[0]
+                return dict(top=[], pairs=n * (n - 1) // 2, duplicates=n * (n - 1) // 2, duplicate=None)
+        else:
+            result = _lipschitz.pairwise_lipschitz_cross(Xi, Yi, Xj, Yj, reduce=reduce, top_k=top_k)
+    shift = (offset_i, offset_i if same else offset_j)
+    duplicate = result.duplicate_pair
+    return dict(
+        top=[(v, j + shift[0], k + shift[1]) for v, j, k in result.top],
+        pairs=result.pairs_evaluated,
+        duplicates=result.duplicates_skipped,
+        duplicate=None if duplicate is None else (duplicate[0] + shift[0], duplicate[1] + shift[1]),
+    )
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _client() -> Any:
+    try:
+        from distributed import get_client
+    except ImportError:  # pragma: no cover
+        return None
+    try:
+        return get_client()
+    except ValueError:
+        return None
+
+
+def _compute(tasks: list[Any], client: Any, description: str) -> list[Any]:
+    """Gather futures (with a client) or compute delayed tasks; a failure becomes one clear error."""
+    try:
+        if client is not None:
+            return client.gather(tasks)
+        return list(dask.compute(*tasks))
+    except (ValueError, TypeError):
+        raise  # a problem with the data, raised by a task: the same error as in memory
+    except Exception as exc:
+        raise WorkerFailure(
+            f"nearid.dask: {description} failed on the cluster ({type(exc).__name__}: {exc}); no result was "
+            "returned. Check the workers' logs and memory; a smaller chunk lowers the memory per task."
+        ) from exc
+
+
+def _row_blocks(X: Any, Y: Any, chunk: int | None) -> tuple[Any, Any, list[int], bool]:
+    """Row blocks of X and Y (dask arrays, or NumPy arrays to chunk) and their offsets."""
+    if isinstance(X, da.Array) or isinstance(Y, da.Array):
+        X = da.asarray(X)
+        Y = da.asarray(Y)
+        if X.ndim != 2 or Y.ndim != 2:
+            raise ValueError(f"X and Y must be 2-D (n, d); got shapes {X.shape} and {Y.shape}")
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"X and Y must have the same number of rows (points); got {X.shape[0]} and {Y.shape[0]}")
+        rows = X.chunks[0] if chunk is None else chunk
+        X = X.rechunk((rows, -1))
+        Y = Y.rechunk((X.chunks[0], -1))
+        sizes = list(X.chunks[0])
+        return X, Y, [0] + list(np.cumsum(sizes)), True
+    X_ = _lipschitz._points(X, "X")
+    Y_ = _lipschitz._points(Y, "Y")
+    if X_.shape[0] != Y_.shape[0]:
+        raise ValueError(f"X and Y must have the same number of rows (points); got {X_.shape[0]} and {Y_.shape[0]}")
+    n = X_.shape[0]
+    chunk = max(1, -(-n // 8)) if chunk is None else chunk
+    offsets = list(range(0, n, chunk)) + [n]
+    return X_, Y_, offsets, False
+
+
+def pairwise_lipschitz(
+    X: Any,
+    Y: Any,
+    reduce: str = "max",
+    on_duplicate: str = "inf",
+    top_k: int = 1,
+    chunk: int | None = None,
+    threads_per_task: int | None = None,
+) -> PairwiseResult:
+    """:func:`nearid.pairwise_lipschitz` over tiles of the triangle of pairs, as Dask tasks.
+
+    Parameters
+    ----------
+    X, Y : dask.array.Array or array_like, shapes (n, dx) and (n, dy)
+        Points; dask arrays keep their row chunks unless `chunk` is given,
+        NumPy arrays are cut into blocks of `chunk` rows (default n / 8).
+    reduce, on_duplicate, top_k
+        As in :func:`nearid.pairwise_lipschitz`.
+    chunk : int, optional
+        Rows per block: T blocks give T (T + 1) / 2 tasks.
+    threads_per_task : int, optional
+        nearid threads inside each task (e.g. 1 when each worker has one
+        thread per core); default: nearid's default in the worker.
+
+    Returns
+    -------
+    PairwiseResult
+        Identical to the in-memory result.
+    """
+    reduce, on_duplicate, top_k = _lipschitz._options(reduce, on_duplicate, top_k)
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1):
+        raise ValueError(f"chunk must be a positive integer; got {chunk!r}")
+    X, Y, offsets, lazy = _row_blocks(X, Y, chunk)
+    n = offsets[-1]
+    if n < 2:
+        raise ValueError(f"need at least 2 points (rows) to form a pair; got {n}")
+    count = len(offsets) - 1
+    client = _client()
+    if lazy:
+        xb = [b[0] for b in X.to_delayed()]
+        yb = [b[0] for b in Y.to_delayed()]
+        tile = dask.delayed(_tile, pure=True)
+        tasks = [tile(xb[i], yb[i], xb[j], yb[j], offsets[i], offsets[j], reduce, top_k, threads_per_task)
+                 for i in range(count) for j in range(i, count)]
+    elif client is not None:
+        # hash=False: unique keys, so releasing an earlier call's identical blocks cannot drop these.
+        blocks = client.scatter([(X[offsets[i]:offsets[i + 1]], Y[offsets[i]:offsets[i + 1]]) for i in range(count)],
+                                hash=False)
+        tasks = [client.submit(_tile_pair, blocks[i], blocks[j], offsets[i], offsets[j], reduce, top_k,
+                               threads_per_task, pure=False)
+                 for i in range(count) for j in range(i, count)]
+    else:
+        tile = dask.delayed(_tile, pure=True)
+        tasks = [tile(X[offsets[i]:offsets[i + 1]], Y[offsets[i]:offsets[i + 1]],
+                      X[offsets[j]:offsets[j + 1]], Y[offsets[j]:offsets[j + 1]],
+                      offsets[i], offsets[j], reduce, top_k, threads_per_task)
+                 for i in range(count) for j in range(i, count)]
+    parts = _compute(tasks, client if (client is not None and not lazy) else None, "pairwise_lipschitz")  # futures
+
+    entries = [entry for part in parts for entry in part["top"]]
+    top = _lipschitz.best_pairs(entries, reduce, top_k)
+    duplicates = 0
+    duplicate = None
+    for part in parts:
+        duplicates += part["duplicates"]
+        if part["duplicate"] is not None and (duplicate is None or part["duplicate"] < duplicate):
+            duplicate = part["duplicate"]
+    if on_duplicate == "raise" and duplicate is not None:
+        raise ValueError(f"X rows {duplicate[0]} and {duplicate[1]} are equal but the Y rows differ, so the ratio "
+                         "is infinite; remove duplicate points or pass on_duplicate='inf'")
+    if not top:
+        raise ValueError("every pair of points is a duplicate (X_j == X_k and Y_j == Y_k): no ratio to report")
+    pairs = n * (n - 1) // 2
+    assert sum(part["pairs"] for part in parts) == pairs, "a tile went missing"
+    return PairwiseResult(top[0][0], (top[0][1], top[0][2]), tuple(top), pairs, duplicates, reduce, duplicate)
+
+
+def _tile_pair(block_i: tuple[np.ndarray, np.ndarray], block_j: tuple[np.ndarray, np.ndarray], offset_i: int,
+               offset_j: int, reduce: str, top_k: int, threads: int | None) -> dict[str, Any]:
+    return _tile(block_i[0], block_i[1], block_j[0], block_j[1], offset_i, offset_j, reduce, top_k, threads)
+
+
+def _apply(block: np.ndarray, f: Any, threads: int | None) -> np.ndarray:
+    import nearid
+
+    context = nearid.num_threads(threads) if threads else _nothing()
+    with context:
+        return np.asarray(f(block), dtype=np.float64)
+
+
+def map_blocks(f: Any, X: Any, chunk: int | None = None, threads_per_task: int | None = None) -> Any:
+    """Evaluate `f` on every row block of a Dask array.
+
+    Parameters
+    ----------
+    f : nearid map, Decomposition, or a method such as ``dec.inverse``
+        Anything that maps an (n, d) float64 array to (n, d); it is pickled to
+        the workers (maps pickle their parameters; FromCallable needs its
+        function to pickle, which cloudpickle does for most functions).
+    X : dask.array.Array or array_like, shape (n, d)
+        Points; rows are chunked as given (or by `chunk`), columns are merged.
+    chunk : int, optional
+        Rows per block.
+    threads_per_task : int, optional
+        nearid threads inside each task.
+
+    Returns
+    -------
+    dask.array.Array, shape (n, d)
+        Lazy; call ``.compute()``. Errors in f (a point that does not
+        converge, NaN input) surface when it is computed.
+    """
+    if not callable(f):
+        raise TypeError(f"f must be a nearid map or a callable; got {type(f).__name__}")
+    X = da.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D (n, d) array; got shape {X.shape}")
+    dim = getattr(f, "dim", None) if not hasattr(f, "__self__") else getattr(f.__self__, "dim", None)
+    if dim is not None and X.shape[1] != dim:
+        raise ValueError(f"X must have shape (n, {dim}) for a map of dim {dim}; got {X.shape}")
+    X = X.rechunk((X.chunks[0] if chunk is None else chunk, -1)).astype(np.float64)
+    return X.map_blocks(_apply, f, threads_per_task, dtype=np.float64, meta=np.empty((0, 0)))

@@ -1,0 +1,164 @@
+"""Dask scale-out on a LocalCluster of 2 workers on loopback: identical results
+to the in-memory functions; clear errors from failing tasks and workers."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+import nearid
+
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+import dask.array as da  # noqa: E402
+
+import nearid.dask as nd  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=":0")
+    with distributed.Client(cluster) as c:
+        yield c
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2500, 6))
+    Y = np.tanh(X @ rng.standard_normal((6, 6)) / 2)
+    return X, Y
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+@pytest.mark.parametrize("chunk", [300, 1000, 2500])
+def test_pairwise_on_the_cluster_equals_in_memory(client, data, reduce, chunk):
+    X, Y = data
+    expected = nearid.pairwise_lipschitz(X, Y, reduce=reduce, top_k=4)
+    got = nd.pairwise_lipschitz(X, Y, reduce=reduce, top_k=4, chunk=chunk, threads_per_task=1)
+    assert got == expected  # value, pair, top, pairs_evaluated, duplicates: all identical
+
+
+def test_dask_array_inputs_with_uneven_chunks(client, data):
+    X, Y = data
+    Xd = da.from_array(X, chunks=(700, 6))
+    Yd = da.from_array(Y, chunks=(333, 3))
+    assert nd.pairwise_lipschitz(Xd, Yd, top_k=2) == nearid.pairwise_lipschitz(X, Y, top_k=2)
+
+
+def test_duplicates_behave_as_in_memory(client):
+    X = np.repeat(np.arange(40.0).reshape(20, 2), 2, axis=0)  # every point twice
+    Y = X.copy()
+    Y[17] += 1.0  # rows 16 and 17 share X but not Y
+    expected = nearid.pairwise_lipschitz(X, Y)
+    got = nd.pairwise_lipschitz(X, Y, chunk=7)
+    assert got == expected and got.value == np.inf and got.pair == (16, 17)
+    with pytest.raises(ValueError, match="X rows 16 and 17 are equal but the Y rows differ"):
+        nd.pairwise_lipschitz(X, Y, chunk=7, on_duplicate="raise", reduce="min")
+    with pytest.raises(ValueError, match="every pair of points is a duplicate"):
+        nd.pairwise_lipschitz(np.zeros((10, 2)), np.ones((10, 1)), chunk=3)
+
+
+def test_bad_data_raises_the_in_memory_error(client, data):
+    X, Y = data
+    Xd = da.from_array(X.copy(), chunks=(500, 6))
+    Xd[1234, 3] = np.nan
+    with pytest.raises(ValueError, match=r"X must be finite; found nan at index \(1234, 3\)"):
+        nd.pairwise_lipschitz(Xd, Y)
+    with pytest.raises(ValueError, match="same number of rows"):
+        nd.pairwise_lipschitz(X, Y[:10])
+    with pytest.raises(ValueError, match="chunk must be a positive integer"):
+        nd.pairwise_lipschitz(X, Y, chunk=0)
+
+
+def test_without_a_client_the_local_scheduler_gives_the_same(data):
+    X, Y = data
+    with dask.config.set(scheduler="threads"):
+        assert nd.pairwise_lipschitz(X[:800], Y[:800], chunk=150) == nearid.pairwise_lipschitz(X[:800], Y[:800])
+
+
+def test_map_blocks_maps_layers_and_inverse(client):
+    rng = np.random.default_rng(1)
+    h = nearid.maps.Chain(nearid.maps.ResidualNet.random(3, 6, 2, 0.4, seed=2), nearid.maps.Affine(2 * np.eye(3)))
+    dec = nearid.decompose(h, 5, center=[0.1, 0.0, -0.1])
+    X = 0.4 * rng.standard_normal((1200, 3)) + dec.center
+    Xd = da.from_array(X, chunks=(250, 3))
+    for f in (h, dec, dec.layers[2], dec[1:7], dec.inverse):
+        assert np.array_equal(nd.map_blocks(f, Xd).compute(), f(X))
+    callable_map = nearid.maps.FromCallable(lambda Z: Z + 0.1 * np.sin(Z), 3)
+    assert np.array_equal(nd.map_blocks(callable_map, Xd, chunk=400).compute(), callable_map(X))
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 3\)"):
+        nd.map_blocks(h, da.zeros((10, 4)))
+    with pytest.raises(TypeError, match="f must be a nearid map or a callable"):
+        nd.map_blocks(3, Xd)
+
+
+def test_errors_inside_tasks_surface(client):
+    squash = nearid.maps.FromCallable(np.tanh, 1, jacobian=lambda Z: (1 - np.tanh(Z) ** 2)[:, :, None])
+    dec = nearid.decompose(squash, 4)
+    Y = da.from_array(np.array([[0.5], [5.0], [0.1], [0.2]]), chunks=(2, 1))
+    with pytest.raises(nearid.ConvergenceError, match="did not converge"):
+        nd.map_blocks(dec.layers[1], Y).compute()
+
+
+def test_a_dying_worker_is_a_clear_error_not_an_answer(client):
+    def die(Z):
+        os._exit(3)  # kills the worker process running this task
+
+    killer = nearid.maps.FromCallable(die, 2)
+    X = da.from_array(np.ones((4, 2)), chunks=(2, 2))
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with pytest.raises(distributed.scheduler.KilledWorker):
+            nd.map_blocks(killer, X).compute()
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts it for the other tests
+
+
+def test_a_worker_killed_during_pairwise_gives_an_error_or_the_exact_answer(client):
+    import threading
+    import time
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((60_000, 16))  # a few seconds of tiles: the kill lands mid-run
+    Y = np.sin(X)
+    expected = nearid.pairwise_lipschitz(X, Y)
+    outcome = {}
+
+    def work():
+        try:
+            outcome["result"] = nd.pairwise_lipschitz(X, Y, chunk=2_000, threads_per_task=1)
+        except Exception as exc:  # noqa: BLE001 - the test inspects it
+            outcome["error"] = exc
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        thread = threading.Thread(target=work)
+        thread.start()
+        time.sleep(0.8)
+        victim = list(client.scheduler_info()["workers"])[0]
+
+        async def die():
+            os._exit(1)
+
+        client.run(die, workers=[victim], wait=False)
+        thread.join(timeout=120)
+    assert not thread.is_alive()
+    if "error" in outcome:
+        assert isinstance(outcome["error"], nd.WorkerFailure)
+        assert "no result was returned" in str(outcome["error"])
+    else:  # the killed worker held no unfinished task: the answer must still be exact
+        assert outcome["result"] == expected
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_cluster_failures_are_wrapped_with_context(client, data, monkeypatch):
+    X, Y = data
+
+    def lost(*args, **kwargs):
+        raise distributed.comm.core.CommClosedError("connection to tcp://127.0.0.1:1 lost")
+
+    monkeypatch.setattr(type(client), "gather", lost)
+    with pytest.raises(nd.WorkerFailure, match=r"pairwise_lipschitz failed on the cluster \(CommClosedError"):
+        nd.pairwise_lipschitz(X, Y, chunk=500)
