@@ -35,7 +35,10 @@ def test_help(command):
 
 
 def test_console_script_is_installed():
-    result = subprocess.run(["nearid", "--help"], capture_output=True, text=True)
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("nearid")  # installed beside this interpreter, on PATH or not
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "decompose" in result.stdout
 
 

@@ -21,6 +21,7 @@ is never returned.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,7 @@ def _tile(Xi: np.ndarray, Yi: np.ndarray, Xj: np.ndarray, Yj: np.ndarray, offset
     Xi, Yi = _check_block(Xi, "X", offset_i), _check_block(Yi, "Y", offset_i)
     if not same:
         Xj, Yj = _check_block(Xj, "X", offset_j), _check_block(Yj, "Y", offset_j)
-    context = nearid.num_threads(threads) if threads else _nothing()
+    context = nearid.num_threads(threads) if threads else contextlib.nullcontext()
     with context:
         if same:
             if Xi.shape[0] < 2:
@@ -80,14 +81,6 @@ def _tile(Xi: np.ndarray, Yi: np.ndarray, Xj: np.ndarray, Yj: np.ndarray, offset
         duplicates=result.duplicates_skipped,
         duplicate=None if duplicate is None else (duplicate[0] + shift[0], duplicate[1] + shift[1]),
     )
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 def _client() -> Any:
@@ -225,7 +218,7 @@ def _tile_pair(block_i: tuple[np.ndarray, np.ndarray], block_j: tuple[np.ndarray
 def _apply(block: np.ndarray, f: Any, threads: int | None) -> np.ndarray:
     import nearid
 
-    context = nearid.num_threads(threads) if threads else _nothing()
+    context = nearid.num_threads(threads) if threads else contextlib.nullcontext()
     with context:
         return np.asarray(f(block), dtype=np.float64)
 
