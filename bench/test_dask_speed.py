@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import measuring
 
 import nearid
 
@@ -16,14 +17,9 @@ distributed = pytest.importorskip("distributed")
 import nearid.dask as nd  # noqa: E402
 
 
-def measuring(request) -> bool:
-    config = request.config
-    return bool(config.getoption("benchmark_enable")) or not config.getoption("benchmark_disable")
-
-
 @pytest.fixture(scope="module")
 def cluster_case(request):
-    n, d = (100_000, 16) if measuring(request) else (10_000, 16)
+    n, d = (100_000, 16) if measuring(request.config) else (10_000, 16)
     rng = np.random.default_rng(4)
     X = rng.standard_normal((n, d))
     Y = np.sin(X)

@@ -13,15 +13,10 @@ import time
 
 import numpy as np
 import pytest
+from conftest import measuring
 from scipy.spatial.distance import pdist
 
 import nearid
-
-
-def measuring(request) -> bool:
-    """True when benchmarks are timed (--benchmark-enable), not just smoke-run."""
-    config = request.config
-    return bool(config.getoption("benchmark_enable")) or not config.getoption("benchmark_disable")
 
 
 def dgemm_gflops() -> float:
@@ -35,7 +30,7 @@ def dgemm_gflops() -> float:
 
 @pytest.fixture(scope="module")
 def dense_case(request):
-    n, d = (20_000, 32) if measuring(request) else (2_000, 32)
+    n, d = (20_000, 32) if measuring(request.config) else (2_000, 32)
     rng = np.random.default_rng(1)
     X = rng.standard_normal((n, d))
     Y = X + 0.3 * np.tanh(X @ rng.standard_normal((d, d)) / np.sqrt(d))
@@ -102,7 +97,7 @@ def test_pairwise_large_n_memory(nearid_benchmark, request):
 
     Measured in a fresh process: the peak resident size (reset just before the
     call through /proc/self/clear_refs, Linux) minus the size before it."""
-    n, d = (100_000, 16) if measuring(request) else (10_000, 16)
+    n, d = (100_000, 16) if measuring(request.config) else (10_000, 16)
     nearid_benchmark.group = f"pairwise max ratio, memory: n={n}, d={d}"
 
     def run():

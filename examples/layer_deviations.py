@@ -16,14 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 import nearid
-from nearid.maps import Affine, Chain, ResidualNet
+from nearid import demo
 
 
 def main() -> None:
-    theta = np.pi - 0.05
-    rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-    h = Chain(ResidualNet.random(2, 8, 3, 0.5, seed=1), Affine(rotation @ np.diag([2.0, 0.7]), [0.3, -0.2]))
-    center = [0.2, -0.1]
+    h = demo.planar_map()  # the main job's map
+    center = demo.PLANAR_CENTER
     ms = (16, 32, 64, 128)
     print("max_i ||h_i - Id||_Lip * m over the nonlinear layers "
           "(pairwise / jacobian estimates, 2000 points; bound from estimated constants)")

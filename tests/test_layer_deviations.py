@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 
 import nearid
-from nearid.maps import Affine, Chain, ResidualBlock, ResidualNet
+from nearid import demo
+from nearid.maps import ResidualBlock
 
 
 @pytest.fixture(scope="module")
 def planar_map():
-    theta = np.pi - 0.05
-    rotation = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
-    return Chain(ResidualNet.random(2, 8, 3, 0.5, seed=1), Affine(rotation @ np.diag([2.0, 0.7]), [0.3, -0.2]))
+    """The main job's map: a tanh net, then a rotation by pi - 0.05 and an uneven scaling."""
+    return demo.planar_map()
 
 
-CENTER = [0.2, -0.1]
+CENTER = demo.PLANAR_CENTER.tolist()
 MS = (16, 32, 64, 128)
 
 

@@ -27,11 +27,13 @@ def as_float_array(value: Any, name: str) -> np.ndarray:
     return np.asarray(array, dtype=np.float64, order="C")
 
 
-def check_finite(array: np.ndarray, name: str) -> None:
-    """ValueError naming the first NaN/Inf entry of `array`."""
+def check_finite(array: np.ndarray, name: str, row_offset: int = 0) -> None:
+    """ValueError naming the first NaN/Inf entry of `array` (rows counted from `row_offset`,
+    for a block of a larger array)."""
     if not np.isfinite(array).all():
         index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
-        where = index[0] if len(index) == 1 else index
+        shown = (index[0] + int(row_offset),) + index[1:]
+        where = shown[0] if len(shown) == 1 else shown
         raise ValueError(
             f"{name} must be finite; found {array[index]} at index {where}. Remove or replace NaN/Inf values."
         )

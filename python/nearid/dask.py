@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import lipschitz as _lipschitz
+from ._validation import check_finite
 from .lipschitz import PairwiseResult
 
 try:
@@ -44,9 +45,7 @@ class WorkerFailure(RuntimeError):
 
 def _check_block(block: np.ndarray, name: str, offset: int) -> np.ndarray:
     block = np.asarray(block, dtype=np.float64)
-    if not np.isfinite(block).all():
-        r, c = (int(i) for i in np.argwhere(~np.isfinite(block))[0])
-        raise ValueError(f"{name} must be finite; found {block[r, c]} at index ({offset + r}, {c})")
+    check_finite(block, name, row_offset=offset)  # the in-memory message, with global row numbers
     return block
 
 

@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 import nearid
+from nearid.bench import numpy_resnet_forward, numpy_resnet_jacobian
 from nearid.bounds import sample_ball
 from nearid.maps import Affine, Chain, ResidualNet
 
@@ -32,19 +33,13 @@ def best_time(function, *args, repeat: int = 5) -> float:
 
 
 def numpy_forward(net: ResidualNet, X: np.ndarray) -> np.ndarray:
-    for b in net.blocks:
-        X = X + np.tanh(X @ b.B.T + b.bias) @ b.A.T + b.shift
-    return X
+    """The NumPy loop a user would write for `net` (each block's shift included)."""
+    return numpy_resnet_forward([(b.A, b.B, b.bias, b.shift) for b in net.blocks], X)
 
 
 def numpy_jacobian(net: ResidualNet, X: np.ndarray) -> np.ndarray:
-    n, d = X.shape
-    J = np.broadcast_to(np.eye(d), (n, d, d)).copy()
-    for b in net.blocks:
-        z = X @ b.B.T + b.bias
-        J = J + np.einsum("ak,nkb->nab", b.A, (1.0 - np.tanh(z) ** 2)[:, :, None] * (b.B @ J))
-        X = X + np.tanh(z) @ b.A.T + b.shift
-    return J
+    """Jacobians of `net` by the chain rule in NumPy."""
+    return numpy_resnet_jacobian([(b.A, b.B, b.bias, b.shift) for b in net.blocks], X)[1]
 
 
 #: Centre of the planar demo map's ball.
