@@ -121,7 +121,7 @@ def _row_blocks(X: Any, Y: Any, chunk: int | None) -> tuple[Any, Any, list[int],
         X = X.rechunk((rows, -1))
         Y = Y.rechunk((X.chunks[0], -1))
         sizes = list(X.chunks[0])
-        return X, Y, [0] + list(np.cumsum(sizes)), True
+        return X, Y, [0] + [int(v) for v in np.cumsum(sizes)], True
     X_ = _lipschitz._points(X, "X")
     Y_ = _lipschitz._points(Y, "Y")
     if X_.shape[0] != Y_.shape[0]:
