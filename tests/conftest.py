@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -9,3 +13,24 @@ import pytest
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def send_ctrl_c():
+    """send_ctrl_c(seconds) sends SIGINT (Ctrl-C) to the main thread after `seconds`
+    from a helper thread; the returned list receives the time it was sent."""
+
+    def start(seconds: float) -> list[float]:
+        main = threading.main_thread().ident
+        assert main is not None
+        sent: list[float] = []
+
+        def interrupt() -> None:
+            time.sleep(seconds)
+            sent.append(time.perf_counter())
+            signal.pthread_kill(main, signal.SIGINT)
+
+        threading.Thread(target=interrupt, daemon=True).start()
+        return sent
+
+    return start

@@ -182,24 +182,13 @@ def test_quotient_norms(rng):
         nearid.lipschitz.quotient_norms(A, np.zeros((50, 4, 4)))
 
 
-def test_ctrl_c_interrupts_a_long_pairwise_run_within_a_second():
-    import signal
-    import threading
+def test_ctrl_c_interrupts_a_long_pairwise_run_within_a_second(send_ctrl_c):
     import time
 
     rng = np.random.default_rng(6)
     X = rng.standard_normal((120_000, 16))  # about 7 s of work
     Y = np.sin(X)
-    main = threading.main_thread().ident
-    assert main is not None
-    sent = []
-
-    def interrupt():
-        time.sleep(0.3)
-        sent.append(time.perf_counter())
-        signal.pthread_kill(main, signal.SIGINT)
-
-    threading.Thread(target=interrupt, daemon=True).start()
+    sent = send_ctrl_c(0.3)
     with pytest.raises(KeyboardInterrupt):
         nearid.pairwise_lipschitz(X, Y)
     assert sent and time.perf_counter() - sent[0] < 1.0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 
 import numpy as np
@@ -60,19 +58,10 @@ def test_build_variants_agree_on_activations(act):
         assert np.allclose(values, expected, rtol=8 * np.finfo(float).eps, atol=0.0), name
 
 
-def test_ctrl_c_interrupts_a_long_evaluation_within_a_second():
+def test_ctrl_c_interrupts_a_long_evaluation_within_a_second(send_ctrl_c):
     net = ResidualNet.random(8, 16, 3000, 0.1, seed=0)
     X = np.random.default_rng(0).standard_normal((200_000, 8))
-    main = threading.main_thread().ident
-    assert main is not None
-    sent = []
-
-    def interrupt():
-        time.sleep(0.3)
-        sent.append(time.perf_counter())
-        signal.pthread_kill(main, signal.SIGINT)
-
-    threading.Thread(target=interrupt, daemon=True).start()
+    sent = send_ctrl_c(0.3)
     start = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
         net(X)  # about 10 s of work if not interrupted

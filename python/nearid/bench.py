@@ -9,7 +9,7 @@ few runs, and checks that both give the same answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 
-def numpy_resnet_forward(params: list[tuple[np.ndarray, ...]], X: np.ndarray) -> np.ndarray:
+def numpy_resnet_forward(params: Sequence[Sequence[np.ndarray]], X: np.ndarray) -> np.ndarray:
     """X = X + tanh(X B^T + c) A^T (+ s) per block; params holds (A, B, c) or (A, B, c, s) per block
     (the shift-free form is the loop the README's benchmark times)."""
     for A, B, c, *shift in params:
@@ -36,7 +36,7 @@ def numpy_resnet_forward(params: list[tuple[np.ndarray, ...]], X: np.ndarray) ->
     return X
 
 
-def numpy_resnet_jacobian(params: list[tuple[np.ndarray, ...]], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def numpy_resnet_jacobian(params: Sequence[Sequence[np.ndarray]], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Values and Jacobians (n, d, d) of a tanh residual net by the chain rule, batched with einsum."""
     n, d = X.shape
     J = np.broadcast_to(np.eye(d), (n, d, d)).copy()
@@ -49,7 +49,7 @@ def numpy_resnet_jacobian(params: list[tuple[np.ndarray, ...]], X: np.ndarray) -
     return X, J
 
 
-def numpy_loss_and_grad(params: list[tuple[np.ndarray, ...]], X: np.ndarray, Y: np.ndarray) -> tuple[float, list]:
+def numpy_loss_and_grad(params: Sequence[Sequence[np.ndarray]], X: np.ndarray, Y: np.ndarray) -> tuple[float, list]:
     """Q = 1/(2n) sum ||net(x) - y||^2 and (dA, dB, dc, ds) per block by backpropagation."""
     n = X.shape[0]
     xs, ts = [X], []

@@ -387,15 +387,18 @@ class Decomposition:
         points, single = as_points(Y, self.dim, "Y")
         W = np.linalg.solve(self._linear_product, (points - self._value_at_center).T).T
         settings = self.inversion
-        options = dict(method=settings.method, tol=settings.tol, max_iter=settings.max_iter,
-                       anderson_memory=settings.anderson_memory, strict=False)
-        result = invert(self.h_tilde, W, **options)
+
+        def solve(g: Map, targets: np.ndarray, start: np.ndarray | None = None) -> Any:
+            return invert(g, targets, method=settings.method, tol=settings.tol, max_iter=settings.max_iter,
+                          x0=start, strict=False, anderson_memory=settings.anderson_memory)
+
+        result = solve(self.h_tilde, W)
         U = result.x.copy()
         failed = ~result.converged
         if np.any(failed):
             start = W[failed]
             for i in range(1, self.m + 1):
-                step = invert(self.g(i), W[failed], x0=start, **options)
+                step = solve(self.g(i), W[failed], start)
                 start = step.x
             U[failed] = start
             if not step.success:

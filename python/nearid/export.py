@@ -7,6 +7,7 @@ float64 ``nn.Parameter`` tensors, ready for further training in PyTorch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .maps import ResidualNet
@@ -50,7 +51,7 @@ def to_torch(net: ResidualNet, dtype: Any = None) -> Any:
         # log(1 + e^z) exactly; torch's softplus switches to z above a threshold.
         return torch.logaddexp(z, torch.zeros_like(z))
 
-    functions = {
+    functions: dict[str, Callable[[Any], Any]] = {
         "tanh": torch.tanh,
         "sigmoid": torch.sigmoid,
         "softplus": softplus,

@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -63,7 +63,8 @@ def _map_entries(f: Map, prefix: str, out: dict[str, np.ndarray]) -> None:
 def _map_from_entries(data: Any, prefix: str) -> Map:
     kind = str(data[f"{prefix}type"])
     if kind == "ResidualNet":
-        return ResidualNet([_map_from_entries(data, f"{prefix}{i}/") for i in range(int(data[f"{prefix}depth"]))])
+        blocks = [_map_from_entries(data, f"{prefix}{i}/") for i in range(int(data[f"{prefix}depth"]))]
+        return ResidualNet(cast(list[ResidualBlock], blocks))  # ResidualNet checks the types
     if kind == "ResidualBlock":
         return ResidualBlock(data[f"{prefix}A"], data[f"{prefix}B"], data[f"{prefix}bias"], data[f"{prefix}shift"],
                              str(data[f"{prefix}activation"]))
@@ -98,9 +99,11 @@ def _write_npz(entries: dict[str, np.ndarray], path: Any) -> None:
     if path.suffix != ".npz":
         path = path.with_name(path.name + ".npz")  # what numpy.savez would do, made explicit
 
+    arrays: dict[str, Any] = dict(entries)  # savez's keyword names are the array names
+
     def write(temporary: str) -> None:
         with open(temporary, "wb") as stream:
-            np.savez(stream, **entries)
+            np.savez(stream, **arrays)
 
     atomic_write(path, write)
 
@@ -165,7 +168,8 @@ def map_from_json(spec: Any, where: str = "map") -> Map:
 
     try:
         if kind == "ResidualNet":
-            return ResidualNet([map_from_json(b, f"{where}.blocks[{i}]") for i, b in enumerate(need("blocks"))])
+            blocks = [map_from_json(b, f"{where}.blocks[{i}]") for i, b in enumerate(need("blocks"))]
+            return ResidualNet(cast(list[ResidualBlock], blocks))  # ResidualNet checks the types
         if kind == "ResidualBlock":
             return ResidualBlock(need("A"), need("B"), spec.get("bias"), spec.get("shift"),
                                  spec.get("activation", "tanh"))
