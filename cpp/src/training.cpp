@@ -64,6 +64,19 @@ void add_lanes(const std::vector<double>& lanes_sum, double* out, Index entries)
   }
 }
 
+/// Per lane: outer[r][c] += u[r] v[c] and sum[r] += u[r], for u of `rows` and v of
+/// `cols` lane vectors (the gradient of a weight matrix and of its bias).
+void accumulate_outer(const double* u, Index rows, const double* v, Index cols, double* outer, double* sum) {
+  for (Index r = 0; r < rows; ++r) {
+    const Vec ur = lanes::load(u + r * kLanes);
+    lanes::store(sum + r * kLanes, lanes::load(sum + r * kLanes) + ur);
+    for (Index c = 0; c < cols; ++c) {
+      double* g = outer + (r * cols + c) * kLanes;
+      lanes::store(g, lanes::load(g) + ur * lanes::load(v + c * kLanes));
+    }
+  }
+}
+
 /// Forward through every block for one group, keeping the activations, then
 /// backward. `functional` (may be null) receives each block's output gradient
 /// in lanes, block-major: functional[i] is d * kLanes doubles.
@@ -119,26 +132,9 @@ void backprop_group(const ResidualNet& net, const Transposes& t, const double* x
       lanes::store(ds + l * kLanes, lanes::load(ds + l * kLanes) * lanes::load(slope + l * kLanes));
     }
     if (grads != nullptr) {
-      double* gA = grads->A[i].data();
-      double* gB = grads->B[i].data();
-      double* gbias = grads->bias[i].data();
-      double* gshift = grads->shift[i].data();
-      for (Index a = 0; a < d; ++a) {
-        const Vec da = lanes::load(delta + a * kLanes);
-        lanes::store(gshift + a * kLanes, lanes::load(gshift + a * kLanes) + da);
-        for (Index l = 0; l < k; ++l) {
-          double* g = gA + (a * k + l) * kLanes;
-          lanes::store(g, lanes::load(g) + da * lanes::load(s + l * kLanes));
-        }
-      }
-      for (Index l = 0; l < k; ++l) {
-        const Vec dz = lanes::load(ds + l * kLanes);
-        lanes::store(gbias + l * kLanes, lanes::load(gbias + l * kLanes) + dz);
-        for (Index c = 0; c < d; ++c) {
-          double* g = gB + (l * d + c) * kLanes;
-          lanes::store(g, lanes::load(g) + dz * lanes::load(x + c * kLanes));
-        }
-      }
+      // dQ/dA = delta s^T, dQ/dshift = delta; dQ/dB = dz x^T, dQ/dbias = dz (summed per lane).
+      accumulate_outer(delta, d, s, k, grads->A[i].data(), grads->shift[i].data());
+      accumulate_outer(ds, k, x, d, grads->B[i].data(), grads->bias[i].data());
     }
     // delta at this block's input: delta + B^T dz.
     lanes::lane_gemm(t.Bt[i].data(), d, k, ds, kLanes, nullptr, true, delta);
