@@ -74,3 +74,11 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, rel: float) -> None:
     scale = max(float(np.abs(expected).max(initial=0.0)), np.finfo(float).tiny)
     error = float(np.abs(actual - expected).max(initial=0.0)) / scale
     assert error <= rel, f"relative error {error:.3e} > {rel:.1e}"
+
+
+def ball_points(rng: np.random.Generator, n: int, d: int, radius: float, center=None) -> np.ndarray:
+    """n points uniform in the ball of `radius` around `center` (default 0): a
+    decomposition's layers live on its ball."""
+    U = rng.standard_normal((n, d))
+    U *= (radius * rng.random(n) ** (1.0 / d) / np.linalg.norm(U, axis=1))[:, None]
+    return U if center is None else U + np.asarray(center, dtype=float)

@@ -71,8 +71,27 @@ def test_bad_data_raises_the_in_memory_error(client, data):
         nd.pairwise_lipschitz(Xd, Y)
     with pytest.raises(ValueError, match="same number of rows"):
         nd.pairwise_lipschitz(X, Y[:10])
-    with pytest.raises(ValueError, match="chunk must be a positive integer"):
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
         nd.pairwise_lipschitz(X, Y, chunk=0)
+    with pytest.raises(TypeError, match="chunk must be an integer"):
+        nd.pairwise_lipschitz(X, Y, chunk=2.5)
+
+
+@pytest.mark.parametrize("dtype", [np.complex128, np.bool_])
+def test_complex_and_bool_data_are_rejected_as_in_memory(data, dtype):
+    """The Dask functions refuse what nearid.pairwise_lipschitz refuses, with its message,
+    before any task runs (dask arrays) and for NumPy inputs alike."""
+    X, Y = data
+    bad = X[:100].astype(dtype)
+    with pytest.raises(TypeError) as in_memory:
+        nearid.pairwise_lipschitz(bad, Y[:100])
+    for given in (bad, da.from_array(bad, chunks=(50, 6))):
+        with pytest.raises(TypeError) as distributed_error:
+            nd.pairwise_lipschitz(given, Y[:100], chunk=50)
+        assert str(distributed_error.value) == str(in_memory.value)
+        assert "got dtype" in str(in_memory.value)
+    with pytest.raises(TypeError, match="X must be an array of real numbers"):
+        nd.map_blocks(nearid.maps.Affine(np.eye(6)), da.from_array(bad, chunks=(50, 6)))
 
 
 def test_without_a_client_the_local_scheduler_gives_the_same(data):
@@ -85,7 +104,9 @@ def test_map_blocks_maps_layers_and_inverse(client):
     rng = np.random.default_rng(1)
     h = nearid.maps.Chain(nearid.maps.ResidualNet.random(3, 6, 2, 0.4, seed=2), nearid.maps.Affine(2 * np.eye(3)))
     dec = nearid.decompose(h, 5, center=[0.1, 0.0, -0.1])
-    X = 0.4 * rng.standard_normal((1200, 3)) + dec.center
+    # Layers live on the ball (radius 1 around the centre): points well inside it.
+    U = rng.standard_normal((1200, 3))
+    X = 0.8 * U / np.maximum(1.0, np.linalg.norm(U, axis=1, keepdims=True)) + dec.center
     Xd = da.from_array(X, chunks=(250, 3))
     for f in (h, dec, dec.layers[2], dec[1:7], dec.inverse):
         assert np.array_equal(nd.map_blocks(f, Xd).compute(), f(X))

@@ -17,13 +17,16 @@ namespace nearid::bindings {
 
 namespace {
 
-InversionOptions make_options(const std::string& method, double tol, double atol, Index max_iter, Index anderson_memory) {
+InversionOptions make_options(const std::string& method, double tol, double atol, Index max_iter, Index anderson_memory,
+                              double radius, double scale) {
   InversionOptions options;
   options.method = parse_inversion_method(method);
   options.rtol = tol;
   options.atol = atol;
   options.max_iter = max_iter;
   options.anderson_memory = anderson_memory;
+  options.radius = radius;
+  options.continuation_scale = scale;
   options.validate();
   return options;
 }
@@ -36,8 +39,10 @@ py::array_t<T> to_array(const std::vector<T>& values) {
 }
 
 py::dict invert(const Map& f, const MatrixCRef& Y, const std::optional<RowMatrixXd>& x0, const std::string& method,
-                double tol, double atol, Index max_iter, Index anderson_memory) {
-  const InversionOptions options = make_options(method, tol, atol, max_iter, anderson_memory);
+                double tol, double atol, Index max_iter, Index anderson_memory, double radius,
+                const std::shared_ptr<Map>& continuation, double scale) {
+  InversionOptions options = make_options(method, tol, atol, max_iter, anderson_memory, radius, scale);
+  options.continuation_base = continuation.get();
   InversionReport report;
   {
     // Native maps never touch Python objects; a Python map re-acquires the GIL itself.
@@ -54,6 +59,7 @@ py::dict invert(const Map& f, const MatrixCRef& Y, const std::optional<RowMatrix
   out["converged"] = to_array(report.converged);
   out["iterations"] = to_array(report.iterations);
   out["residual"] = std::move(report.residual);
+  out["error"] = std::move(report.error);
   out["reason"] = to_array(report.reason);
   out["method"] = to_array(report.method);
   return out;
@@ -63,12 +69,13 @@ py::dict invert(const Map& f, const MatrixCRef& Y, const std::optional<RowMatrix
 
 void bind_inversion(py::module_& m) {
   m.def("invert", &invert, py::arg("f"), py::arg("Y"), py::arg("x0"), py::arg("method"), py::arg("tol"), py::arg("atol"),
-        py::arg("max_iter"), py::arg("anderson_memory"),
+        py::arg("max_iter"), py::arg("anderson_memory"), py::arg("radius"), py::arg("continuation"), py::arg("scale"),
         "Solve f(x) = y for each row of Y; returns a dict of per-point arrays (x, converged, iterations, residual, "
-        "reason, method).");
+        "error, reason, method). Solutions must satisfy ||x|| <= radius; with a continuation map c, failed points "
+        "are solved again by continuation in a of c(a z) / a up to `scale` (f must equal c(scale z) / scale).");
   py::list reasons, methods;
   for (auto r : {StopReason::Converged, StopReason::MaxIterations, StopReason::Stalled, StopReason::SingularJacobian,
-                 StopReason::NonFinite})
+                 StopReason::NonFinite, StopReason::IllConditioned, StopReason::OutsideBall})
     reasons.append(stop_reason_name(r));
   for (auto method : {InversionMethod::Auto, InversionMethod::FixedPoint, InversionMethod::Anderson, InversionMethod::Newton})
     methods.append(inversion_method_name(method));
@@ -77,11 +84,14 @@ void bind_inversion(py::module_& m) {
 
   py::class_<Inverse, Map, std::shared_ptr<Inverse>>(m, "Inverse", py::module_local())
       .def(py::init([](const std::shared_ptr<Map>& g, const std::string& method, double tol, double atol, Index max_iter,
-                       Index anderson_memory) {
-             return std::make_shared<Inverse>(g, make_options(method, tol, atol, max_iter, anderson_memory));
+                       Index anderson_memory, double radius, const std::shared_ptr<Map>& continuation, double scale) {
+             return std::make_shared<Inverse>(g, make_options(method, tol, atol, max_iter, anderson_memory, radius, scale),
+                                               continuation);
            }),
            py::arg("g"), py::arg("method"), py::arg("tol"), py::arg("atol"), py::arg("max_iter"),
-           py::arg("anderson_memory"), "g^{-1} as a map, warm-started from its argument; strict.");
+           py::arg("anderson_memory"), py::arg("radius"), py::arg("continuation"), py::arg("scale"),
+           "g^{-1} as a map, warm-started from its argument; strict. Solutions must lie in the ball of `radius`; "
+           "points the direct solve misses are retried by continuation (see invert).");
 }
 
 }  // namespace nearid::bindings

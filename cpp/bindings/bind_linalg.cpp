@@ -1,6 +1,7 @@
 // Hardt-Ma factors and small dense helpers.
 
 #include <pybind11/eigen.h>
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -12,8 +13,21 @@ namespace py = pybind11;
 namespace nearid::bindings {
 
 void bind_linalg(py::module_& m) {
-  m.def("hardt_ma", &hardt_ma, py::arg("A"), py::arg("m"), py::call_guard<py::gil_scoped_release>(),
-        "Hardt-Ma factors [F_1, ..., F_m] of A (d, d) with det A > 0: F_m ... F_1 = A.");
+  m.def(
+      "hardt_ma",
+      [](const MatrixCRef& A, Index m) {
+        RowMatrixXd factors;
+        {
+          py::gil_scoped_release release;
+          factors = hardt_ma(A, m);
+        }
+        const Index d = A.rows();
+        // One (m, d, d) array owning the factors, without a copy.
+        auto* owner = new RowMatrixXd(std::move(factors));
+        py::capsule free_owner(owner, [](void* p) { delete static_cast<RowMatrixXd*>(p); });
+        return py::array_t<double>({m, d, d}, owner->data(), free_owner);
+      },
+      py::arg("A"), py::arg("m"), "Hardt-Ma factors of A (d, d) with det A > 0 as an (m, d, d) array: F_m ... F_1 = A.");
   m.def(
       "hardt_ma_spectrum",
       [](const MatrixCRef& A) {
@@ -21,7 +35,13 @@ void bind_linalg(py::module_& m) {
         return std::make_pair(s.log_singular_max, s.rotation_max);
       },
       py::arg("A"), "(g, theta): max |log sigma_j(A)| and the largest rotation angle of A's polar factor.");
-  m.def("determinant", &determinant, py::arg("A"), "det A by LU with partial pivoting.");
+  m.def(
+      "log_determinant",
+      [](const MatrixCRef& A) {
+        const SignedLogDeterminant det = log_determinant(A);
+        return std::make_pair(det.sign, det.log_abs);
+      },
+      py::arg("A"), "(sign, log |det A|) by LU with partial pivoting; sign 0 when A is singular.");
 }
 
 }  // namespace nearid::bindings

@@ -15,6 +15,7 @@
 #include "bindings.hpp"
 #include "nearid/affine.hpp"
 #include "nearid/chain.hpp"
+#include "nearid/limits.hpp"
 #include "nearid/map.hpp"
 #include "nearid/resnet.hpp"
 
@@ -24,19 +25,24 @@ namespace nearid::bindings {
 
 namespace {
 
-/// A map evaluated by Python callables on whole batches. It is not native: the
+/// A map evaluated by a Python object on whole batches. It is not native: the
 /// core never calls it from worker threads, and it takes the GIL itself.
+///
+/// It holds only a weak reference to its owner (nearid.maps.FromCallable),
+/// whose `_checked_forward` and `_checked_jacobian` it calls. A strong one
+/// would form a cycle owner -> compiled map -> bound method -> owner that
+/// Python's garbage collector cannot see through, and no dropped map would
+/// ever be freed. Python maps that use this one (chains, decompositions) keep
+/// the owner alive themselves.
 class CallableMap final : public Map {
  public:
-  CallableMap(Index dim, py::function forward, py::function jacobian)
-      : dim_(dim), forward_(std::move(forward)), jacobian_(std::move(jacobian)) {
+  CallableMap(Index dim, const py::object& owner) : dim_(dim), owner_(py::weakref(owner)) {
     if (dim_ < 1) throw std::invalid_argument("dim must be >= 1; got " + std::to_string(dim_));
   }
 
   ~CallableMap() override {
     py::gil_scoped_acquire gil;
-    forward_ = py::function();
-    jacobian_ = py::function();
+    owner_ = py::weakref();
   }
 
   Index dim() const override { return dim_; }
@@ -52,23 +58,27 @@ class CallableMap final : public Map {
   void forward_into(const MatrixCRef& X, double* Y) const override {
     check_batch(X);
     py::gil_scoped_acquire gil;
-    call(forward_, X, dim_, Y);
+    call("_checked_forward", X, dim_, Y);
   }
 
   void jacobian_into(const MatrixCRef& X, double* J, double* Y) const override {
     check_batch(X);
     py::gil_scoped_acquire gil;
-    if (Y != nullptr) call(forward_, X, dim_, Y);
-    call(jacobian_, X, dim_ * dim_, J);
+    if (Y != nullptr) call("_checked_forward", X, dim_, Y);
+    call("_checked_jacobian", X, dim_ * dim_, J);
   }
 
  private:
-  // The callables are nearid's own wrappers: they validate the user's output
+  // The methods are nearid's own wrappers: they validate the user's output
   // and return float64 arrays of shape (n, cols).
-  static void call(const py::function& f, const MatrixCRef& X, Index cols, double* out) {
+  void call(const char* method, const MatrixCRef& X, Index cols, double* out) const {
+    const py::object owner = owner_();
+    if (owner.is_none()) {
+      throw std::invalid_argument("the FromCallable this map was built from no longer exists; keep the map alive");
+    }
     py::array_t<double> arg({X.rows(), X.cols()});
     Eigen::Map<RowMatrixXd>(arg.mutable_data(), X.rows(), X.cols()) = X;
-    auto result = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(f(arg));
+    auto result = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(owner.attr(method)(arg));
     if (!result || result.ndim() != 2 || result.shape(0) != X.rows() || result.shape(1) != cols) {
       throw std::invalid_argument("a FromCallable wrapper returned an array of the wrong shape");
     }
@@ -76,8 +86,7 @@ class CallableMap final : public Map {
   }
 
   Index dim_;
-  py::function forward_;
-  py::function jacobian_;
+  py::weakref owner_;
 };
 
 using Array = py::array_t<double, py::array::c_style>;
@@ -95,8 +104,14 @@ Array forward(const Map& f, const MatrixCRef& X) {
   return Y;
 }
 
+Index jacobian_columns(const Map& f, const MatrixCRef& X) {
+  const Index dd = checked_product(f.dim(), f.dim(), "the Jacobians");
+  checked_product(X.rows(), dd, "the Jacobians");
+  return dd;
+}
+
 Array jacobian(const Map& f, const MatrixCRef& X) {
-  Array J({X.rows(), f.dim() * f.dim()});
+  Array J({X.rows(), jacobian_columns(f, X)});
   double* j = J.mutable_data();
   py::gil_scoped_release release;
   f.jacobian_into(X, j, nullptr);
@@ -104,7 +119,7 @@ Array jacobian(const Map& f, const MatrixCRef& X) {
 }
 
 std::pair<Array, Array> forward_and_jacobian(const Map& f, const MatrixCRef& X) {
-  Array Y({X.rows(), f.dim()}), J({X.rows(), f.dim() * f.dim()});
+  Array Y({X.rows(), f.dim()}), J({X.rows(), jacobian_columns(f, X)});
   double *y = Y.mutable_data(), *j = J.mutable_data();
   {
     py::gil_scoped_release release;
@@ -153,8 +168,9 @@ void bind_maps(py::module_& m) {
            py::arg("maps"), "maps[-1] o ... o maps[0]: maps applied in the order given.");
 
   py::class_<CallableMap, Map, std::shared_ptr<CallableMap>>(m, "CallableMap", py::module_local())
-      .def(py::init<Index, py::function, py::function>(), py::arg("dim"), py::arg("forward"), py::arg("jacobian"),
-           "forward(X (n, d)) -> (n, d) and jacobian(X (n, d)) -> (n, d * d), both batched Python callables.");
+      .def(py::init<Index, const py::object&>(), py::arg("dim"), py::arg("owner"),
+           "A map evaluated by owner._checked_forward(X (n, d)) -> (n, d) and owner._checked_jacobian(X) -> "
+           "(n, d * d); holds a weak reference to owner.");
 
   m.def("activation_value", [](const std::string& name, double t) { return activation_value(parse_activation(name), t); },
         py::arg("activation"), py::arg("t"), "s(t) for one value (the formula the batch kernels vectorise).");

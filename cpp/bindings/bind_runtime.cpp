@@ -8,6 +8,7 @@
 #include "bindings.hpp"
 #include "nearid/errors.hpp"
 #include "nearid/interrupt.hpp"
+#include "nearid/limits.hpp"
 #include "nearid/parallel.hpp"
 
 namespace py = pybind11;
@@ -78,9 +79,15 @@ void bind_runtime(py::module_& m) {
   });
 
   m.def("has_openmp", &has_openmp, "True when the core was compiled with OpenMP.");
-  m.def("get_num_threads", &num_threads, "Threads used by parallel loops.");
+  m.def("get_num_threads", &num_threads, "Threads used by parallel loops started on this thread.");
   m.def("set_num_threads", &set_num_threads, py::arg("n"),
-        "Set the threads used by parallel loops; n <= 0 restores OpenMP's default.");
+        "Set the process default of threads used by parallel loops; n <= 0 restores OpenMP's default.");
+  m.def("get_thread_override", &thread_override, "This thread's override of the thread count (0: none).");
+  m.def("set_thread_override", &set_thread_override, py::arg("n"),
+        "Override the thread count for loops started on this thread only; n <= 0 removes the override.");
+  py::dict limits;
+  for (const CountLimit& limit : count_limits()) limits[limit.name] = py::make_tuple(limit.minimum, limit.maximum);
+  m.attr("LIMITS") = limits;
   m.def("cpu_supports", &cpu_supports, py::arg("level"),
         "True when this CPU runs code built for `level`: 'x86-64-v3' (AVX2, FMA) or 'x86-64-v4' (AVX-512).");
   m.def("tile_rows", []() { return kTileRows; }, "Rows per tile of the parallel batch loops.");

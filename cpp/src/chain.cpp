@@ -9,7 +9,7 @@
 
 namespace nearid {
 
-Chain::Chain(std::vector<MapPtr> maps) : maps_(std::move(maps)), native_(true), lanes_(true) {
+Chain::Chain(std::vector<MapPtr> maps) : maps_(std::move(maps)), dim_(0), native_(true), lanes_(true) {
   if (maps_.empty()) throw std::invalid_argument("Chain: needs at least one map");
   for (std::size_t i = 0; i < maps_.size(); ++i) {
     if (!maps_[i]) throw std::invalid_argument("Chain: map " + std::to_string(i) + " is None");
@@ -21,11 +21,47 @@ Chain::Chain(std::vector<MapPtr> maps) : maps_(std::move(maps)), native_(true), 
     native_ = native_ && maps_[i]->is_native();
     lanes_ = lanes_ && maps_[i]->has_lane_kernel();
   }
+  dim_ = maps_[0]->dim();
+}
+
+Chain::~Chain() {
+  // Take over the children of nested chains that only we hold, so that their
+  // destructors find nothing left to release.
+  std::vector<MapPtr> pending = std::move(maps_);
+  while (!pending.empty()) {
+    MapPtr map = std::move(pending.back());
+    pending.pop_back();
+    if (map.use_count() != 1) continue;
+    if (const auto* chain = dynamic_cast<const Chain*>(map.get())) {
+      auto& children = const_cast<Chain*>(chain)->maps_;
+      for (MapPtr& child : children) pending.push_back(std::move(child));
+      children.clear();
+    }
+  }
+}
+
+const std::vector<const Map*>& Chain::flat() const {
+  std::call_once(flat_once_, [this] {
+    // Depth-first over nested chains with an explicit stack: maps in reverse.
+    std::vector<const Map*> stack;
+    for (auto it = maps_.rbegin(); it != maps_.rend(); ++it) stack.push_back(it->get());
+    while (!stack.empty()) {
+      const Map* map = stack.back();
+      stack.pop_back();
+      if (const auto* chain = dynamic_cast<const Chain*>(map)) {
+        for (auto it = chain->maps_.rbegin(); it != chain->maps_.rend(); ++it) stack.push_back(it->get());
+      } else {
+        flat_.push_back(map);
+      }
+    }
+  });
+  return flat_;
 }
 
 void Chain::forward_tile(const double* X, double* Y, Index rows) const {
   const Index d = dim();
-  if (maps_.size() == 1) return maps_[0]->forward_tile(X, Y, rows);
+  const std::vector<const Map*>& maps = flat();
+  if (maps.size() == 1) return maps[0]->forward_tile(X, Y, rows);
   if (lanes_) {  // transpose once, not once per map
     std::vector<double> groups(lanes::group_count(rows) * d * lanes::kLanes);
     lanes::to_lanes(X, rows, d, groups.data());
@@ -36,23 +72,24 @@ void Chain::forward_tile(const double* X, double* Y, Index rows) const {
   // Ping-pong between two buffers; the last map writes into Y.
   std::vector<double> a(rows * d), b(rows * d);
   const double* cur = X;
-  for (std::size_t i = 0; i < maps_.size(); ++i) {
-    double* next = (i + 1 == maps_.size()) ? Y : (i % 2 == 0 ? a.data() : b.data());
-    maps_[i]->forward_tile(cur, next, rows);
+  for (std::size_t i = 0; i < maps.size(); ++i) {
+    double* next = (i + 1 == maps.size()) ? Y : (i % 2 == 0 ? a.data() : b.data());
+    maps[i]->forward_tile(cur, next, rows);
     cur = next;
   }
 }
 
 void Chain::forward_lanes(double* groups, Index count) const {
-  for (const MapPtr& f : maps_) f->forward_lanes(groups, count);
+  for (const Map* f : flat()) f->forward_lanes(groups, count);
 }
 
 void Chain::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {
   const Index d = dim();
+  const std::vector<const Map*>& maps = flat();
   std::vector<double> cur(rows * d), next(rows * d), Jmap(rows * d * d);
-  maps_[0]->jacobian_tile(X, cur.data(), J, rows);
-  for (std::size_t i = 1; i < maps_.size(); ++i) {
-    maps_[i]->jacobian_tile(cur.data(), next.data(), Jmap.data(), rows);
+  maps[0]->jacobian_tile(X, cur.data(), J, rows);
+  for (std::size_t i = 1; i < maps.size(); ++i) {
+    maps[i]->jacobian_tile(cur.data(), next.data(), Jmap.data(), rows);
     lanes::compose_jacobians(Jmap.data(), J, rows, d);
     std::swap(cur, next);
   }
@@ -62,21 +99,23 @@ void Chain::jacobian_tile(const double* X, double* Y, double* J, Index rows) con
 void Chain::forward_into(const MatrixCRef& X, double* Y) const {
   if (native_) return Map::forward_into(X, Y);
   check_batch(X);
-  if (maps_.size() == 1) return maps_[0]->forward_into(X, Y);
-  RowMatrixXd cur = maps_[0]->forward(X);
-  for (std::size_t i = 1; i + 1 < maps_.size(); ++i) cur = maps_[i]->forward(cur);
-  maps_.back()->forward_into(cur, Y);
+  const std::vector<const Map*>& maps = flat();
+  if (maps.size() == 1) return maps[0]->forward_into(X, Y);
+  RowMatrixXd cur = maps[0]->forward(X);
+  for (std::size_t i = 1; i + 1 < maps.size(); ++i) cur = maps[i]->forward(cur);
+  maps.back()->forward_into(cur, Y);
 }
 
 void Chain::jacobian_into(const MatrixCRef& X, double* J, double* Y) const {
   if (native_) return Map::jacobian_into(X, J, Y);
   check_batch(X);
+  const std::vector<const Map*>& maps = flat();
   const Index n = X.rows(), d = dim();
   RowMatrixXd cur(n, d);
-  maps_[0]->jacobian_into(X, J, cur.data());
-  for (std::size_t i = 1; i < maps_.size(); ++i) {
+  maps[0]->jacobian_into(X, J, cur.data());
+  for (std::size_t i = 1; i < maps.size(); ++i) {
     RowMatrixXd next;
-    const RowMatrixXd Ji = maps_[i]->jacobian(cur, &next);
+    const RowMatrixXd Ji = maps[i]->jacobian(cur, &next);
     lanes::compose_jacobians(Ji.data(), J, n, d);
     cur = std::move(next);
   }

@@ -8,10 +8,20 @@ namespace {
 std::string convergence_message(long long failed, long long total, double worst, const std::string& reason) {
   char residual[32];
   std::snprintf(residual, sizeof residual, "%.3g", worst);
+  std::string why;
+  if (reason == "outside_ball") {
+    why = "the only solution found lies outside the ball the map lives on, so those points are outside the image "
+          "of the ball";
+  } else if (reason == "ill_conditioned") {
+    why = "the residual is within tolerance but the error estimate of x is not: the Jacobian is too ill-conditioned "
+          "there for the tolerance";
+  } else {
+    why = "the map may not be invertible there or the points may lie outside its image. Raise max_iter or loosen "
+          "the tolerance";
+  }
   return "inversion did not converge for " + std::to_string(failed) + " of " + std::to_string(total) +
-         " points (worst residual ||f(x) - y|| = " + residual + ", " + reason +
-         "); the map may not be invertible there or the points may lie outside its image. Raise max_iter or "
-         "loosen the tolerance; nearid.invert(..., strict=False) returns the best iterates with per-point flags";
+         " points (worst residual ||f(x) - y|| = " + residual + ", " + reason + "); " + why +
+         "; nearid.invert(..., strict=False) returns the best iterates with per-point flags";
 }
 }  // namespace
 

@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "nearid/errors.hpp"
+
 namespace nearid {
 
 namespace {
@@ -11,6 +13,8 @@ thread_local std::chrono::steady_clock::time_point t_last_poll{};
 thread_local ProgressReporter t_reporter = nullptr;
 thread_local void* t_context = nullptr;
 thread_local int t_loop_depth = 0;
+thread_local std::atomic<bool>* t_stop = nullptr;
+thread_local bool t_polls = true;
 }  // namespace
 
 void set_interrupt_checker(InterruptChecker checker) { g_checker = checker; }
@@ -37,8 +41,28 @@ bool poll(double fraction) {
   const auto now = std::chrono::steady_clock::now();
   if (std::chrono::duration<double>(now - t_last_poll).count() < kPollSeconds) return false;
   t_last_poll = now;
-  if (t_reporter != nullptr && t_loop_depth == 1) t_reporter(t_context, fraction);
+  if (fraction >= 0.0 && t_reporter != nullptr && t_loop_depth == 1) t_reporter(t_context, fraction);
   return g_checker != nullptr && g_checker();
+}
+
+TileScope::TileScope(std::atomic<bool>* stop, bool polls) : saved_stop_(t_stop), saved_polls_(t_polls) {
+  t_stop = stop;
+  t_polls = t_polls && polls;  // a worker stays a worker inside nested loops
+}
+
+TileScope::~TileScope() {
+  t_stop = saved_stop_;
+  t_polls = saved_polls_;
+}
+
+bool this_thread_polls() { return t_polls; }
+
+void interruption_point() {
+  if (t_stop != nullptr && t_stop->load(std::memory_order_relaxed)) throw Interrupted();
+  if (t_polls && poll(-1.0)) {
+    if (t_stop != nullptr) t_stop->store(true, std::memory_order_relaxed);
+    throw Interrupted();
+  }
 }
 
 }  // namespace nearid

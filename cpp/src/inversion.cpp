@@ -4,6 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "nearid/interrupt.hpp"
+#include "nearid/limits.hpp"
 #include "nearid/linalg.hpp"
 #include "nearid/parallel.hpp"
 
@@ -34,6 +36,8 @@ std::string stop_reason_name(StopReason reason) {
     case StopReason::Stalled: return "stalled";
     case StopReason::SingularJacobian: return "singular_jacobian";
     case StopReason::NonFinite: return "non_finite";
+    case StopReason::IllConditioned: return "ill_conditioned";
+    case StopReason::OutsideBall: return "outside_ball";
   }
   return "converged";
 }
@@ -43,9 +47,12 @@ void InversionOptions::validate() const {
   if (!positive_finite(rtol)) throw std::invalid_argument("tol must be a finite number >= 0; got " + std::to_string(rtol));
   if (!positive_finite(atol)) throw std::invalid_argument("atol must be a finite number >= 0; got " + std::to_string(atol));
   if (rtol == 0.0 && atol == 0.0) throw std::invalid_argument("tol and atol cannot both be 0");
-  if (max_iter < 1) throw std::invalid_argument("max_iter must be >= 1; got " + std::to_string(max_iter));
-  if (anderson_memory < 1) {
-    throw std::invalid_argument("anderson_memory must be >= 1; got " + std::to_string(anderson_memory));
+  check_count(max_iter, "max_iter");
+  check_count(anderson_memory, "anderson_memory");
+  if (!(radius > 0.0)) throw std::invalid_argument("radius must be > 0; got " + std::to_string(radius));
+  if (continuation_base != nullptr && !(std::isfinite(continuation_scale) && continuation_scale > 0.0)) {
+    throw std::invalid_argument("the continuation scale must be a finite number > 0; got " +
+                                std::to_string(continuation_scale));
   }
   if (!(slow_contraction > 0.0 && slow_contraction < 1.0)) {
     throw std::invalid_argument("slow_contraction must be in (0, 1); got " + std::to_string(slow_contraction));
@@ -54,7 +61,9 @@ void InversionOptions::validate() const {
 
 namespace {
 
-enum class Stage : std::uint8_t { FixedPoint, Anderson, Newton, Done };
+// Verify: the residual is within tolerance; the error estimate, from a fresh
+// Jacobian, decides whether the point has converged.
+enum class Stage : std::uint8_t { FixedPoint, Anderson, Newton, Verify, Done };
 
 // Armijo constant of Newton's backtracking line search and its smallest step.
 constexpr double kArmijo = 1e-4;
@@ -65,6 +74,16 @@ constexpr double kAndersonRidge = 1e-12;
 constexpr double kAndersonConditioning = 1e-14;
 // An Anderson step whose residual exceeds the best one by this factor is discarded.
 constexpr double kAndersonBlowUp = 1e4;
+// Jacobians evaluated at once are capped at this many doubles (256 MB), so
+// that wide maps (d in the thousands) do not need n d^2 doubles per tile.
+constexpr Index kJacobianBatchDoubles = Index{1} << 25;
+// A solution counts as outside the ball when ||x|| exceeds the radius by more
+// than this relative margin plus its own error estimate: rounding never does.
+constexpr double kBallSlack = 64.0 * std::numeric_limits<double>::epsilon();
+// Continuation in the scale: the first step is this fraction of the target
+// scale, and the path gives up when a step would be smaller than kMinScaleStep of it.
+constexpr double kFirstScaleStep = 0.125;
+constexpr double kMinScaleStep = 0x1p-24;
 
 double norm(const double* v, Index d) {
   double s = 0.0;
@@ -148,12 +167,17 @@ bool anderson_candidate(const AndersonHistory& h, const double* x, const double*
 /// One point's state; its vectors live in the tile's flat storage.
 struct Point {
   Stage stage = Stage::FixedPoint;
+  Stage resume = Stage::FixedPoint;  // the stage a point in Verify came from
   InversionMethod running = InversionMethod::FixedPoint;
   StopReason reason = StopReason::MaxIterations;
   double *x = nullptr, *r = nullptr, *best_x = nullptr, *best_r = nullptr, *candidate = nullptr, *direction = nullptr;
+  double* verified_x = nullptr;  // the iterate whose error estimate was smallest
   double rn = 0.0, best_rn = 0.0, tol = 0.0, step = 1.0;
+  double error = std::numeric_limits<double>::quiet_NaN();
+  double verified_error = std::numeric_limits<double>::infinity(), verified_rn = 0.0;
   Index iterations = 0, since_best = 0, anderson_restarts = 0;
   bool needs_direction = true;
+  bool residual_met = false;  // the residual met the tolerance at some iterate whose error estimate did not
   AndersonHistory history;
 };
 
@@ -179,9 +203,11 @@ class TileSolver {
  public:
   TileSolver(const Map& f, const double* Y, Index rows, const InversionOptions& options)
       : f_(f), Y_(Y), rows_(rows), d_(f.dim()), options_(options), points_(rows) {
-    const Index d = d_, mem = options.anderson_memory;
-    // Per point: x, r, best_x, best_r, candidate, direction, prev_x, prev_r (8 d) and the history (2 mem d).
-    const Index per_point = 8 * d + 2 * mem * d;
+    // The history never holds more entries than there are iterations.
+    const Index d = d_, mem = std::min(options.anderson_memory, options.max_iter);
+    // Per point: x, r, best_x, best_r, candidate, direction, verified_x, prev_x, prev_r (9 d)
+    // and the history (2 mem d). The limits on d, mem and rows keep this product exact.
+    const Index per_point = 9 * d + 2 * mem * d;
     storage_.assign(rows * per_point, 0.0);
     for (Index i = 0; i < rows; ++i) {
       double* base = storage_.data() + i * per_point;
@@ -192,10 +218,11 @@ class TileSolver {
       p.best_r = base + 3 * d;
       p.candidate = base + 4 * d;
       p.direction = base + 5 * d;
-      p.history.prev_x = base + 6 * d;
-      p.history.prev_r = base + 7 * d;
-      p.history.dx = base + 8 * d;
-      p.history.dr = base + 8 * d + mem * d;
+      p.verified_x = base + 6 * d;
+      p.history.prev_x = base + 7 * d;
+      p.history.prev_r = base + 8 * d;
+      p.history.dx = base + 9 * d;
+      p.history.dr = base + 9 * d + mem * d;
       p.history.memory = mem;
       p.history.d = d;
     }
@@ -205,11 +232,12 @@ class TileSolver {
     start(X0);
     std::vector<Index> active;
     while (true) {
+      interruption_point();
       active.clear();
       for (Index i = 0; i < rows_; ++i)
         if (points_[i].stage != Stage::Done) active.push_back(i);
       if (active.empty()) break;
-      newton_directions(active);
+      jacobian_pass(active);
       propose(active);
       accept(active);
     }
@@ -239,7 +267,8 @@ class TileSolver {
       if (!std::isfinite(p.rn)) {
         stop(p, StopReason::NonFinite);
       } else if (p.rn <= p.tol) {
-        stop(p, StopReason::Converged);
+        p.resume = p.stage;
+        p.stage = Stage::Verify;
       }
     }
   }
@@ -271,31 +300,80 @@ class TileSolver {
 
   void stop(Point& p, StopReason reason) {
     p.stage = Stage::Done;
-    p.reason = reason;
+    // An iterate met the residual test but not the error test: the map is too
+    // ill-conditioned there for the tolerance, whatever stopped the iteration.
+    const bool unverified = p.residual_met && (reason == StopReason::MaxIterations || reason == StopReason::Stalled ||
+                                               reason == StopReason::SingularJacobian);
+    p.reason = unverified ? StopReason::IllConditioned : reason;
   }
 
-  /// Newton points that accepted a step need Df at their new iterate: one batched call.
-  void newton_directions(const std::vector<Index>& active) {
+  /// One batched Jacobian for the points that need Df at their iterate: Newton
+  /// points after an accepted step, and points to verify. A point to verify
+  /// has converged when its Newton correction ||Df(x)^{-1} (f(x) - y)||, the
+  /// error of x to first order (and at most ||f(x) - y|| / sigma_min(Df(x))),
+  /// is within atol + rtol ||x||; otherwise Newton goes on from there.
+  void jacobian_pass(const std::vector<Index>& active) {
     std::vector<Index> need;
-    for (Index i : active)
-      if (points_[i].stage == Stage::Newton && points_[i].needs_direction) need.push_back(i);
+    for (Index i : active) {
+      const Point& p = points_[i];
+      if (p.stage == Stage::Verify || (p.stage == Stage::Newton && p.needs_direction)) need.push_back(i);
+    }
     if (need.empty()) return;
-    const Index dd = d_ * d_, n = static_cast<Index>(need.size());
-    jacobians_.resize(n * dd);
-    for (Index k = 0; k < n; ++k) std::copy(points_[need[k]].x, points_[need[k]].x + d_, buffer_in_.data() + k * d_);
-    evaluate_jacobian(f_, buffer_in_.data(), jacobians_.data(), n);
+    const Index dd = d_ * d_, total = static_cast<Index>(need.size());
+    const Index batch = std::max<Index>(1, std::min(total, kJacobianBatchDoubles / dd));
+    jacobians_.resize(batch * dd);
     pivots_.resize(d_);
-    for (Index k = 0; k < n; ++k) {
-      Point& p = points_[need[k]];
-      double* Jk = jacobians_.data() + k * dd;
-      if (!lu_factor(Jk, d_, pivots_.data())) {
-        stop(p, StopReason::SingularJacobian);
-        continue;
+    for (Index first = 0; first < total; first += batch) {
+      const Index count = std::min(batch, total - first);
+      for (Index k = 0; k < count; ++k) {
+        const Point& p = points_[need[first + k]];
+        std::copy(p.x, p.x + d_, buffer_in_.data() + k * d_);
       }
-      std::copy(p.r, p.r + d_, p.direction);
-      lu_solve(Jk, d_, pivots_.data(), p.direction);
+      evaluate_jacobian(f_, buffer_in_.data(), jacobians_.data(), count);
+      for (Index k = 0; k < count; ++k) {
+        Point& p = points_[need[first + k]];
+        double* Jk = jacobians_.data() + k * dd;
+        const bool regular = lu_factor(Jk, d_, pivots_.data());
+        if (regular) {
+          std::copy(p.r, p.r + d_, p.direction);
+          lu_solve(Jk, d_, pivots_.data(), p.direction);
+        }
+        if (p.stage == Stage::Verify) {
+          verify(p, regular ? norm(p.direction, d_) : std::numeric_limits<double>::infinity());
+        } else if (!regular) {
+          stop(p, StopReason::SingularJacobian);
+        } else {
+          p.step = 1.0;
+          p.needs_direction = false;
+        }
+      }
+    }
+  }
+
+  void verify(Point& p, double error) {
+    const double xn = norm(p.x, d_);
+    if (error < p.verified_error) {  // NaN never replaces the record
+      p.verified_error = error;
+      p.verified_rn = p.rn;
+      std::copy(p.x, p.x + d_, p.verified_x);
+    }
+    if (error <= options_.atol + options_.rtol * xn) {
+      p.error = error;
+      const double limit = options_.radius * (1.0 + kBallSlack) + error;
+      return stop(p, xn > limit ? StopReason::OutsideBall : StopReason::Converged);
+    }
+    p.residual_met = true;
+    if (!std::isfinite(error) || p.iterations >= options_.max_iter) return stop(p, StopReason::IllConditioned);
+    if (options_.method == InversionMethod::Auto || p.resume == Stage::Newton) {
+      // Newton from here, with the correction just computed as its first direction.
+      p.stage = Stage::Newton;
+      p.running = InversionMethod::Newton;
       p.step = 1.0;
       p.needs_direction = false;
+    } else {
+      // The method the user chose goes on; its next iterates are verified in turn.
+      p.stage = p.resume;
+      if (p.stage == Stage::Anderson) p.history.push(p.x, p.r);
     }
   }
 
@@ -319,15 +397,20 @@ class TileSolver {
         case Stage::Newton:
           for (Index j = 0; j < d_; ++j) p.candidate[j] = p.x[j] - p.step * p.direction[j];
           break;
-        case Stage::Done: break;  // stopped by newton_directions
+        case Stage::Verify:  // handled by jacobian_pass
+        case Stage::Done: break;
       }
     }
+  }
+
+  static bool iterating(const Point& p) {
+    return p.stage == Stage::FixedPoint || p.stage == Stage::Anderson || p.stage == Stage::Newton;
   }
 
   void accept(const std::vector<Index>& active) {
     proposing_.clear();
     for (Index i : active)
-      if (points_[i].stage != Stage::Done) proposing_.push_back(i);
+      if (iterating(points_[i])) proposing_.push_back(i);
     const Index n = static_cast<Index>(proposing_.size());
     for (Index k = 0; k < n; ++k) {
       const Point& p = points_[proposing_[k]];
@@ -341,7 +424,7 @@ class TileSolver {
       for (Index j = 0; j < d_; ++j) rc[j] -= y(i)[j];
       ++p.iterations;
       update(p, rc, norm(rc, d_));
-      if (p.stage != Stage::Done && p.iterations >= options_.max_iter) stop(p, StopReason::MaxIterations);
+      if (iterating(p) && p.iterations >= options_.max_iter) stop(p, StopReason::MaxIterations);
     }
   }
 
@@ -356,7 +439,10 @@ class TileSolver {
     } else {
       ++p.since_best;
     }
-    if (rcn <= p.tol) stop(p, StopReason::Converged);
+    if (rcn <= p.tol) {
+      p.resume = p.stage;
+      p.stage = Stage::Verify;
+    }
   }
 
   void update(Point& p, const double* rc, double rcn) {
@@ -371,7 +457,7 @@ class TileSolver {
         if (finite && rcn < p.rn) {
           const bool fast = rcn <= options_.slow_contraction * p.rn;
           move(p, rc, rcn);
-          if (!fast && p.stage != Stage::Done) enter(p, Stage::Anderson);
+          if (!fast && p.stage == Stage::FixedPoint) enter(p, Stage::Anderson);
         } else {
           enter(p, Stage::Anderson);  // not contracting here: accelerate
         }
@@ -384,7 +470,7 @@ class TileSolver {
           return enter(p, Stage::Anderson);  // restart from the best point
         }
         move(p, rc, rcn);
-        if (p.stage == Stage::Done) return;
+        if (p.stage != Stage::Anderson) return;
         p.history.push(p.x, p.r);
         if (automatic && p.since_best > 2 * options_.anderson_memory + 2) enter(p, Stage::Newton);
         return;
@@ -397,6 +483,7 @@ class TileSolver {
           if (p.step < kMinStep) stop(p, StopReason::Stalled);
         }
         return;
+      case Stage::Verify:
       case Stage::Done: return;
     }
   }
@@ -404,12 +491,24 @@ class TileSolver {
   void finish(const InversionOutput& out) {
     for (Index i = 0; i < rows_; ++i) {
       const Point& p = points_[i];
-      const bool converged = p.reason == StopReason::Converged;
-      const double* x = converged ? p.x : p.best_x;
+      const double* x = p.best_x;
+      double residual = p.best_rn, error = std::numeric_limits<double>::quiet_NaN();
+      if (p.reason == StopReason::Converged || p.reason == StopReason::OutsideBall) {
+        x = p.x;
+        residual = p.rn;
+        error = p.error;
+      } else if (p.reason == StopReason::IllConditioned && std::isfinite(p.verified_error)) {
+        x = p.verified_x;  // meets the residual test; its error estimate is the smallest seen
+        residual = p.verified_rn;
+        error = p.verified_error;
+      } else if (p.reason == StopReason::IllConditioned) {
+        error = std::numeric_limits<double>::infinity();
+      }
       std::copy(x, x + d_, out.x + i * d_);
-      out.converged[i] = converged ? 1 : 0;
+      out.converged[i] = p.reason == StopReason::Converged ? 1 : 0;
       out.iterations[i] = static_cast<std::int32_t>(p.iterations);
-      out.residual[i] = converged ? p.rn : p.best_rn;
+      out.residual[i] = residual;
+      out.error[i] = error;
       out.reason[i] = static_cast<std::uint8_t>(p.reason);
       out.method[i] = static_cast<std::uint8_t>(p.running);
     }
@@ -424,12 +523,122 @@ class TileSolver {
   std::vector<Index> proposing_, pivots_;
 };
 
+/// g_a(z) = base(a z) / a, the map continuation follows from a near 0 (the
+/// identity, when Dbase(0) = I) to the target scale.
+class ScaledMap final : public Map {
+ public:
+  ScaledMap(const Map& base, double a) : base_(base), a_(a) {}
+  Index dim() const override { return base_.dim(); }
+  bool is_native() const override { return base_.is_native(); }
+
+  void forward_tile(const double* X, double* Y, Index rows) const override {
+    const std::vector<double> z = scaled(X, rows);
+    base_.forward_tile(z.data(), Y, rows);
+    for (Index i = 0; i < rows * dim(); ++i) Y[i] /= a_;
+  }
+  void jacobian_tile(const double* X, double* Y, double* J, Index rows) const override {
+    const std::vector<double> z = scaled(X, rows);
+    base_.jacobian_tile(z.data(), Y, J, rows);  // Dg_a(z) = Dbase(a z)
+    if (Y != nullptr)
+      for (Index i = 0; i < rows * dim(); ++i) Y[i] /= a_;
+  }
+  void forward_into(const MatrixCRef& X, double* Y) const override {
+    if (is_native()) return Map::forward_into(X, Y);
+    const RowMatrixXd z = X * a_;
+    base_.forward_into(z, Y);
+    for (Index i = 0; i < X.rows() * dim(); ++i) Y[i] /= a_;
+  }
+  void jacobian_into(const MatrixCRef& X, double* J, double* Y) const override {
+    if (is_native()) return Map::jacobian_into(X, J, Y);
+    const RowMatrixXd z = X * a_;
+    base_.jacobian_into(z, J, Y);
+    if (Y != nullptr)
+      for (Index i = 0; i < X.rows() * dim(); ++i) Y[i] /= a_;
+  }
+
+ private:
+  std::vector<double> scaled(const double* X, Index rows) const {
+    std::vector<double> z(X, X + rows * dim());
+    for (double& v : z) v *= a_;
+    return z;
+  }
+  const Map& base_;
+  double a_;
+};
+
+/// One point's outcome of a single-point solve.
+struct PointResult {
+  std::vector<double> x;
+  std::uint8_t converged = 0, reason = 0, method = 0;
+  std::int32_t iterations = 0;
+  double residual = 0.0, error = 0.0;
+
+  explicit PointResult(Index d) : x(d) {}
+  InversionOutput output() { return {x.data(), &converged, &iterations, &residual, &error, &reason, &method}; }
+};
+
+/// Solve f(x) = y for one point by continuation in the scale of
+/// g_a(z) = base(a z) / a: from u = y at a = 0, step a up to the target,
+/// warm-starting each solve from the last, halving steps that fail or jump
+/// further than the ball's radius (another branch of the inverse), then
+/// polish with f itself under the full options. Returns false when the path
+/// cannot be followed.
+bool solve_by_continuation(const Map& f, const double* y, const InversionOptions& options, PointResult& result) {
+  const Index d = f.dim();
+  InversionOptions path = options;
+  path.continuation_base = nullptr;
+  path.radius = std::numeric_limits<double>::infinity();  // only the end point must lie in the ball
+  const double target = options.continuation_scale;
+  const double jump = std::isfinite(options.radius) ? options.radius : std::numeric_limits<double>::infinity();
+  std::vector<double> u(y, y + d);
+  double a = 0.0, step = kFirstScaleStep * target;
+  std::int32_t iterations = 0;
+  PointResult trial(d);
+  while (a < target) {
+    interruption_point();
+    if (step < kMinScaleStep * target) return false;
+    const double next = target - a <= step ? target : a + step;
+    const ScaledMap g(*options.continuation_base, next);
+    invert_rows(g, y, u.data(), 1, path, trial.output());
+    iterations += trial.iterations;
+    double moved = 0.0;
+    for (Index j = 0; j < d; ++j) moved += (trial.x[j] - u[j]) * (trial.x[j] - u[j]);
+    if (trial.converged && std::sqrt(moved) <= jump) {
+      a = next;
+      u = trial.x;
+      step *= 2.0;
+    } else {
+      step *= 0.5;
+    }
+  }
+  InversionOptions polish = options;
+  polish.continuation_base = nullptr;
+  invert_rows(f, y, u.data(), 1, polish, result.output());
+  result.iterations += iterations;
+  return true;
+}
+
 }  // namespace
 
 void invert_rows(const Map& f, const double* Y, const double* X0, Index rows, const InversionOptions& options,
                  const InversionOutput& out) {
   if (rows == 0) return;
   TileSolver(f, Y, rows, options).run(X0, out);
+  if (options.continuation_base == nullptr) return;
+  const Index d = f.dim();
+  PointResult retry(d);
+  for (Index i = 0; i < rows; ++i) {
+    if (out.converged[i]) continue;
+    if (!solve_by_continuation(f, Y + i * d, options, retry)) continue;  // keep the direct solve's report
+    const bool keep_reason = !retry.converged && out.reason[i] == static_cast<std::uint8_t>(StopReason::OutsideBall);
+    std::copy(retry.x.begin(), retry.x.end(), out.x + i * d);
+    out.converged[i] = retry.converged;
+    out.iterations[i] += retry.iterations;
+    out.residual[i] = retry.residual;
+    out.error[i] = retry.error;
+    if (!keep_reason) out.reason[i] = retry.reason;
+    out.method[i] = retry.method;
+  }
 }
 
 InversionReport invert(const Map& f, const MatrixCRef& Y, const MatrixCRef* X0, const InversionOptions& options) {
@@ -443,6 +652,9 @@ InversionReport invert(const Map& f, const MatrixCRef& Y, const MatrixCRef* X0, 
     throw std::invalid_argument("x0 must have the shape of Y, (" + std::to_string(n) + ", " + std::to_string(d) +
                                 "); got (" + std::to_string(X0->rows()) + ", " + std::to_string(X0->cols()) + ")");
   }
+  if (options.continuation_base != nullptr && options.continuation_base->dim() != d) {
+    throw std::invalid_argument("the continuation map must have the dimension of f");
+  }
   const RowMatrixXd y = Y;
   const RowMatrixXd start = X0 != nullptr ? RowMatrixXd(*X0) : y;
   InversionReport report;
@@ -452,13 +664,16 @@ InversionReport invert(const Map& f, const MatrixCRef& Y, const MatrixCRef* X0, 
   report.method.resize(n);
   report.iterations.resize(n);
   report.residual.resize(n);
+  report.error.resize(n);
   auto solve = [&](Index begin, Index end) {
-    const InversionOutput out{report.x.data() + begin * d, report.converged.data() + begin,
+    const InversionOutput out{report.x.data() + begin * d,     report.converged.data() + begin,
                               report.iterations.data() + begin, report.residual.data() + begin,
-                              report.reason.data() + begin, report.method.data() + begin};
+                              report.error.data() + begin,      report.reason.data() + begin,
+                              report.method.data() + begin};
     invert_rows(f, y.data() + begin * d, start.data() + begin * d, end - begin, options, out);
   };
-  if (f.is_native()) {
+  const bool native = f.is_native() && (options.continuation_base == nullptr || options.continuation_base->is_native());
+  if (native) {
     for_each_tile(n, kTileRows, solve);
   } else {
     solve(0, n);  // a Python map: one batched call per iteration for all points
@@ -468,8 +683,11 @@ InversionReport invert(const Map& f, const MatrixCRef& Y, const MatrixCRef* X0, 
 
 // ------------------------------------------------------------------ Inverse
 
-Inverse::Inverse(MapPtr g, InversionOptions options) : g_(std::move(g)), options_(options) {
+Inverse::Inverse(MapPtr g, InversionOptions options, MapPtr continuation_base)
+    : g_(std::move(g)), base_(std::move(continuation_base)), options_(options) {
   if (!g_) throw std::invalid_argument("Inverse: the map is None");
+  if (base_ && base_->dim() != g_->dim()) throw std::invalid_argument("Inverse: the continuation map's dim differs");
+  options_.continuation_base = base_.get();
   options_.validate();
 }
 
@@ -478,9 +696,10 @@ namespace {
 void invert_strict(const Map& g, const double* Y, Index rows, const InversionOptions& options, double* X) {
   std::vector<std::uint8_t> converged(rows), reason(rows), method(rows);
   std::vector<std::int32_t> iterations(rows);
-  std::vector<double> residual(rows);
+  std::vector<double> residual(rows), error(rows);
   invert_rows(g, Y, Y, rows, options,
-              InversionOutput{X, converged.data(), iterations.data(), residual.data(), reason.data(), method.data()});
+              InversionOutput{X, converged.data(), iterations.data(), residual.data(), error.data(), reason.data(),
+                              method.data()});
   long long failed = 0;
   double worst = 0.0;
   StopReason worst_reason = StopReason::Converged;

@@ -11,8 +11,14 @@
 
 #include "lane_math.hpp"
 #include "nearid/activation.hpp"
+#include "nearid/interrupt.hpp"
 
 namespace nearid::lanes {
+
+/// Matrix products with at least this many entries check for Ctrl-C once per
+/// pass over kLanes columns, so that one tile of a wide map (d in the
+/// thousands) cannot delay an interrupt; smaller ones never pay for the check.
+inline constexpr Index kInterruptibleEntries = Index{1} << 16;
 
 /// Groups needed for `rows` points.
 inline Index group_count(Index rows) { return (rows + kLanes - 1) / kLanes; }
@@ -49,7 +55,9 @@ inline void lane_gemm(const double* M, Index rows_m, Index cols_m, const double*
   // Rows of M per pass: each load of in[j] feeds 8 independent FMA chains,
   // enough to hide the FMA latency.
   constexpr Index kRowBlock = 8;
+  const bool interruptible = rows_m * cols_m >= kInterruptibleEntries;
   for (Index c = 0; c < len; c += kLanes) {
+    if (interruptible) interruption_point();
     Index i = 0;
     for (; i + kRowBlock <= rows_m; i += kRowBlock) {
       Vec acc[kRowBlock];
@@ -135,6 +143,7 @@ inline void compose_jacobians(const double* outer, double* inner, Index rows, In
     const double* ag = a.data() + g * dd * kLanes;
     double* bg = b.data() + g * dd * kLanes;
     for (Index i = 0; i < d; ++i) {
+      if (d * d >= kInterruptibleEntries) interruption_point();
       for (Index j = 0; j < d; ++j) {
         Vec acc = splat(0.0);
         for (Index k = 0; k < d; ++k) acc += load(ag + (i * d + k) * kLanes) * load(bg + (k * d + j) * kLanes);

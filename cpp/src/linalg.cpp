@@ -5,12 +5,23 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <limits>
 #include <string>
+
+#include "nearid/interrupt.hpp"
+#include "nearid/limits.hpp"
 
 namespace nearid {
 
+namespace {
+// Factorisations of matrices at least this wide check for Ctrl-C once per
+// column (a column then costs at least d^2 / 2 = 8192 multiply-adds).
+constexpr Index kInterruptibleWidth = 128;
+}  // namespace
+
 bool lu_factor(double* a, Index d, Index* pivots) {
   for (Index k = 0; k < d; ++k) {
+    if (d >= kInterruptibleWidth) interruption_point();
     Index p = k;
     double best = std::fabs(a[k * d + k]);
     for (Index i = k + 1; i < d; ++i) {
@@ -65,15 +76,19 @@ bool invert_matrix(const double* a, Index d, double* inverse, double* work) {
   return true;
 }
 
-double determinant(const MatrixCRef& a) {
-  if (a.rows() != a.cols()) throw std::invalid_argument("determinant: the matrix must be square");
+SignedLogDeterminant log_determinant(const MatrixCRef& a) {
+  if (a.rows() != a.cols()) throw std::invalid_argument("log_determinant: the matrix must be square");
   const Index d = a.rows();
   RowMatrixXd lu = a;
   std::vector<Index> pivots(d);
-  if (!lu_factor(lu.data(), d, pivots.data())) return 0.0;
-  double det = 1.0;
-  for (Index k = 0; k < d; ++k) det *= (pivots[k] != k ? -lu(k, k) : lu(k, k));
-  return det;
+  if (!lu_factor(lu.data(), d, pivots.data())) return {0.0, -std::numeric_limits<double>::infinity()};
+  double sign = 1.0, log_abs = 0.0;
+  for (Index k = 0; k < d; ++k) {
+    const double pivot = lu(k, k);
+    if ((pivot < 0.0) != (pivots[k] != k)) sign = -sign;
+    log_abs += std::log(std::fabs(pivot));
+  }
+  return {sign, log_abs};
 }
 
 namespace {
@@ -179,11 +194,12 @@ void check_square_positive(const MatrixCRef& A) {
     throw std::invalid_argument("A must be a non-empty square matrix; got (" + std::to_string(A.rows()) + ", " +
                                 std::to_string(A.cols()) + ")");
   }
-  const double det = determinant(A);
-  if (!(det > 0.0)) {
+  const SignedLogDeterminant det = log_determinant(A);
+  if (!(det.sign > 0.0)) {
+    const std::string value = det.sign == 0.0 ? "det A = 0 (A is singular)" : "det A < 0";
     throw std::invalid_argument(
-        "det A must be > 0 for a product of near-identity factors (they all have positive determinant); got det A = " +
-        std::to_string(det) + ". Flip the sign of one coordinate (one row of A) to change the orientation.");
+        "det A must be > 0 for a product of near-identity factors (they all have positive determinant); got " + value +
+        ". Flip the sign of one coordinate (one row of A) to change the orientation.");
   }
 }
 
@@ -199,8 +215,8 @@ HardtMaSpectrum hardt_ma_spectrum(const MatrixCRef& A) {
   return s;
 }
 
-std::vector<RowMatrixXd> hardt_ma(const MatrixCRef& A, Index m) {
-  if (m < 1) throw std::invalid_argument("m must be >= 1; got " + std::to_string(m));
+RowMatrixXd hardt_ma(const MatrixCRef& A, Index m) {
+  check_count(m, "m", "factors");
   check_square_positive(A);
   const Polar p = polar(A);
   const RotationPlanes r = rotation_planes(p.U);
@@ -211,11 +227,13 @@ std::vector<RowMatrixXd> hardt_ma(const MatrixCRef& A, Index m) {
   // (forming A(t_i) A(t_{i-1})^{-1} directly would amplify it by cond(A)^t).
   const double step = 1.0 / static_cast<double>(m);
   const MatrixXd middle = rotation_power(r, step) * spd_power(p, step);
-  std::vector<RowMatrixXd> factors;
-  factors.reserve(m);
+  const Index d = A.rows();
+  RowMatrixXd factors(checked_product(m, d, "the Hardt-Ma factors"), d);
+  checked_product(m * d, d, "the Hardt-Ma factors");
   for (Index i = 1; i <= m; ++i) {
+    interruption_point();
     const MatrixXd R = rotation_power(r, static_cast<double>(i - 1) * step);
-    factors.emplace_back(R * middle * R.transpose());
+    factors.middleRows((i - 1) * d, d) = R * middle * R.transpose();
   }
   return factors;
 }

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "lane_kernels.hpp"
+#include "nearid/limits.hpp"
 #include "nearid/linalg.hpp"
 #include "nearid/parallel.hpp"
 
@@ -31,37 +32,52 @@ using lanes::kLanes;
 using lanes::Vec;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
 // Squared distances below this may have lost digits to underflow (differences
 // under about 1e-146 after scaling); such pairs always take the exact path.
 constexpr double kTinySquared = 0x1p-970;
-// The vector screen compares squared ratios through one rounded product; this
-// margin makes it conservative, so no pair that could enter the answer is dropped.
-constexpr double kScreenMargin = 16.0 * std::numeric_limits<double>::epsilon();
+// Absolute error that underflow can leave in one squared difference of scaled
+// points (inputs rounded when scaled down, squares rounded below the normal
+// range), with room to spare; the screen adds it per coordinate.
+constexpr double kUnderflowSlack = 0x1p-1068;
 
-/// A set of points scaled by a power of two (exact), row-major and in lanes.
+// The exact path runs in long double: with a 64-bit significand and a 15-bit
+// exponent, differences, squares and sums of any finite doubles neither
+// overflow nor underflow, and the ratio rounds to within 1 ulp of the truth.
+static_assert(std::numeric_limits<long double>::digits >= 64 && std::numeric_limits<long double>::max_exponent >= 16384,
+              "nearid's exact pairwise ratios need an extended long double (x86-64, or aarch64 Linux)");
+
+/// A set of points: the caller's rows (for the exact path) and the same rows
+/// scaled by 2^-exponent so that max |entry| < 1, row-major and in lanes, for
+/// the vector screen (whose squared distances then cannot overflow).
 struct PointSet {
   Index n = 0, d = 0;
-  std::vector<double> rows;   // (n, d)
-  std::vector<double> lanes;  // groups x d x kLanes, padding lanes repeat the last point
+  int exponent = 0;
+  RowMatrixXd original;       // (n, d), contiguous
+  std::vector<double> rows;   // (n, d) scaled
+  std::vector<double> lanes;  // groups x d x kLanes scaled, padding lanes repeat the last point
 };
 
-/// 2^-e with 2^e the power of two at or above max |entry| of both arrays (1 for all zeros).
-double power_of_two_scale(const MatrixCRef& a, const MatrixCRef* b) {
+/// e with 2^e the power of two above max |entry| of both arrays (0 for all zeros).
+int scale_exponent(const MatrixCRef& a, const MatrixCRef* b) {
   double largest = a.size() ? a.cwiseAbs().maxCoeff() : 0.0;
   if (b != nullptr && b->size()) largest = std::max(largest, b->cwiseAbs().maxCoeff());
-  if (largest == 0.0) return 1.0;
+  if (largest == 0.0) return 0;
   int exponent = 0;
-  std::frexp(largest, &exponent);  // largest = f 2^exponent with 0.5 <= f < 1
-  return std::ldexp(1.0, -exponent);
+  std::frexp(largest, &exponent);  // largest = f 2^exponent with 0.5 <= f < 1, subnormals included
+  return exponent;
 }
 
-PointSet prepare(const MatrixCRef& A, double scale) {
+PointSet prepare(const MatrixCRef& A, int exponent) {
   PointSet s;
   s.n = A.rows();
   s.d = A.cols();
+  s.exponent = exponent;
+  s.original = A;
   s.rows.resize(s.n * s.d);
+  // ldexp scales subnormal inputs up exactly; 2^-exponent itself may not be a double.
   for (Index r = 0; r < s.n; ++r)
-    for (Index c = 0; c < s.d; ++c) s.rows[r * s.d + c] = A(r, c) * scale;
+    for (Index c = 0; c < s.d; ++c) s.rows[r * s.d + c] = std::ldexp(s.original(r, c), -exponent);
   const Index groups = lanes::group_count(s.n);
   s.lanes.assign(groups * s.d * kLanes, 0.0);
   for (Index r = 0; r < groups * kLanes; ++r) {
@@ -72,21 +88,18 @@ PointSet prepare(const MatrixCRef& A, double scale) {
   return s;
 }
 
-/// ||a - b|| without overflow or underflow: the largest |difference| times the
-/// norm of the differences divided by it.
-double robust_distance(const double* a, const double* b, Index d) {
-  double largest = 0.0;
-  for (Index c = 0; c < d; ++c) largest = std::max(largest, std::fabs(a[c] - b[c]));
-  if (largest == 0.0) return 0.0;
-  double sum = 0.0;
+/// ||a - b||^2 of two rows of doubles, in long double: exact to a few units of 2^-64.
+long double squared_distance(const double* a, const double* b, Index d) {
+  long double sum = 0.0L;
   for (Index c = 0; c < d; ++c) {
-    const double t = (a[c] - b[c]) / largest;
+    const long double t = static_cast<long double>(a[c]) - static_cast<long double>(b[c]);
     sum += t * t;
   }
-  return largest * std::sqrt(sum);
+  return sum;
 }
 
-/// The best pairs seen so far, best first; ties go to the smallest (j, k).
+/// The best pairs seen so far; ties go to the smallest (j, k). A heap whose
+/// front is the worst pair kept, so an offer costs O(log capacity).
 class TopK {
  public:
   TopK(Reduce reduce, Index capacity) : reduce_(reduce), capacity_(static_cast<std::size_t>(capacity)) {}
@@ -97,29 +110,37 @@ class TopK {
   }
 
   void offer(const PairRatio& p) {
-    if (items_.size() == capacity_ && !better(p, items_.back())) return;
-    auto at = std::upper_bound(items_.begin(), items_.end(), p, [&](const PairRatio& a, const PairRatio& b) {
-      return better(a, b);
-    });
-    items_.insert(at, p);
-    if (items_.size() > capacity_) items_.pop_back();
+    const auto worse_last = [this](const PairRatio& a, const PairRatio& b) { return better(a, b); };
+    if (heap_.size() < capacity_) {
+      heap_.push_back(p);
+      std::push_heap(heap_.begin(), heap_.end(), worse_last);
+    } else if (better(p, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), worse_last);
+      heap_.back() = p;
+      std::push_heap(heap_.begin(), heap_.end(), worse_last);
+    }
   }
 
-  /// A pair with this (scaled) value could still enter the list.
+  /// A pair with this true ratio could still enter the list.
   double threshold() const {
-    if (items_.size() < capacity_) return reduce_ == Reduce::Max ? -kInf : kInf;
-    return items_.back().value;
+    if (heap_.size() < capacity_) return reduce_ == Reduce::Max ? -kInf : kInf;
+    return heap_.front().value;
   }
 
-  const std::vector<PairRatio>& items() const { return items_; }
+  /// The pairs kept, best first.
+  std::vector<PairRatio> sorted() const {
+    std::vector<PairRatio> items = heap_;
+    std::sort(items.begin(), items.end(), [this](const PairRatio& a, const PairRatio& b) { return better(a, b); });
+    return items;
+  }
 
  private:
   Reduce reduce_;
   std::size_t capacity_;
-  std::vector<PairRatio> items_;
+  std::vector<PairRatio> heap_;
 };
 
-/// Everything one task finds.
+/// Everything one thread finds.
 struct TaskResult {
   explicit TaskResult(Reduce reduce, Index k) : top(reduce, k) {}
   TopK top;
@@ -133,13 +154,14 @@ struct Sets {
   bool triangle;  // pairs j < k within one set
 };
 
-/// Exact value of one pair (scaled units), or handles a duplicate.
+/// Exact value of one pair from the caller's data, or handles a duplicate.
+/// A ratio whose true value exceeds the largest double is inf.
 void exact_pair(const Sets& s, Index j, Index k, TaskResult& out) {
   const Index dx = s.x_rows->d, dy = s.y_rows->d;
-  const double nx = robust_distance(s.x_rows->rows.data() + j * dx, s.x_cols->rows.data() + k * dx, dx);
-  const double ny = robust_distance(s.y_rows->rows.data() + j * dy, s.y_cols->rows.data() + k * dy, dy);
-  if (nx == 0.0) {
-    if (ny == 0.0) {
+  const long double nx = squared_distance(s.x_rows->original.data() + j * dx, s.x_cols->original.data() + k * dx, dx);
+  const long double ny = squared_distance(s.y_rows->original.data() + j * dy, s.y_cols->original.data() + k * dy, dy);
+  if (nx == 0.0L) {
+    if (ny == 0.0L) {
       ++out.duplicates;
       return;
     }
@@ -150,7 +172,7 @@ void exact_pair(const Sets& s, Index j, Index k, TaskResult& out) {
     out.top.offer(PairRatio{kInf, j, k});
     return;
   }
-  out.top.offer(PairRatio{ny / nx, j, k});
+  out.top.offer(PairRatio{static_cast<double>(std::sqrt(ny / nx)), j, k});
 }
 
 constexpr Index kRows = 4;  // rows per pass: each lane load feeds kRows * G subtractions
@@ -189,6 +211,13 @@ void squared_distances(const PointSet& rows, const PointSet& cols, const Index (
 /// their partners (k > j within one set; every k across two sets).
 void scan(const Sets& s, Index row_begin, Index row_end, Reduce reduce, TaskResult& out) {
   const PointSet &xr = *s.x_rows, &yr = *s.y_rows, &xc = *s.x_cols, &yc = *s.y_cols;
+  // Scaled ratio = true ratio * 2^(ex - ey). The screen compares squared
+  // ratios through rounded sums of dx and dy terms and two products: this
+  // margin bounds those relative errors, and the slack the absolute ones that
+  // underflow leaves, so no pair that could enter the answer is dropped.
+  const int shift = xr.exponent - yr.exponent;
+  const double margin = static_cast<double>(xr.d + yr.d + 16) * kEpsilon;
+  const double slack = static_cast<double>(xr.d + yr.d + 4) * kUnderflowSlack;
   const Index n_cols = xc.n, groups = lanes::group_count(n_cols);
   const Index group_begin = s.triangle ? (row_begin + 1) / kLanes : 0;
   Vec lane_index;
@@ -198,16 +227,18 @@ void scan(const Sets& s, Index row_begin, Index row_end, Reduce reduce, TaskResu
   // exact path when its ratio could reach the current threshold, or when a
   // distance is so small that underflow could have hidden digits.
   auto screen = [&](Index row, Index group, Vec ax, Vec ay) {
-    const double t = out.top.threshold();
+    const double threshold = out.top.threshold();
+    const double t = std::ldexp(threshold, shift);  // in scaled units; may round to 0 or inf, see below
     const Vec tx = ax * (t * t);
     lanes::IVec keep;
     if (reduce == Reduce::Max) {
-      keep = t <= 0.0 ? ~lanes::IVec{}  // the list is not full, or 0 is its worst: every pair counts
-                      : (lanes::IVec)((ay >= tx * (1.0 - kScreenMargin)) | (ax < kTinySquared));
+      // A threshold of 0 (or one that rounds to 0 when scaled) keeps every pair.
+      keep = threshold <= 0.0 ? ~lanes::IVec{}  // the list is not full, or 0 is its worst: every pair counts
+                              : (lanes::IVec)((ay + slack >= tx * (1.0 - margin)) | (ax < kTinySquared));
     } else {
-      keep = std::isinf(t) ? ~lanes::IVec{}
-                           : (lanes::IVec)((ay <= tx * (1.0 + kScreenMargin)) | (ax < kTinySquared) |
-                                           (ay < kTinySquared));
+      keep = std::isinf(threshold) ? ~lanes::IVec{}
+                                   : (lanes::IVec)((ay <= tx * (1.0 + margin)) | (ax < kTinySquared) |
+                                                   (ay < kTinySquared));
     }
     const Index k0 = group * kLanes;
     const Vec k_index = lane_index + static_cast<double>(k0);
@@ -239,21 +270,24 @@ void scan(const Sets& s, Index row_begin, Index row_end, Reduce reduce, TaskResu
   if (g < groups) pass(std::integral_constant<Index, 1>{}, g);
 }
 
-PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_duplicate, Index top_k, double unscale,
-                   long long pairs) {
-  if (top_k < 1) throw std::invalid_argument("top_k must be >= 1; got " + std::to_string(top_k));
+PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_duplicate, Index top_k, long long pairs) {
+  check_count(top_k, "top_k");
   // Tasks of a few rows: the triangle makes early rows heavier, and dynamic
-  // scheduling evens that out. Results are merged in task order.
+  // scheduling evens that out. Each thread keeps one list (memory: threads x
+  // top_k pairs); the best top_k pairs of the union, ties to the smallest
+  // pair, do not depend on which thread saw which pair.
   constexpr Index kTaskRows = 128;
-  const Index tasks = (rows + kTaskRows - 1) / kTaskRows;
+  const int slots = std::max(1, num_threads());
   std::vector<TaskResult> results;
-  results.reserve(tasks);
-  for (Index t = 0; t < tasks; ++t) results.emplace_back(reduce, top_k);
-  for_each_tile(rows, kTaskRows, [&](Index begin, Index end) { scan(s, begin, end, reduce, results[begin / kTaskRows]); });
+  results.reserve(slots);
+  for (int t = 0; t < slots; ++t) results.emplace_back(reduce, top_k);
+  for_each_tile(rows, kTaskRows, [&](Index begin, Index end) {
+    scan(s, begin, end, reduce, results[static_cast<std::size_t>(tile_thread_slot())]);
+  });
 
   TaskResult merged(reduce, top_k);
   for (const TaskResult& r : results) {
-    for (const PairRatio& p : r.top.items()) merged.top.offer(p);
+    for (const PairRatio& p : r.top.sorted()) merged.top.offer(p);
     merged.duplicates += r.duplicates;
     if (r.dup_j >= 0 && (merged.dup_j < 0 || r.dup_j < merged.dup_j || (r.dup_j == merged.dup_j && r.dup_k < merged.dup_k))) {
       merged.dup_j = r.dup_j;
@@ -270,10 +304,7 @@ PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_dupl
   result.duplicates_skipped = merged.duplicates;
   result.duplicate_j = merged.dup_j;
   result.duplicate_k = merged.dup_k;
-  for (PairRatio p : merged.top.items()) {
-    p.value *= unscale;  // an exact power of two: order and ties are unchanged
-    result.top.push_back(p);
-  }
+  result.top = merged.top.sorted();
   return result;
 }
 
@@ -291,11 +322,10 @@ PairwiseResult pairwise_lipschitz(const MatrixCRef& X, const MatrixCRef& Y, Redu
                                   Index top_k) {
   check_pair_shapes(X, Y, "X", "Y");
   if (X.rows() < 2) throw std::invalid_argument("need at least 2 points (rows); got " + std::to_string(X.rows()));
-  const double sx = power_of_two_scale(X, nullptr), sy = power_of_two_scale(Y, nullptr);
-  const PointSet x = prepare(X, sx), y = prepare(Y, sy);
+  const PointSet x = prepare(X, scale_exponent(X, nullptr)), y = prepare(Y, scale_exponent(Y, nullptr));
   const Sets sets{&x, &y, &x, &y, true};
   const long long n = X.rows();
-  PairwiseResult result = run(sets, X.rows(), reduce, on_duplicate, top_k, sx / sy, n * (n - 1) / 2);
+  PairwiseResult result = run(sets, X.rows(), reduce, on_duplicate, top_k, n * (n - 1) / 2);
   if (result.top.empty()) {  // every pair is a duplicate with equal outputs
     throw std::invalid_argument("every pair of points is a duplicate (X_j == X_k and Y_j == Y_k): no ratio to report");
   }
@@ -312,11 +342,11 @@ PairwiseResult pairwise_lipschitz_cross(const MatrixCRef& X1, const MatrixCRef& 
                                 std::to_string(Y1.cols()) + " and " + std::to_string(Y2.cols()));
   }
   if (X1.rows() < 1 || X2.rows() < 1) throw std::invalid_argument("each set needs at least 1 point");
-  const double sx = power_of_two_scale(X1, &X2), sy = power_of_two_scale(Y1, &Y2);
-  const PointSet x1 = prepare(X1, sx), y1 = prepare(Y1, sy), x2 = prepare(X2, sx), y2 = prepare(Y2, sy);
+  const int ex = scale_exponent(X1, &X2), ey = scale_exponent(Y1, &Y2);
+  const PointSet x1 = prepare(X1, ex), y1 = prepare(Y1, ey), x2 = prepare(X2, ex), y2 = prepare(Y2, ey);
   const Sets sets{&x1, &y1, &x2, &y2, false};
   const long long pairs = static_cast<long long>(X1.rows()) * X2.rows();
-  PairwiseResult result = run(sets, X1.rows(), reduce, on_duplicate, top_k, sx / sy, pairs);
+  PairwiseResult result = run(sets, X1.rows(), reduce, on_duplicate, top_k, pairs);
   return result;  // may be empty when every pair is a duplicate: the caller combines tiles
 }
 

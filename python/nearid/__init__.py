@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from . import _native, bounds, export, landscape, lipschitz, maps, schedules
 from ._native import variant as cpu_variant
+from ._validation import as_count
 from .bounds import Constants
 from .decompose import Decomposition, InversionSettings, LayerDeviations, decompose
 from .distill import DistilledNet, distill
@@ -36,33 +37,35 @@ has_openmp: bool = bool(_native.core.has_openmp())
 
 
 def get_num_threads() -> int:
-    """The number of threads nearid's parallel loops use."""
+    """The number of threads nearid's parallel loops started from this thread use."""
     return int(_native.core.get_num_threads())
 
 
 def set_num_threads(n: int | None) -> None:
-    """Set the threads nearid's parallel loops use; ``None`` or 0 restores the default.
+    """Set the process-wide default of threads nearid's parallel loops use; ``None`` or 0 restores OpenMP's.
 
-    Results do not depend on this number: they are bitwise identical for any count.
+    Results do not depend on this number: they are bitwise identical for any
+    count. A thread inside :func:`num_threads` keeps its own count.
     """
-    if n is None:
-        n = 0
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"n must be an int or None; got {type(n).__name__}")
-    if n < 0:
-        raise ValueError(f"n must be >= 0 (0 restores the default); got {n}")
+    n = 0 if n is None else as_count(n, "n", limit="threads")
     _native.core.set_num_threads(n)
 
 
 @contextmanager
 def num_threads(n: int) -> Iterator[None]:
-    """Context manager: run the enclosed code with `n` threads, then restore the previous setting."""
-    previous = get_num_threads()
-    set_num_threads(n)
+    """Context manager: loops started by this thread use `n` threads inside it.
+
+    The override belongs to the calling Python thread only: other threads,
+    and the process default (:func:`set_num_threads`), are untouched, so
+    concurrent threads can each choose their own count.
+    """
+    n = as_count(n, "n", limit="threads", minimum=1)
+    previous = int(_native.core.get_thread_override())
+    _native.core.set_thread_override(n)
     try:
         yield
     finally:
-        set_num_threads(previous)
+        _native.core.set_thread_override(previous)
 
 
 __all__ = [

@@ -11,7 +11,16 @@ from typing import Any
 
 import numpy as np
 
+from ._native import core as _core
+
 _REAL_KINDS = "iuf"
+
+
+def check_real_dtype(dtype: Any, name: str) -> None:
+    """TypeError unless `dtype` holds real numbers (integer or floating; not bool or complex).
+    Also applied to lazy (Dask) arrays, before any block is computed."""
+    if np.dtype(dtype).kind not in _REAL_KINDS:
+        raise TypeError(f"{name} must be an array of real numbers (integer or floating dtype); got dtype {dtype}")
 
 
 def as_float_array(value: Any, name: str) -> np.ndarray:
@@ -20,10 +29,7 @@ def as_float_array(value: Any, name: str) -> np.ndarray:
         array = np.asarray(value)
     except Exception as exc:  # ragged nested lists and the like
         raise TypeError(f"{name} must be an array of real numbers; could not convert it: {exc}") from exc
-    if array.dtype.kind not in _REAL_KINDS:
-        raise TypeError(
-            f"{name} must be an array of real numbers (integer or floating dtype); got dtype {array.dtype}"
-        )
+    check_real_dtype(array.dtype, name)
     return np.asarray(array, dtype=np.float64, order="C")
 
 
@@ -82,10 +88,23 @@ def as_points(value: Any, dim: int, name: str = "X") -> tuple[np.ndarray, bool]:
     return array, single
 
 
-def as_positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """An int >= minimum; TypeError for non-integers (bool included)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
+def as_count(value: Any, name: str, limit: str | None = None, minimum: int | None = None) -> int:
+    """A size or count within the bounds of the core's table ``_core.LIMITS[limit or name]``.
+
+    Python and NumPy integers are accepted; bool, float (even 2.0), str and
+    the rest raise TypeError; values outside the bounds (Python ints of any
+    size included) raise ValueError naming `name` and the bound. Every count
+    that sizes memory or loops in the core passes here once, so that no size
+    arithmetic in C++ can overflow. `minimum` tightens the table's lower bound.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+    low, high = (int(v) for v in _core.LIMITS[limit or name])
+    if minimum is not None:
+        low = max(low, minimum)
+    value = int(value)
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}; got {value}")
+    if value > high:
+        raise ValueError(f"{name} must be <= {high}; got {value}")
+    return value

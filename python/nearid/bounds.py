@@ -45,6 +45,20 @@ class Constants:
     estimated: tuple[str, ...] = ()
     n_samples: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("alpha", "M", "L", "B"):
+            value = getattr(self, name)
+            # +inf is an honest estimate (a singular Jacobian in the ball); NaN or a negative value is not.
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or np.isnan(value) or value < 0:
+                raise ValueError(f"constant {name} must be a number >= 0 (inf allowed); got {value!r}")
+        if not (isinstance(self.R, (int, float, np.integer, np.floating)) and np.isfinite(self.R) and self.R > 0):
+            raise ValueError(f"constant R (the radius) must be a finite number > 0; got {self.R!r}")
+        if not set(self.estimated) <= set(_GIVEN) or len(set(self.estimated)) != len(self.estimated):
+            raise ValueError(f"estimated must list distinct names among {_GIVEN}; got {self.estimated!r}")
+        if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 0:
+            raise ValueError(f"n_samples must be an integer >= 0; got {self.n_samples!r}")
+
     def as_dict(self) -> dict[str, Any]:
         """The constants as a JSON-ready dict (``estimated`` as a list)."""
         return {
@@ -152,7 +166,8 @@ def paper_epsilon(scales: np.ndarray, c: Constants) -> float:
     first = 2.0 * c.alpha * c.R * scales[0]
     if scales.size == 1:
         return float(first)
-    return float(max(first, c.B * np.max(np.diff(scales) / scales[1:])))
+    # np.max propagates NaN (Python's max would drop it in favour of `first`).
+    return float(np.max([first, c.B * np.max(np.diff(scales) / scales[1:])]))
 
 
 def sharp_epsilon(scales: np.ndarray, c: Constants) -> float:
@@ -160,4 +175,4 @@ def sharp_epsilon(scales: np.ndarray, c: Constants) -> float:
     first = c.alpha * c.R * scales[0]
     if scales.size == 1:
         return float(first)
-    return float(max(first, c.alpha * c.R * c.M * np.max(np.diff(scales))))
+    return float(np.max([first, c.alpha * c.R * c.M * np.max(np.diff(scales))]))

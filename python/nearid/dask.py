@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import lipschitz as _lipschitz
-from ._validation import check_finite
+from ._validation import as_count, as_float_array, check_finite, check_real_dtype
 from .lipschitz import PairwiseResult
 
 try:
@@ -44,7 +44,7 @@ class WorkerFailure(RuntimeError):
 
 
 def _check_block(block: np.ndarray, name: str, offset: int) -> np.ndarray:
-    block = np.asarray(block, dtype=np.float64)
+    block = as_float_array(block, name)
     check_finite(block, name, row_offset=offset)  # the in-memory message, with global row numbers
     return block
 
@@ -113,6 +113,8 @@ def _row_blocks(X: Any, Y: Any, chunk: int | None) -> tuple[Any, Any, list[int],
     if isinstance(X, da.Array) or isinstance(Y, da.Array):
         X = da.asarray(X)
         Y = da.asarray(Y)
+        check_real_dtype(X.dtype, "X")
+        check_real_dtype(Y.dtype, "Y")
         if X.ndim != 2 or Y.ndim != 2:
             raise ValueError(f"X and Y must be 2-D (n, d); got shapes {X.shape} and {Y.shape}")
         if X.shape[0] != Y.shape[0]:
@@ -162,8 +164,9 @@ def pairwise_lipschitz(
         Identical to the in-memory result.
     """
     reduce, on_duplicate, top_k = _lipschitz._options(reduce, on_duplicate, top_k)
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1):
-        raise ValueError(f"chunk must be a positive integer; got {chunk!r}")
+    chunk = None if chunk is None else as_count(chunk, "chunk")
+    threads_per_task = None if threads_per_task is None else as_count(threads_per_task, "threads_per_task",
+                                                                      limit="threads", minimum=1)
     X, Y, offsets, lazy = _row_blocks(X, Y, chunk)
     n = offsets[-1]
     if n < 2:
@@ -247,8 +250,12 @@ def map_blocks(f: Any, X: Any, chunk: int | None = None, threads_per_task: int |
     if not callable(f):
         raise TypeError(f"f must be a nearid map or a callable; got {type(f).__name__}")
     X = da.asarray(X)
+    check_real_dtype(X.dtype, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D (n, d) array; got shape {X.shape}")
+    chunk = None if chunk is None else as_count(chunk, "chunk")
+    threads_per_task = None if threads_per_task is None else as_count(threads_per_task, "threads_per_task",
+                                                                      limit="threads", minimum=1)
     dim = getattr(f, "dim", None) if not hasattr(f, "__self__") else getattr(f.__self__, "dim", None)
     if dim is not None and X.shape[1] != dim:
         raise ValueError(f"X must have shape (n, {dim}) for a map of dim {dim}; got {X.shape}")

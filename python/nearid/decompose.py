@@ -27,10 +27,10 @@ import numpy as np
 
 from . import bounds, lipschitz, schedules
 from ._native import core as _core
-from ._validation import as_points, as_positive_int, as_vector
+from ._validation import as_points, as_count, as_vector
 from .bounds import Constants
 from .errors import ConvergenceError
-from .inversion import invert
+from .inversion import METHODS, raise_unless_converged, solve
 from .linear import hardt_ma, hardt_ma_bound
 from .maps import Assembled, Map, _affine_impl, _chain_impl
 
@@ -168,6 +168,8 @@ class InversionSettings:
 
     The default tolerance is tighter than :func:`nearid.invert`'s so that
     errors stay below 1e-10 after a hundred layers applied one by one.
+    Invalid settings raise ValueError or TypeError here, whether they come
+    from code or from a file.
     """
 
     method: str = "auto"
@@ -175,8 +177,22 @@ class InversionSettings:
     max_iter: int = 100
     anderson_memory: int = 5
 
-    def _inverse_impl(self, g: Any) -> Any:
-        return _core.Inverse(g, self.method, self.tol, self.tol, self.max_iter, self.anderson_memory)
+    def __post_init__(self) -> None:
+        if not isinstance(self.method, str) or self.method not in METHODS:
+            raise ValueError(f"inversion method must be one of {METHODS}; got {self.method!r}")
+        if isinstance(self.tol, (bool, np.bool_)) or not isinstance(self.tol, (int, float, np.integer, np.floating)):
+            raise TypeError(f"inversion tol must be a number; got {type(self.tol).__name__}")
+        if not (np.isfinite(self.tol) and self.tol > 0):
+            raise ValueError(f"inversion tol must be a finite number > 0; got {self.tol!r}")
+        object.__setattr__(self, "tol", float(self.tol))
+        object.__setattr__(self, "max_iter", as_count(self.max_iter, "max_iter"))
+        object.__setattr__(self, "anderson_memory", as_count(self.anderson_memory, "anderson_memory"))
+
+    def _inverse_impl(self, g: Any, radius: float, continuation: Any, scale: float) -> Any:
+        """g^{-1} as a compiled map: solutions must lie in the ball of `radius`, and points the
+        direct solve misses are retried by continuation in a of continuation(a z) / a up to `scale`."""
+        return _core.Inverse(g, self.method, self.tol, self.tol, self.max_iter, self.anderson_memory, radius,
+                             continuation, scale)
 
 
 class Decomposition:
@@ -231,11 +247,13 @@ class Decomposition:
         constants: Constants,
         inversion: InversionSettings,
     ) -> None:
+        scales, center, jacobian_at_center, linear_factors = _checked_state(
+            h, scales, schedule, rate, radius, center, jacobian_at_center, linear_factors, constants, inversion)
         self.h = h
         self.scales = scales
         self.schedule = schedule
         self.rate = rate
-        self.radius = radius
+        self.radius = float(radius)
         self.center = center
         self.jacobian_at_center = jacobian_at_center
         self.linear_factors = tuple(linear_factors)
@@ -254,6 +272,11 @@ class Decomposition:
             "paper": bounds.paper_epsilon(scales, constants),
             "sharp": bounds.sharp_epsilon(scales, constants),
         }
+        if any(np.isnan(v) for v in self.epsilon_bounds.values()):
+            raise ValueError(
+                f"the bound on the layer deviations is NaN (constants {constants}); the schedule or the constants "
+                "are not usable. Check the scales and give finite constants."
+            )
         self.epsilon_bound = self.epsilon_bounds["paper" if schedule in ("theorem", "geometric") else "sharp"]
         self.linear_bound = hardt_ma_bound(jacobian_at_center, len(self.linear_factors)) if self.linear_factors else 0.0
         self.layers = tuple(self.segment(i, i + 1) for i in range(self.m + len(self.linear_factors)))
@@ -298,7 +321,7 @@ class Decomposition:
 
     def g(self, i: int) -> Map:
         """The paper's g_i(z) = h~(a_i z) / a_i for 1 <= i <= m (1-based, like a_i)."""
-        i = as_positive_int(i, "i")
+        i = as_count(i, "i", limit="m")
         if i > self.m:
             raise ValueError(f"i must be in 1..m = 1..{self.m}; got {i}")
         return Assembled(self._g_impl(i), f"g_{i}(a={self.scales[i - 1]:.6g})", (_g_of, (self, i)))
@@ -327,7 +350,8 @@ class Decomposition:
             if start == 0:
                 pieces.append(self._g_impl(end, input_shift=self.center))
             else:
-                pieces.append(self.inversion._inverse_impl(self._g_impl(start)))
+                pieces.append(self.inversion._inverse_impl(self._g_impl(start), self.radius, self._g_impl(self.m),
+                                                            float(self.scales[start - 1])))
                 pieces.append(self._g_impl(end))
             label.append(f"nonlinear {start}..{end - 1}")
             if end == self.m and not self.linear_factors:
@@ -369,12 +393,15 @@ class Decomposition:
     def inverse(self, Y: Any) -> np.ndarray:
         """x with h(x) = y, through the decomposition.
 
-        Solves ``g_m(u) = w`` with ``w = (F_m' ... F_1)^{-1} (y - h(x0))``
-        warm-started from w (g_m = h~ is the identity to first order), and
-        returns ``x0 + u``. Points where that fails are solved again by
-        continuation along the scales: ``g_1^{-1}(w)``, then each
-        ``g_{i+1}^{-1}(w)`` from ``g_i^{-1}(w)``. Raises
-        :class:`nearid.ConvergenceError` if points still fail.
+        Solves ``h~(u) = w`` with ``w = (F_m' ... F_1)^{-1} (y - h(x0))``
+        warm-started from w (h~ is the identity to first order), and returns
+        ``x0 + u``. Only solutions in the ball count (``||u|| <= R`` up to
+        rounding): h may have other preimages outside it. Points the direct
+        solve misses are solved again by continuation along the scales, from
+        ``g_a`` with a near 0 (the identity) up to ``g_m = h~``. Raises
+        :class:`nearid.ConvergenceError` if points still fail (reason
+        "outside_ball" when the only solution found lies outside the ball:
+        y is not in h(ball)).
 
         Parameters
         ----------
@@ -387,30 +414,14 @@ class Decomposition:
         points, single = as_points(Y, self.dim, "Y")
         W = np.linalg.solve(self._linear_product, (points - self._value_at_center).T).T
         settings = self.inversion
-
-        def solve(g: Map, targets: np.ndarray, start: np.ndarray | None = None) -> Any:
-            return invert(g, targets, method=settings.method, tol=settings.tol, max_iter=settings.max_iter,
-                          x0=start, strict=False, anderson_memory=settings.anderson_memory)
-
-        result = solve(self.h_tilde, W)
-        U = result.x.copy()
-        failed = ~result.converged
-        if np.any(failed):
-            start = W[failed]
-            for i in range(1, self.m + 1):
-                step = solve(self.g(i), W[failed], start)
-                start = step.x
-            U[failed] = start
-            if not step.success:
-                bad = ~step.converged
-                worst = float(step.residual[bad].max())
-                raise ConvergenceError(
-                    f"dec.inverse did not converge for {int(bad.sum())} of {points.shape[0]} points "
-                    f"(worst residual {worst:.3g}) even by continuation along the scales; "
-                    "those points may lie outside h(ball)",
-                    failed=int(bad.sum()), total=points.shape[0], worst_residual=worst, reason=str(step.reason[bad][0]),
-                )
-        X = U + self.center
+        h_tilde = self._g_impl(self.m)
+        result = solve(h_tilde, W, None, settings.method, settings.tol, settings.tol, settings.max_iter,
+                       settings.anderson_memory, self.radius, h_tilde, 1.0)
+        raise_unless_converged(
+            result, "dec.inverse",
+            hint="even by continuation along the scales; those points may lie outside h(ball)",
+        )
+        X = result.x + self.center
         return X[0] if single else X
 
     # ----------------------------------------------------------- measurement
@@ -444,7 +455,7 @@ class Decomposition:
         -------
         LayerDeviations
         """
-        n_samples = as_positive_int(n_samples, "n_samples", minimum=2)
+        n_samples = as_count(n_samples, "n_samples")
         if method not in ("pairwise", "jacobian"):
             raise ValueError(f"method must be 'pairwise' or 'jacobian'; got {method!r}")
         U = _sample_for_deviations(self.dim, self.radius, n_samples, seed)
@@ -482,6 +493,66 @@ class Decomposition:
         save_decomposition(self, path)
 
 
+#: Relative (norm-wise) agreement required between a stored Dh(x0) and its
+#: recomputation from the map, and between the Hardt-Ma factors' product and Dh(x0).
+STATE_RTOL = 1e-10
+
+
+def _relative_gap(A: np.ndarray, B: np.ndarray) -> float:
+    return float(np.linalg.norm(A - B) / max(np.linalg.norm(B), np.finfo(float).tiny))
+
+
+def _checked_state(
+    h: Any, scales: Any, schedule: Any, rate: Any, radius: Any, center: Any, jacobian_at_center: Any,
+    linear_factors: Any, constants: Any, inversion: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray]]:
+    """The rules every decomposition satisfies, whether built by decompose(), unpickled or
+    loaded from a file: ValueError (TypeError for wrong types) naming what breaks them.
+    Returns read-only float64 copies of the arrays."""
+    if not isinstance(h, Map):
+        raise TypeError(f"h must be a nearid map; got {type(h).__name__}")
+    d = h.dim
+    scales = schedules.validate(scales, int(np.size(scales)), "stored" if schedule == "explicit" else str(schedule))
+    if not isinstance(schedule, str) or schedule not in schedules.NAMES + ("explicit",):
+        raise ValueError(f"schedule must be one of {schedules.NAMES + ('explicit',)}; got {schedule!r}")
+    if rate is not None and not (isinstance(rate, (int, float, np.floating)) and 0.0 < rate < 1.0):
+        raise ValueError(f"rate must be None or a number in (0, 1); got {rate!r}")
+    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(radius) or radius <= 0:
+        raise ValueError(f"radius must be a finite number > 0; got {radius!r}")
+    center = as_vector(center, "center", d)
+    J0 = np.array(jacobian_at_center, dtype=np.float64)
+    if J0.shape != (d, d) or not np.all(np.isfinite(J0)):
+        raise ValueError(f"jacobian_at_center must be a finite ({d}, {d}) matrix; got shape {J0.shape}")
+    gap = _relative_gap(J0, h.jacobian(center))
+    if not gap <= STATE_RTOL:
+        raise ValueError(f"jacobian_at_center differs from Dh(center) recomputed from the map (relative "
+                         f"difference {gap:.3g} > {STATE_RTOL:g}): it does not belong to this map and centre")
+    sign, _ = _core.log_determinant(J0)
+    if not sign > 0:
+        raise ValueError("jacobian_at_center must have a positive determinant")
+    factors = [np.array(F, dtype=np.float64) for F in linear_factors]
+    if len(factors) > _core.LIMITS["linear_layers"][1]:
+        raise ValueError(f"linear_factors holds {len(factors)} factors, more than {_core.LIMITS['linear_layers'][1]}")
+    product = np.eye(d)
+    for i, F in enumerate(factors):
+        if F.shape != (d, d) or not np.all(np.isfinite(F)):
+            raise ValueError(f"linear_factors[{i}] must be a finite ({d}, {d}) matrix; got shape {F.shape}")
+        product = F @ product
+    if factors and not _relative_gap(product, J0) <= STATE_RTOL:
+        raise ValueError(f"the product of linear_factors differs from jacobian_at_center (relative difference "
+                         f"{_relative_gap(product, J0):.3g} > {STATE_RTOL:g}): they are not its Hardt-Ma factors")
+    if not isinstance(constants, Constants):
+        raise TypeError(f"constants must be a nearid.Constants; got {type(constants).__name__}")
+    if constants.R != radius:
+        raise ValueError(f"constants.R = {constants.R} differs from radius = {radius}")
+    if not isinstance(inversion, InversionSettings):
+        raise TypeError(f"inversion must be an InversionSettings; got {type(inversion).__name__}")
+    for array in (center, J0, *factors):
+        array.setflags(write=False)
+    return scales, center, J0, factors
+
+
 def _g_of(dec: Decomposition, i: int) -> Map:
     return dec.g(i)
 
@@ -499,10 +570,14 @@ def _normalise(h: Map, center: np.ndarray) -> np.ndarray:
     J0 = h.jacobian(center)
     if not np.all(np.isfinite(J0)):
         raise ValueError("Dh(center) is not finite")
-    det = float(_core.determinant(J0))
-    if not det > 0.0:
+    sign, log_abs = _core.log_determinant(J0)
+    if not sign > 0.0:
+        if sign == 0.0:
+            det = "0 (Dh(center) is singular)"
+        else:
+            det = f"{-np.exp(log_abs):.6g}" if log_abs < 700 else f"-exp({log_abs:.6g})"
         raise ValueError(
-            f"det Dh(center) = {det:.6g} <= 0: h reverses orientation (or is singular) at the centre. "
+            f"det Dh(center) = {det} <= 0: h reverses orientation (or is singular) at the centre. "
             "A composition of near-identity maps has positive Jacobian determinant (Theorem 1's topological "
             "constraint), so no such decomposition exists. Flip one coordinate of the output, e.g. "
             "Chain(h, Affine(np.diag([-1.0] + [1.0] * (d - 1)))), or choose another centre."
@@ -523,6 +598,36 @@ def _check_orientation_on_ball(h_tilde: Map, center: np.ndarray, radius: float, 
             f"h is not invertible on the ball: det Dh changes sign inside it (det Dh~ <= 0 at x = {x}, "
             f"{bad.size} of {n_samples} sample points). The decomposition needs h bi-Lipschitz on the ball; "
             "choose a smaller radius or another centre."
+        )
+
+
+#: Largest relative rounding error of g_1 = h~(a_1 z) / a_1 that decompose accepts.
+SCALE_PRECISION = 1e-8
+
+
+def _check_scale_precision(scales: np.ndarray, radius: float, center: np.ndarray, value: np.ndarray,
+                           J0: np.ndarray, J0_inv: np.ndarray, source: str) -> None:
+    """ValueError when the smallest scale makes g_1(z) = J0^{-1} (h(a_1 z + x0) - h(x0)) / a_1
+    lose more than half its digits to rounding.
+
+    Computing h(a z + x0) - h(x0) leaves an absolute error of at least about
+    eps (||J0^{-1}|| ||h(x0)|| + cond(J0) ||x0||) after the J0^{-1} (the
+    rounding of the values and of the shifted input); dividing by a makes it
+    relative error/(a R) of g's values, which are of size R. Below a R of
+    tiny/eps the product a z itself loses digits to underflow.
+    """
+    eps, tiny = np.finfo(float).eps, np.finfo(float).tiny
+    a1 = float(scales[0])
+    noise = eps * (np.linalg.norm(J0_inv, 2) * np.linalg.norm(value) + np.linalg.cond(J0) * np.linalg.norm(center))
+    relative = noise / (a1 * radius)
+    if a1 * radius < tiny / eps or not relative <= SCALE_PRECISION:
+        underflow = a1 * radius < tiny / eps or not np.isfinite(relative)
+        kept = "none" if underflow else f"about {max(0.0, -np.log10(relative)):.0f}"
+        raise ValueError(
+            f"the {source} schedule starts at a_1 = {a1:.3g}, so small that g_1(z) = h~(a_1 z) / a_1 keeps "
+            f"{kept} of its 16 significant digits: the rounding of h(x0) and x0 (about {noise:.2g} after "
+            f"normalisation) is divided by a_1 R = {a1 * radius:.3g}, a relative error above {SCALE_PRECISION:g}. "
+            "Use fewer layers (m), a smaller rate, or the 'uniform' schedule."
         )
 
 
@@ -589,15 +694,15 @@ def decompose(
     """
     if not isinstance(h, Map):
         raise TypeError(f"h must be a nearid map (nearid.maps.*); got {type(h).__name__}")
-    m = as_positive_int(m, "m")
+    m = as_count(m, "m")
     radius = float(radius)
     if not np.isfinite(radius) or radius <= 0:
         raise ValueError(f"radius must be a finite number > 0; got {radius}")
     d = h.dim
     center_ = np.zeros(d) if center is None else as_vector(center, "center", d)
     center_.setflags(write=False)
-    linear_layers = m if linear_layers is None else as_positive_int(linear_layers, "linear_layers", minimum=0)
-    n_samples = as_positive_int(n_samples, "n_samples", minimum=2)
+    linear_layers = m if linear_layers is None else as_count(linear_layers, "linear_layers")
+    n_samples = as_count(n_samples, "n_samples")
     inversion = InversionSettings() if inversion is None else inversion
     if not isinstance(inversion, InversionSettings):
         raise TypeError(f"inversion must be an InversionSettings; got {type(inversion).__name__}")
@@ -624,16 +729,16 @@ def decompose(
             scales = schedules.geometric(m, rate_used)
         elif schedule == "balanced":
             scales = _balanced_scales(h, m, center_, J0_inv, J0_inv @ value, radius, n_samples, seed)
-            scales.setflags(write=False)
         else:
             raise ValueError(f"schedule must be one of {schedules.NAMES} or an array of scales; got {schedule!r}")
         name = schedule
-        scales.setflags(write=False)
+        source = f"{schedule} (rate {rate_used:.6g}, m = {m})" if rate_used is not None else f"{schedule} (m = {m})"
     else:
-        scales = schedules.validate(schedule, m)
-        name = "explicit"
+        scales, name, source = schedule, "explicit", "explicit"
     if rate is not None and name != "geometric":
         raise ValueError("rate applies only to schedule='geometric'")
+    scales = schedules.validate(scales, m, source)
+    _check_scale_precision(scales, radius, center_, value, J0, J0_inv, source)
 
-    factors = hardt_ma(J0, linear_layers) if linear_layers else []
+    factors = list(hardt_ma(J0, linear_layers)) if linear_layers else []
     return Decomposition(h, scales, name, rate_used, radius, center_, J0, factors, consts, inversion)

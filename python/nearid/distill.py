@@ -21,7 +21,7 @@ import numpy as np
 
 from . import bounds
 from ._native import core as _core
-from ._validation import as_positive_int
+from ._validation import as_count
 from .decompose import Decomposition
 from .lipschitz import jacobian_norms
 from .maps import ACTIVATIONS, ResidualBlock, ResidualNet
@@ -158,11 +158,11 @@ def distill(
     """
     if not isinstance(dec, Decomposition):
         raise TypeError(f"dec must be a nearid Decomposition; got {type(dec).__name__}")
-    width = as_positive_int(width, "width")
+    width = as_count(width, "width")
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
-    n_samples = as_positive_int(n_samples, "n_samples", minimum=2)
-    n_heldout = as_positive_int(n_heldout, "n_heldout", minimum=2)
+    n_samples = as_count(n_samples, "n_samples")
+    n_heldout = as_count(n_heldout, "n_heldout")
     ridge = float(ridge)
     if not np.isfinite(ridge) or ridge < 0:
         raise ValueError(f"ridge must be a finite number >= 0; got {ridge}")

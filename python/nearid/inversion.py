@@ -16,15 +16,17 @@ from typing import Any
 import numpy as np
 
 from ._native import core as _core
-from ._validation import as_points, as_positive_int
+from ._validation import as_points, as_count
 from .errors import ConvergenceError
 from .maps import Map
 
-__all__ = ["InversionResult", "invert", "METHODS"]
+__all__ = ["InversionResult", "invert", "METHODS", "REASONS"]
 
 #: Methods accepted by :func:`invert`.
 METHODS = tuple(_core.INVERSION_METHODS)
-_REASONS = np.array(_core.STOP_REASONS)
+#: Why a point's iteration stopped (:attr:`InversionResult.reason`).
+REASONS = tuple(_core.STOP_REASONS)
+_REASONS = np.array(REASONS)
 _METHOD_NAMES = np.array(_core.INVERSION_METHODS)
 
 
@@ -43,9 +45,18 @@ class InversionResult:
         one Jacobian).
     residual : ndarray, shape (n,) or ()
         ``||f(x) - y||`` at the returned x (not the last step length).
+    error : ndarray, shape (n,) or ()
+        A-posteriori estimate of ``||x - x*||``, the distance to the exact
+        solution: the Newton correction ``||Df(x)^{-1} (f(x) - y)||`` at the
+        returned x (first-order exact). NaN where it was not computed (points
+        that never met the residual test), inf where Df was singular.
     reason : ndarray of str, shape (n,) or ()
         "converged", "max_iterations", "stalled" (Newton's line search found
-        no decrease), "singular_jacobian" or "non_finite".
+        no decrease), "singular_jacobian", "non_finite", "ill_conditioned"
+        (the residual is within tolerance but the error estimate is not: Df is
+        too ill-conditioned there for the tolerance) or "outside_ball" (the
+        only solution found lies outside the ball the map lives on; layers of
+        a decomposition).
     method : ndarray of str, shape (n,) or ()
         The method running when the point stopped: "fixed_point",
         "anderson" or "newton".
@@ -55,6 +66,7 @@ class InversionResult:
     converged: np.ndarray
     iterations: np.ndarray
     residual: np.ndarray
+    error: np.ndarray
     reason: np.ndarray
     method: np.ndarray
 
@@ -102,7 +114,8 @@ def invert(
         of 4 per step, then to Newton when Anderson stops improving.
     tol : float
         Relative tolerance: a point has converged when
-        ``||f(x) - y|| <= atol + tol * ||y||``.
+        ``||f(x) - y|| <= atol + tol * ||y||`` and its error estimate
+        ``<= atol + tol * ||x||`` (see :class:`InversionResult`).
     max_iter : int
         Iterations per point.
     x0 : array_like, optional
@@ -133,31 +146,60 @@ def invert(
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     tol = float(tol)
     atol = tol if atol is None else float(atol)
-    max_iter = as_positive_int(max_iter, "max_iter")
-    anderson_memory = as_positive_int(anderson_memory, "anderson_memory")
-    raw = _core.invert(f._impl, points, start, method, tol, atol, max_iter, anderson_memory)
-    result = InversionResult(
+    max_iter = as_count(max_iter, "max_iter")
+    anderson_memory = as_count(anderson_memory, "anderson_memory")
+    result = solve(f._impl, points, start, method, tol, atol, max_iter, anderson_memory)
+    if strict:
+        raise_unless_converged(result, "inversion")
+    if single:
+        result = InversionResult(*(np.asarray(v)[0] for v in (result.x, result.converged, result.iterations,
+                                                             result.residual, result.error, result.reason,
+                                                             result.method)))
+    return result
+
+
+def solve(
+    impl: Any, points: np.ndarray, start: np.ndarray | None, method: str, tol: float, atol: float, max_iter: int,
+    anderson_memory: int, radius: float = np.inf, continuation: Any = None, scale: float = 1.0,
+) -> InversionResult:
+    """The compiled solver on checked arguments (shared by :func:`invert` and decompositions):
+    solutions must satisfy ||x|| <= radius; with a continuation map c, failed points are solved
+    again by continuation in a of c(a z) / a up to `scale`."""
+    raw = _core.invert(impl, points, start, method, tol, atol, max_iter, anderson_memory, radius, continuation, scale)
+    return InversionResult(
         x=raw["x"],
         converged=raw["converged"].astype(bool),
         iterations=raw["iterations"].astype(np.int64),
         residual=raw["residual"],
+        error=raw["error"],
         reason=_REASONS[raw["reason"]],
         method=_METHOD_NAMES[raw["method"]],
     )
-    if strict and not result.success:
-        failed = ~result.converged
-        worst = int(np.flatnonzero(failed)[np.argmax(result.residual[failed])])
-        raise ConvergenceError(
-            f"inversion did not converge for {int(failed.sum())} of {failed.size} points "
-            f"(worst residual ||f(x) - y|| = {result.residual[worst]:.3g} at index {worst}, {result.reason[worst]}); "
-            "the map may not be invertible there. Raise max_iter, loosen tol, or pass strict=False "
-            "to get the best iterates with per-point flags",
-            failed=int(failed.sum()),
-            total=int(failed.size),
-            worst_residual=float(result.residual[worst]),
-            reason=str(result.reason[worst]),
-        )
-    if single:
-        result = InversionResult(*(np.asarray(v)[0] for v in (result.x, result.converged, result.iterations,
-                                                             result.residual, result.reason, result.method)))
-    return result
+
+
+def raise_unless_converged(result: InversionResult, what: str, hint: str | None = None) -> None:
+    """:class:`ConvergenceError` stating how many points failed, the worst residual and why
+    (`hint` replaces the generic advice for reasons without a specific one)."""
+    if result.success:
+        return
+    failed = ~result.converged
+    # The worst point: the largest residual, NaN first.
+    residual = np.where(np.isnan(result.residual), np.inf, result.residual)
+    worst = int(np.flatnonzero(failed)[np.argmax(residual[failed])])
+    reason = str(result.reason[worst])
+    specific = {
+        "ill_conditioned": "the residual is within tolerance but the error estimate of x "
+                           f"({result.error[worst]:.3g}) is not: Df is too ill-conditioned there for tol",
+        "outside_ball": "the only solution found lies outside the ball the map lives on, "
+                        "so the point is outside the image of the ball",
+    }.get(reason)
+    hint = specific or hint or "the map may not be invertible there. Raise max_iter or loosen tol"
+    raise ConvergenceError(
+        f"{what} did not converge for {int(failed.sum())} of {failed.size} points "
+        f"(worst residual ||f(x) - y|| = {result.residual[worst]:.3g} at index {worst}, {reason}); "
+        f"{hint}; pass strict=False to get the best iterates with per-point flags",
+        failed=int(failed.sum()),
+        total=int(failed.size),
+        worst_residual=float(result.residual[worst]),
+        reason=reason,
+    )

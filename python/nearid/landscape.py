@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _progress
 from ._native import core as _core
-from ._validation import as_matrix, as_positive_int
+from ._validation import as_matrix, as_count
 from .maps import ResidualBlock, ResidualNet
 
 __all__ = [
@@ -160,7 +160,7 @@ def train(
     TrainResult
     """
     X_, Y_ = _data(net, X, Y)
-    steps = as_positive_int(steps, "steps")
+    steps = as_count(steps, "steps")
     lr = float(lr)
     if not np.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr must be a finite number > 0; got {lr}")

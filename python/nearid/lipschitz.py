@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _progress
 from ._native import core as _core
-from ._validation import as_float_array, as_points, as_positive_int, check_finite
+from ._validation import as_float_array, as_points, as_count, check_finite
 from .maps import Map
 
 __all__ = [
@@ -112,7 +112,7 @@ def _options(reduce: str, on_duplicate: str, top_k: int) -> tuple[str, str, int]
         raise ValueError(f"reduce must be 'max' or 'min'; got {reduce!r}")
     if on_duplicate not in ("inf", "raise"):
         raise ValueError(f"on_duplicate must be 'inf' or 'raise'; got {on_duplicate!r}")
-    return reduce, on_duplicate, as_positive_int(top_k, "top_k")
+    return reduce, on_duplicate, as_count(top_k, "top_k")
 
 
 def pairwise_lipschitz(

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._native import core as _core
-from ._validation import as_float_array, as_matrix, as_points, as_positive_int, as_vector, check_finite
+from ._validation import as_float_array, as_matrix, as_points, as_count, as_vector, check_finite
 
 __all__ = ["Map", "ResidualBlock", "ResidualNet", "Affine", "Chain", "FromCallable", "Assembled", "ACTIVATIONS"]
 
@@ -243,9 +243,9 @@ class ResidualNet(Map):
         bias_scale : float
             Standard deviation of the biases (>= 0).
         """
-        dim = as_positive_int(dim, "dim")
-        width = as_positive_int(width, "width")
-        depth = as_positive_int(depth, "depth")
+        dim = as_count(dim, "dim")
+        width = as_count(width, "width")
+        depth = as_count(depth, "depth")
         scale = float(scale)
         if not np.isfinite(scale) or scale < 0:
             raise ValueError(f"scale must be a finite number >= 0; got {scale}")
@@ -325,11 +325,31 @@ class Chain(Map):
         """The maps, in the order they are applied."""
         return self._maps
 
+    def flat_maps(self) -> tuple[Map, ...]:
+        """The maps in order of application with nested chains spliced in.
+
+        Iterative, so chains nested to any depth are fine (evaluation, pickling
+        and saving all use this order; the result is the same map).
+        """
+        flat: list[Map] = []
+        stack: list[Map] = list(reversed(self._maps))
+        while stack:
+            f = stack.pop()
+            if isinstance(f, Chain):
+                stack.extend(reversed(f._maps))
+            else:
+                flat.append(f)
+        return tuple(flat)
+
     def __repr__(self) -> str:
-        return f"Chain({', '.join(repr(f) for f in self._maps)})"
+        flat = self.flat_maps()
+        if len(flat) > 8:
+            kinds = sorted({type(f).__name__ for f in flat})
+            return f"Chain({len(flat)} maps: {', '.join(kinds)}; dim={self.dim})"
+        return f"Chain({', '.join(repr(f) for f in flat)})"
 
     def __reduce__(self) -> Any:
-        return (_chain_of, (self._maps,))
+        return (_chain_of, (self.flat_maps(),))
 
 
 def _chain_of(maps: tuple[Map, ...]) -> Chain:
@@ -370,8 +390,10 @@ class FromCallable(Map):
             raise TypeError(f"jacobian must be callable or None; got {type(jacobian).__name__}")
         self._f = f
         self._jacobian_fn = jacobian
-        self._dim = as_positive_int(dim, "dim")
-        self._impl = _core.CallableMap(self._dim, self._checked_forward, self._checked_jacobian)
+        self._dim = as_count(dim, "dim")
+        # The compiled map refers back to this object weakly (see CallableMap):
+        # a dropped FromCallable is freed with whatever its function captures.
+        self._impl = _core.CallableMap(self._dim, self)
 
     @property
     def function(self) -> Callable[[np.ndarray], Any]:

@@ -78,22 +78,34 @@ def balanced_geometric_rate(m: int, M: float) -> float:
     return _bisect(lambda c: (1.0 - c) ** (m - 1) - M * c)
 
 
-def validate(scales: Any, m: int) -> np.ndarray:
-    """An explicit schedule as a read-only float64 array, or ValueError."""
+def validate(scales: Any, m: int, source: str = "explicit") -> np.ndarray:
+    """A schedule as a read-only float64 array, or ValueError saying what is wrong and what to do.
+
+    Every schedule passes here, explicit or computed (`source` names the
+    schedule in messages, e.g. "geometric (rate 0.5)"): scales must be finite,
+    positive, strictly increasing and end at exactly 1.
+    """
+    computed = source != "explicit"
     try:
         array = np.asarray(scales, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"schedule must be a name {NAMES} or an array of scales; got {type(scales).__name__}") from exc
     if array.shape != (m,):
         raise ValueError(f"an explicit schedule must have shape (m,) = ({m},); got {array.shape}")
+    fix = (" Use fewer layers (m), a smaller rate, or the 'uniform' schedule." if computed else "")
     if not np.all(np.isfinite(array)):
-        raise ValueError("schedule must be finite")
+        raise ValueError(f"the {source} schedule must be finite.{fix}")
     if array[0] <= 0.0:
-        raise ValueError(f"schedule must be positive: a_1 = {array[0]} (scales satisfy 0 < a_1 < ... < a_m = 1)")
+        why = " (the scales underflow to 0 in floating point)" if computed else ""
+        raise ValueError(
+            f"the {source} schedule must be positive: a_1 = {array[0]}{why}; scales satisfy "
+            f"0 < a_1 < ... < a_m = 1.{fix}"
+        )
     if np.any(np.diff(array) <= 0.0):
         i = int(np.flatnonzero(np.diff(array) <= 0.0)[0])
         raise ValueError(
-            f"schedule must be strictly increasing; a_{i + 1} = {array[i]} >= a_{i + 2} = {array[i + 1]}"
+            f"the {source} schedule must be strictly increasing; a_{i + 1} = {array[i]!r} >= "
+            f"a_{i + 2} = {array[i + 1]!r}.{fix}"
         )
     if array[-1] != 1.0:
         raise ValueError(f"schedule must end at exactly 1 (a_m = 1 makes g_m = h~); got a_m = {array[-1]!r}")

@@ -1,6 +1,8 @@
 #pragma once
 /// The composition maps[m-1] o ... o maps[0]: maps applied in the order given.
 
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "nearid/map.hpp"
@@ -10,11 +12,19 @@ namespace nearid {
 class Chain final : public Map {
  public:
   /// At least one map, all of the same dimension; throws std::invalid_argument otherwise.
+  /// O(maps.size()): nothing here walks into chains nested inside `maps`.
   explicit Chain(std::vector<MapPtr> maps);
+  /// Releases nested chains iteratively, so that a chain nested a million
+  /// levels deep does not overflow the stack when it is destroyed.
+  ~Chain() override;
 
-  Index dim() const override { return maps_.front()->dim(); }
+  Index dim() const override { return dim_; }
   bool is_native() const override { return native_; }
   const std::vector<MapPtr>& maps() const { return maps_; }
+
+  /// The maps in order of application with nested chains spliced in: what
+  /// evaluation walks, built once (iteratively) on first use.
+  const std::vector<const Map*>& flat() const;
 
   void forward_tile(const double* X, double* Y, Index rows) const override;
   bool has_lane_kernel() const override { return lanes_; }
@@ -28,8 +38,11 @@ class Chain final : public Map {
 
  private:
   std::vector<MapPtr> maps_;
+  Index dim_;
   bool native_;
   bool lanes_;  // every map has a lane kernel
+  mutable std::once_flag flat_once_;
+  mutable std::vector<const Map*> flat_;
 };
 
 }  // namespace nearid

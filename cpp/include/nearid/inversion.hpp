@@ -1,8 +1,10 @@
 #pragma once
 /// Solving f(x) = y point by point: fixed-point iteration, Anderson
-/// acceleration and damped Newton, and the inverse of a map as a map.
+/// acceleration and damped Newton, an a-posteriori error estimate for every
+/// solution, and the inverse of a map as a map.
 
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,21 +22,32 @@ std::string inversion_method_name(InversionMethod method);
 
 /// Why a point's iteration stopped.
 enum class StopReason : std::uint8_t {
-  Converged,         ///< ||f(x) - y|| <= atol + rtol ||y||
+  Converged,         ///< residual and error estimate within tolerance (and inside the ball, if any)
   MaxIterations,     ///< max_iter iterations without converging
   Stalled,           ///< Newton's line search found no decrease
   SingularJacobian,  ///< Newton met a singular Jacobian
   NonFinite,         ///< f returned NaN/Inf at the starting point or every attempt
+  IllConditioned,    ///< the residual is within tolerance but the error estimate of x is not
+  OutsideBall,       ///< the only solution found lies outside the ball the map lives on
 };
 std::string stop_reason_name(StopReason reason);
 
 struct InversionOptions {
   InversionMethod method = InversionMethod::Auto;
-  double rtol = 1e-12;            ///< relative tolerance on ||f(x) - y||, times ||y||
-  double atol = 1e-12;            ///< absolute tolerance on ||f(x) - y||
+  double rtol = 1e-12;            ///< relative tolerance: ||f(x) - y|| <= atol + rtol ||y||, error <= atol + rtol ||x||
+  double atol = 1e-12;            ///< absolute tolerance of both tests
   Index max_iter = 100;           ///< iterations per point (each one evaluation of f)
   Index anderson_memory = 5;      ///< past steps Anderson combines
   double slow_contraction = 0.25;  ///< "auto" leaves fixed-point iteration above this residual ratio
+  /// Solutions must satisfy ||x|| <= radius (beyond rounding): the map lives on
+  /// the ball B_radius(0). Infinity: no constraint.
+  double radius = std::numeric_limits<double>::infinity();
+  /// When set, points the direct solve cannot settle are solved again by
+  /// continuation in the scale a of g_a(z) = base(a z) / a from a near 0 (where
+  /// g_a is the identity) up to continuation_scale, and polished with f itself.
+  /// f must equal g_{continuation_scale} (a decomposition's layers do).
+  const Map* continuation_base = nullptr;
+  double continuation_scale = 1.0;
 
   /// Throws std::invalid_argument naming the bad option.
   void validate() const;
@@ -46,6 +59,7 @@ struct InversionOutput {
   std::uint8_t* converged;  ///< 1 when converged
   std::int32_t* iterations;
   double* residual;         ///< ||f(x) - y|| at the returned x
+  double* error;            ///< estimate of ||x - x*||: ||Df(x)^{-1} (f(x) - y)|| (NaN when not computed)
   std::uint8_t* reason;     ///< StopReason
   std::uint8_t* method;     ///< InversionMethod that was running when the point stopped
 };
@@ -61,7 +75,7 @@ struct InversionReport {
   RowMatrixXd x;
   std::vector<std::uint8_t> converged, reason, method;
   std::vector<std::int32_t> iterations;
-  VectorXd residual;
+  VectorXd residual, error;
 };
 
 /// Solve f(x) = y for every row of Y (n, d), from X0 when given, else from Y.
@@ -73,10 +87,11 @@ InversionReport invert(const Map& f, const MatrixCRef& Y, const MatrixCRef* X0, 
 /// fails. Its Jacobian is Dg(x)^{-1}.
 class Inverse final : public Map {
  public:
-  Inverse(MapPtr g, InversionOptions options);
+  /// `continuation_base` (may be null) as in InversionOptions; the Inverse keeps it alive.
+  Inverse(MapPtr g, InversionOptions options, MapPtr continuation_base = nullptr);
 
   Index dim() const override { return g_->dim(); }
-  bool is_native() const override { return g_->is_native(); }
+  bool is_native() const override { return g_->is_native() && (!base_ || base_->is_native()); }
   const MapPtr& map() const { return g_; }
   const InversionOptions& options() const { return options_; }
 
@@ -86,7 +101,7 @@ class Inverse final : public Map {
   void jacobian_into(const MatrixCRef& X, double* J, double* Y) const override;
 
  private:
-  MapPtr g_;
+  MapPtr g_, base_;
   InversionOptions options_;
 };
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -20,22 +21,54 @@ namespace nearid {
 /// True when the core was compiled with OpenMP.
 bool has_openmp();
 
-/// Threads used by parallel loops (default: OpenMP's default, 1 without OpenMP).
+/// Threads used by parallel loops started on this thread: its own override
+/// (set_thread_override), else the process default (set_num_threads), else
+/// OpenMP's default (1 without OpenMP). In a child process made by fork() the
+/// default is 1 until set_num_threads is called there (see for_each_tile).
 int num_threads();
 
-/// Set the threads used by parallel loops; n <= 0 restores the default.
+/// The process default; n <= 0 restores OpenMP's.
 void set_num_threads(int n);
+
+/// This thread's override of the process default (0: none). Per thread, so
+/// that Python threads choosing their own counts do not disturb each other.
+int thread_override();
+void set_thread_override(int n);
 
 /// Rows per tile in batch kernels. Fixed, so that which rows share a tile never
 /// depends on the thread count: results are bitwise identical for any count.
 inline constexpr Index kTileRows = 64;
 
+/// The index of the thread running the current tile of for_each_tile, in
+/// [0, num_threads() of the caller): a slot for per-thread accumulators.
+inline int tile_thread_slot() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+namespace detail {
+
+/// True on the thread that called fork(), in the child: its OpenMP thread pool
+/// did not survive the fork, and starting a team from it would wait forever.
+bool stale_openmp_pool();
+
+/// Run `team` on a new thread (which gets a fresh OpenMP pool) while this
+/// thread waits, polling for Ctrl-C and reporting progress done() / tiles.
+/// Sets `stop` and returns true when interrupted.
+bool run_team_on_new_thread(const std::function<void()>& team, std::atomic<bool>& stop,
+                            const std::atomic<Index>& done, Index tiles);
+
+}  // namespace detail
+
 /// Run body(begin, end) over [0, n) in tiles of `tile` rows, in parallel.
 /// Exceptions thrown by body stop the loop and are rethrown on the calling
 /// thread, except ConvergenceError: the loop finishes and one error counting
 /// the failed points of every tile is thrown. A pending Ctrl-C stops the loop
-/// and throws Interrupted. The fraction of tiles done goes to the calling
-/// thread's ProgressScope, if any.
+/// and throws Interrupted; bodies that run long call interruption_point().
+/// The fraction of tiles done goes to the calling thread's ProgressScope, if any.
 template <class Body>
 void for_each_tile(Index n, Index tile, Body&& body) {
   if (n <= 0) return;
@@ -67,28 +100,48 @@ void for_each_tile(Index n, Index tile, Body&& body) {
       stop.store(true, std::memory_order_relaxed);
     }
   };
-#ifdef _OPENMP
+  auto fraction = [&] { return static_cast<double>(done.load(std::memory_order_relaxed)) / static_cast<double>(tiles); };
+  const bool caller_polls = this_thread_polls();
   const int threads = static_cast<int>(std::min<Index>(num_threads(), tiles));
+  if (threads <= 1) {
+    const TileScope scope(&stop, caller_polls);
+    for (Index t = 0; t < tiles && !stop.load(std::memory_order_relaxed); ++t) {
+      if (caller_polls && poll(fraction())) {
+        interrupted = true;
+        stop.store(true, std::memory_order_relaxed);
+        break;
+      }
+      run_tile(t);
+    }
+  } else {
+#ifdef _OPENMP
+    const bool fresh_thread = detail::stale_openmp_pool();
+    const bool master_polls = caller_polls && !fresh_thread;
+    auto team = [&] {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (Index t = 0; t < tiles; ++t) {
-    // Only the master thread owns the interpreter's thread state, so only it polls.
-    if (omp_get_thread_num() == 0 && !stop.load(std::memory_order_relaxed) &&
-        poll(static_cast<double>(done.load(std::memory_order_relaxed)) / static_cast<double>(tiles))) {
-      interrupted = true;
-      stop.store(true, std::memory_order_relaxed);
+      for (Index t = 0; t < tiles; ++t) {
+        // Only the calling thread can see the interpreter's signals, so only it polls.
+        const bool polls = master_polls && omp_get_thread_num() == 0;
+        const TileScope scope(&stop, polls);
+        if (polls && !stop.load(std::memory_order_relaxed) && poll(fraction())) {
+          interrupted = true;
+          stop.store(true, std::memory_order_relaxed);
+        }
+        run_tile(t);
+      }
+    };
+    if (fresh_thread) {
+      if (detail::run_team_on_new_thread(team, stop, done, tiles)) interrupted = true;
+    } else {
+      team();
     }
-    run_tile(t);
-  }
-#else
-  for (Index t = 0; t < tiles; ++t) {
-    if (!stop && poll(static_cast<double>(done.load()) / static_cast<double>(tiles))) {
-      interrupted = true;
-      stop = true;
-    }
-    run_tile(t);
-  }
 #endif
-  if (error) std::rethrow_exception(error);
+  }
+  if (error) {
+    // A tile that saw the stop flag raised Interrupted: report the interrupt itself.
+    if (interrupted) throw Interrupted();
+    std::rethrow_exception(error);
+  }
   if (interrupted) throw Interrupted();
   if (failed > 0) throw ConvergenceError(failed, n, worst_residual, worst_reason);
 }
