@@ -82,3 +82,53 @@ def ball_points(rng: np.random.Generator, n: int, d: int, radius: float, center=
     U = rng.standard_normal((n, d))
     U *= (radius * rng.random(n) ** (1.0 / d) / np.linalg.norm(U, axis=1))[:, None]
     return U if center is None else U + np.asarray(center, dtype=float)
+
+
+def mp_pairwise(X: np.ndarray, Y: np.ndarray, X2=None, Y2=None):
+    """Every pair's ratio ||Y_j - Y_k|| / ||X_j - X_k|| in mpmath at 256 bits (differences
+    of doubles are then exact to far below an ulp, at any exponent): a list of
+    (ratio, j, k) over pairs j < k of one set, or (j, k) across two sets; ratio
+    is mpf, +inf for X_j == X_k with Y_j != Y_k; pairs with both equal are left out."""
+    import mpmath
+
+    with mpmath.workprec(256):
+        def squared(a, b):
+            return mpmath.fsum((mpmath.mpf(float(u)) - mpmath.mpf(float(v))) ** 2 for u, v in zip(a, b))
+
+        if X2 is None:
+            pairs = [(j, k) for j in range(len(X)) for k in range(j + 1, len(X))]
+            X2, Y2 = X, Y
+        else:
+            pairs = [(j, k) for j in range(len(X)) for k in range(len(X2))]
+        out = []
+        for j, k in pairs:
+            nx, ny = squared(X[j], X2[k]), squared(Y[j], Y2[k])
+            if nx == 0:
+                if ny != 0:
+                    out.append((mpmath.inf, j, k))
+                continue
+            out.append((mpmath.sqrt(ny / nx), j, k))
+        return out
+
+
+def to_double(value) -> float:
+    """An mpf rounded to the nearest double; inf beyond the largest (as the kernel documents)."""
+    import mpmath
+
+    if mpmath.isinf(value):
+        return float("inf")
+    result = float(value)  # mpmath rounds to nearest; values beyond the range give inf
+    return result
+
+
+def mp_best(ratios, reduce: str):
+    """(value, candidate pairs): the extreme exact ratio and every pair whose ratio is within
+    one ulp of it (any of them may be reported when ratios tie to the last bit)."""
+    if not ratios:
+        return None, set()
+    best = max(r for r, _, _ in ratios) if reduce == "max" else min(r for r, _, _ in ratios)
+    value = to_double(best)
+    ulp = np.spacing(abs(value)) if np.isfinite(value) else 0.0
+    near = {(j, k) for r, j, k in ratios if abs(to_double(r) - value) <= ulp or (np.isinf(value) and to_double(r) == value)}
+    first = min((j, k) for r, j, k in ratios if r == best)
+    return value, near | {first}

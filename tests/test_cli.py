@@ -111,6 +111,12 @@ def test_decompose_errors(tmp_path):
     flip = tmp_path / "flip.json"
     flip.write_text(json.dumps(io.map_to_json(Affine(np.diag([-1.0, 1.0])))))
     assert_one_line_error(run("decompose", "--map", str(flip), "--quiet"), text="Flip one coordinate")
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"type": "Chain", "maps": [' * 5000 + '{"type": "Affine", "W": [[1.0]]}' + "]}" * 5000)
+    assert_one_line_error(run("decompose", "--map", str(deep)), text="nest")
+    shallow_deep = tmp_path / "deep100.json"
+    shallow_deep.write_text('{"type": "Chain", "maps": [' * 100 + '{"type": "Affine", "W": [[1.0]]}' + "]}" * 100)
+    assert_one_line_error(run("decompose", "--map", str(shallow_deep)), text="nest deeper than 64 levels")
     text = tmp_path / "map.txt"
     text.write_text("x")
     assert_one_line_error(run("decompose", "--map", str(text)), text="must be .json or .npz")

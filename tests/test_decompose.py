@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from references import assert_close
@@ -290,3 +292,105 @@ def test_repr(hard_map):
     assert repr(dec).startswith("Decomposition(dim=2, m=3, linear_layers=3, schedule='uniform'")
     assert repr(dec.layers[0]) == "Layer(nonlinear 0..0)"
     assert repr(dec[1:5]) == "Segment(nonlinear 1..2, linear 0..1)"
+
+
+# ---------------------------------------------------------------- edge cases that used to give wrong answers
+
+
+def complex_square():
+    """h(z) = z^2 on C = R^2: smooth and injective on the ball of radius 0.9 around 1,
+    with a second preimage -z outside it for every image point."""
+    def square(X):
+        x, y = X[:, 0], X[:, 1]
+        return np.stack([x * x - y * y, 2 * x * y], axis=1)
+
+    def jacobian(X):
+        x, y = X[:, 0], X[:, 1]
+        return np.stack([np.stack([2 * x, -2 * y], 1), np.stack([2 * y, 2 * x], 1)], 1)
+
+    return FromCallable(square, 2, jacobian=jacobian)
+
+
+@pytest.mark.parametrize("m", [2, 4, 8])
+def test_preimages_stay_in_the_ball(m):
+    """Layer evaluation and dec.inverse used to return preimages outside the ball
+    (errors up to 1.17 for z^2 around (1, 0)); only solutions in the ball are accepted,
+    found by continuation along the scales when the direct solve lands on the wrong one."""
+    h = complex_square()
+    dec = nearid.decompose(h, m, radius=0.9, center=[1.0, 0.0])
+    X = ball_points(dec, n=2000, seed=3)
+    Z = X
+    for layer in dec.layers:
+        Z = layer(Z)
+    assert np.abs(Z - h(X)).max() < 1e-10
+    assert np.abs(dec.inverse(h(X)) - X).max() < 1e-10
+    U = X - dec.center
+    for i in range(1, m):
+        assert np.abs(dec.nonlinear[i](dec.g(i)(U)) - dec.g(i + 1)(U)).max() < 1e-10
+
+
+def test_points_outside_the_image_of_the_ball_are_refused():
+    h = complex_square()
+    dec = nearid.decompose(h, 4, radius=0.9, center=[1.0, 0.0])
+    # -1.5 + 0i is h(+-1.22i): both preimages lie outside the ball around 1.
+    with pytest.raises(nearid.ConvergenceError, match="outside_ball|outside h\\(ball\\)") as info:
+        dec.inverse([[-1.5, 0.0], [1.0, 0.1]])
+    assert info.value.failed == 1 and info.value.total == 2
+
+
+def test_a_schedule_that_underflows_is_refused():
+    """geometric with rate 0.5 and m = 2000 underflowed 925 scales to 0, reported
+    epsilon_bound = 0.0 (a NaN swallowed by max) and built NaN layers."""
+    net = ResidualNet.random(3, 4, 2, 0.3, seed=0)
+    with pytest.raises(ValueError, match=r"geometric \(rate 0.5, m = 2000\) schedule must be positive.*underflow"
+                                         r".*Use fewer layers"):
+        nearid.decompose(net, 2000, schedule="geometric", rate=0.5)
+    with pytest.raises(ValueError, match="strictly increasing.*smaller rate"):
+        nearid.decompose(net, 50, schedule="geometric", rate=1e-17)
+
+
+def test_scales_too_small_for_the_precision_are_refused():
+    h = Chain(ResidualNet.random(2, 4, 2, 0.3, seed=1), Affine(np.eye(2), [5.0, -3.0]))
+    with pytest.raises(ValueError, match="keeps about 1 of its 16 significant digits.*Use fewer layers"):
+        nearid.decompose(h, 3, center=[2.0, 1.0], schedule=[1e-14, 0.5, 1.0])
+    with pytest.raises(ValueError, match="keeps none of its 16 significant digits"):
+        nearid.decompose(h, 3, schedule=[1e-320, 0.5, 1.0])
+    # g_1 with a_1 = 1e-4 carries rounding errors of about 2e-11: beyond the default
+    # inversion tolerance 1e-13 (its layers would stall), within a looser one.
+    with pytest.raises(ValueError, match="relative error of 2.*e-11, above the tolerance 1e-13.*loosen"):
+        nearid.decompose(h, 3, center=[2.0, 1.0], schedule=[1e-4, 0.5, 1.0])
+    dec = nearid.decompose(h, 3, center=[2.0, 1.0], schedule=[1e-4, 0.5, 1.0],
+                           inversion=nearid.InversionSettings(tol=1e-9))
+    X = ball_points(dec, n=50)
+    Z = X
+    for layer in dec.layers:
+        Z = layer(Z)
+    assert_close(Z, h(X), 1e-8)
+    # What the check measures: g_1 = h~(a_1 z) / a_1 computed in floating point strays from z
+    # (its value to first order) by the predicted amount, far more than its nonlinearity.
+    Z = np.random.default_rng(0).standard_normal((200, 2)) * 0.5
+    center = np.array([2.0, 1.0])
+    J0 = h.jacobian(center)
+    for a, predicted in ((1e-8, 2e-7), (1e-12, 2e-3)):
+        g = np.linalg.solve(J0, (h(a * Z + center) - h(center)).T).T / a
+        assert 0.05 * predicted < np.abs(g - Z).max() < 10 * predicted
+
+
+def test_a_nan_bound_is_an_error_not_zero(smooth_map):
+    from nearid.bounds import Constants
+
+    dec = nearid.decompose(smooth_map, 4)
+    with pytest.raises(ValueError, match="bound on the layer deviations is NaN"):
+        nearid.Decomposition(dec.h, dec.scales, "uniform", None, dec.radius, dec.center, dec.jacobian_at_center,
+                             list(dec.linear_factors), Constants(np.inf, 0.0, dec.radius, np.inf, np.inf),
+                             dec.inversion)
+
+
+def test_huge_layer_counts_are_refused_up_front():
+    net = ResidualNet.random(2, 3, 1, 0.2, seed=0)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="m must be <= 1000000; got 1000000000"):
+        nearid.decompose(net, 10**9)
+    with pytest.raises(ValueError, match="linear_layers must be <= 1000000"):
+        nearid.decompose(net, 2, linear_layers=2**70)
+    assert time.perf_counter() - start < 1.0

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 
@@ -108,7 +112,12 @@ def test_too_few_iterations_is_a_convergence_error(near_identity):
         (dict(tol=-1.0), ValueError, "tol must be a finite number >= 0"),
         (dict(tol=0.0, atol=0.0), ValueError, "tol and atol cannot both be 0"),
         (dict(max_iter=0), ValueError, "max_iter must be >= 1"),
+        (dict(max_iter=2**63), ValueError, r"max_iter must be <= 1000000000; got 9223372036854775808"),
+        (dict(max_iter=1.5), TypeError, "max_iter must be an integer; got float"),
+        (dict(max_iter=np.float64(3.0)), TypeError, "max_iter must be an integer; got float64"),
         (dict(anderson_memory=0), ValueError, "anderson_memory must be >= 1"),
+        (dict(anderson_memory=2**62), ValueError, r"anderson_memory must be <= 1000; got 4611686018427387904"),
+        (dict(anderson_memory=True), TypeError, "anderson_memory must be an integer; got bool"),
         (dict(x0=np.zeros((3, 5))), ValueError, r"x0 must have the shape of Y"),
         (dict(Y=np.zeros((4, 2))), ValueError, r"Y must have shape \(n, 5\)"),
         (dict(Y=np.full((2, 5), np.nan)), ValueError, "Y must be finite"),
@@ -119,5 +128,91 @@ def test_errors(near_identity, kwargs, error, message):
     net, _, Y = near_identity
     arguments = dict(f=net, Y=Y[:4])
     arguments.update(kwargs)
-    with pytest.raises(error, match=message):
+    with pytest.raises(error, match=message) as info:
         nearid.invert(**arguments)
+    assert "Invoked with" not in str(info.value)
+
+
+def test_numpy_integers_are_accepted(near_identity):
+    net, X, Y = near_identity
+    result = nearid.invert(net, Y[:3], max_iter=np.int64(50), anderson_memory=np.int32(3), method="anderson")
+    assert result.success and np.abs(result.x - X[:3]).max() < 1e-11
+
+
+def test_huge_anderson_memory_is_an_error_not_a_crash():
+    """anderson_memory = 2**62 overflowed the solver's storage size and corrupted the heap;
+    run in a child so that a crash fails this test instead of the whole run."""
+    code = (
+        "import numpy as np, nearid\n"
+        "net = nearid.maps.ResidualNet.random(3, 4, 2, 0.3, seed=0)\n"
+        "try:\n"
+        "    nearid.invert(net, np.ones((5, 3)), method='anderson', anderson_memory=2**62)\n"
+        "except ValueError as exc:\n"
+        "    print('ValueError:', exc)\n"
+        "inverse = nearid.maps.Affine(np.eye(3))  # the compiled solver refuses it too\n"
+        "try:\n"
+        "    nearid._native.core.Inverse(inverse._impl, 'anderson', 1e-12, 1e-12, 100, 2**62, float('inf'), None, 1.0)\n"
+        "except ValueError as exc:\n"
+        "    print('ValueError:', exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("anderson_memory must be <= 1000") == 2, done.stdout
+
+
+# ---------------------------------------------------------------- a-posteriori errors
+
+
+def test_ill_conditioned_solutions_are_not_reported_converged(rng):
+    """With Df nearly singular a tiny residual says nothing about x: Chain(net, diag(1e-15, 1, 1))
+    converged by residual with x off by 0.7. The error estimate ||Df(x)^{-1} r|| exposes it."""
+    net = ResidualNet.random(3, 6, 3, 0.5, seed=4)
+    f = Chain(net, Affine(np.diag([1e-15, 1.0, 1.0])))
+    X = rng.standard_normal((20, 3))
+    Y = f(X)
+    with pytest.raises(nearid.ConvergenceError, match="ill_conditioned") as info:
+        nearid.invert(f, Y)
+    assert info.value.reason == "ill_conditioned"
+    result = nearid.invert(f, Y, strict=False)
+    wrong = np.linalg.norm(result.x - X, axis=1) > 1e-6
+    # Every point whose x is wrong is flagged, and its error estimate says how wrong.
+    assert not result.converged[wrong].any()
+    assert set(result.reason[wrong]) <= {"ill_conditioned"}
+    assert np.all(result.error[wrong] >= 0.1 * np.linalg.norm(result.x - X, axis=1)[wrong])
+
+
+def test_error_estimates_bound_the_true_errors(near_identity):
+    net, X, Y = near_identity
+    cond = ResidualNet.random(5, 12, 4, 0.3, seed=3)
+    f = Chain(cond, Affine(np.diag([1e-4, 1.0, 1.0, 1.0, 1.0])))  # cond 1e4: still solvable to 1e-10
+    for g, tol, method in ((net, 1e-13, "auto"), (f, 1e-10, "newton")):
+        Yg = g(X[:200])
+        result = nearid.invert(g, Yg, tol=tol, method=method)
+        true = np.linalg.norm(result.x - X[:200], axis=1)
+        assert result.success and np.all(np.isfinite(result.error))
+        assert np.all(result.error <= tol + tol * np.linalg.norm(result.x, axis=1))
+        # First-order exact: the true error is within a small factor of the estimate (or at rounding level).
+        assert np.all(true <= 4 * result.error + 64 * np.finfo(float).eps * np.linalg.norm(X[:200], axis=1))
+
+
+def test_explicit_methods_keep_their_method_while_verifying(near_identity):
+    net, X, Y = near_identity
+    for method in ("fixed_point", "anderson"):
+        result = nearid.invert(net, Y, method=method, tol=1e-13)
+        assert result.success and set(result.method) == {method}
+
+
+def test_ctrl_c_stops_newton_on_a_wide_map_within_a_second(send_ctrl_c):
+    """One Newton step at d = 3000 factorises a 3000 x 3000 Jacobian (seconds of work in one tile)."""
+    d = 3000
+    W = np.eye(d) + 0.01 * np.random.default_rng(0).standard_normal((d, d)) / np.sqrt(d)
+    f = Affine(W)
+    y = f(np.ones(d))
+    sent = send_ctrl_c(0.3)
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        nearid.invert(f, y, method="newton", tol=1e-14)
+    stopped = time.perf_counter()
+    assert sent, "the inversion finished before the interrupt was sent"
+    assert stopped - sent[0] < 1.0
+    assert stopped - start < 3.0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -81,3 +83,198 @@ def test_loading_bad_files(dec, tmp_path):
     with pytest.raises(ValueError, match="is not an .npz archive"):
         nearid.load(broken)
     assert zipfile.is_zipfile(path)
+
+
+# ---------------------------------------------------------------- hand-edited and crafted files
+
+
+def saved_entries(dec, tmp_path):
+    path = tmp_path / "dec.npz"
+    dec.save(path)
+    with np.load(path) as data:
+        return dict(data)
+
+
+def write(path, entries, compressed=False):
+    (np.savez_compressed if compressed else np.savez)(path, **entries)
+    return path
+
+
+def edited(entries, **changes):
+    out = dict(entries)
+    for key, value in changes.items():
+        if value is None:
+            del out[key]
+        else:
+            out[key] = value
+    return out
+
+
+EDITS = [
+    ("scales", lambda e: np.array([0.5, 0.4, 0.6, 0.7, 0.8, 0.9, 1.0]), "strictly increasing"),
+    ("scales", lambda e: np.r_[-0.1, e["scales"][1:]], "must be positive"),
+    ("scales", lambda e: np.r_[np.nan, e["scales"][1:]], "must be finite"),
+    ("scales", lambda e: e["scales"][:-1] * 0.5, "must end at exactly 1"),
+    ("radius", lambda e: np.array(0.0), "radius must be a finite number > 0"),
+    ("radius", lambda e: np.array(-2.0), "radius must be a finite number > 0"),
+    ("radius", lambda e: np.array(np.inf), "radius must be a finite number > 0"),
+    ("center", lambda e: np.array([np.nan, 0.0, 0.0]), "center must be finite"),
+    ("jacobian_at_center", lambda e: e["jacobian_at_center"] * (1 + 1e-6), "differs from Dh\\(center\\) recomputed"),
+    ("jacobian_at_center", lambda e: np.full((3, 3), np.nan), "jacobian_at_center must be a finite"),
+    ("linear_factors", lambda e: e["linear_factors"] * 1.001, "product of linear_factors differs"),
+    ("linear_factors", lambda e: np.where(np.eye(3, dtype=bool), np.nan, e["linear_factors"]),
+     "linear_factors\\[0\\] must be a finite"),
+    ("constants", lambda e: np.array([np.nan, 1.0, 0.6, 1.0, 1.0]), "constant alpha must be a number >= 0"),
+    ("constants", lambda e: np.array([0.3, 1.0, 0.5, 1.0, 1.0]), "constants.R = 0.5 differs from radius"),
+    ("rate", lambda e: np.array(1.5), "rate must be None or a number in \\(0, 1\\)"),
+    ("schedule", lambda e: np.array("cosine"), "schedule must be one of"),
+    ("inversion_numbers", lambda e: np.array([1e-12, 100, 2.0**62]), "anderson_memory must be <= 1000"),
+    ("inversion_numbers", lambda e: np.array([1e-12, 0, 5]), "max_iter must be >= 1"),
+    ("inversion_numbers", lambda e: np.array([np.nan, 100, 5]), "inversion tol must be a finite number > 0"),
+    ("inversion_numbers", lambda e: np.array([1e-12, 2.5, 5]), "max_iter must be an integer"),
+    ("inversion_method", lambda e: np.array("bisection"), "inversion method must be one of"),
+    ("h/0/W", lambda e: np.full((3, 3), np.nan), "h/0/.*W must be finite"),
+    ("h/1/0/A", lambda e: np.ones((3, 5)), "h/1/0/B' must have shape \\(5, 3\\)"),
+    ("h/1/0/activation", lambda e: np.array("swish"), "activation must be one of"),
+    ("h/1/depth", lambda e: np.array(7), "no entry 'h/1/2/type'"),
+    ("constants_estimated", lambda e: np.array("alpha,beta"), "estimated must list distinct names"),
+    ("center", lambda e: np.zeros(4), "must have shape \\(4, 4\\)|dimension"),
+]
+
+
+@pytest.mark.parametrize("key, change, message", EDITS, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(EDITS)])
+def test_edited_files_are_refused_with_the_entry_named(dec, tmp_path, key, change, message):
+    """load() used to rebuild whatever the file held: NaN scales, a radius of 0, factors
+    that are not Dh(x0)'s, inversion settings that crash the solver (anderson_memory
+    = 2**62 corrupted the heap on the first layer evaluation)."""
+    entries = saved_entries(dec, tmp_path)
+    path = write(tmp_path / "edited.npz", edited(entries, **{key: change(entries)}))
+    with pytest.raises(ValueError, match=message) as info:
+        nearid.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_files_without_required_entries(dec, tmp_path):
+    entries = saved_entries(dec, tmp_path)
+    for key in ("scales", "center", "inversion_numbers", "h/0/type", "h/1/0/bias"):
+        path = write(tmp_path / "missing.npz", edited(entries, **{key: None}))
+        with pytest.raises(ValueError, match=f"no entry '{key}'"):
+            nearid.load(path)
+
+
+def test_not_a_decomposition_file(tmp_path):
+    npy = tmp_path / "array.npy"
+    np.save(npy, np.zeros(3))
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    truncated = tmp_path / "truncated.npz"
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        nearid.load(tmp_path / "nothing")
+    for path, message in ((npy, "not an .npz archive"), (empty, "is an empty file")):
+        with pytest.raises(ValueError, match=message):
+            nearid.load(path)
+    good = tmp_path / "good.npz"
+    np.savez(good, format=np.array(nearid.io.FORMAT), format_version=np.array(1), scales=np.ones(3))
+    truncated.write_bytes(good.read_bytes()[:-40])
+    with pytest.raises(ValueError):
+        nearid.load(truncated)
+    with pytest.raises(ValueError, match="has no entry 'schedule'; it is incomplete"):
+        nearid.load(good)
+    with pytest.raises(ValueError, match="not a saved nearid map"):
+        nearid.io.load_map(good)
+
+
+def test_pickled_and_object_entries_are_refused(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, format=np.array(nearid.io.FORMAT), format_version=np.array(1),
+             scales=np.array([1.0, "a"], dtype=object))
+    with pytest.raises(ValueError, match="entry 'scales' has dtype object"):
+        nearid.load(path)
+
+
+def test_small_files_declaring_huge_arrays_are_refused_before_decompressing(dec, tmp_path):
+    """A 1.9 MB compressed file of zeros drove load() to 5.5 GB; declared sizes are read from
+    the headers and checked against the structure and a cap first."""
+    entries = saved_entries(dec, tmp_path)
+    k = 10_000_000  # a consistent block of width 1e7: 480 MB of zeros in a 0.5 MB file
+    bomb = write(tmp_path / "bomb.npz", edited(entries, **{"h/1/0/A": np.zeros((3, k)), "h/1/0/B": np.zeros((k, 3)),
+                                                          "h/1/0/bias": np.zeros(k)}), compressed=True)
+    assert bomb.stat().st_size < 2_000_000
+    import tracemalloc
+
+    tracemalloc.start()
+    with pytest.raises(ValueError, match="need more than .* bytes.*refusing to decompress"):
+        nearid.load(bomb)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20 * 2**20
+    big = write(tmp_path / "big.npz", edited(entries, **{"h/1/0/bias": np.zeros(400_000_000 // 8)}), compressed=True)
+    with pytest.raises(ValueError, match="need more than|must have shape"):
+        nearid.load(big)
+    center = write(tmp_path / "center.npz", edited(entries, center=np.zeros(50_000_000)), compressed=True)
+    with pytest.raises(ValueError, match="need more than|must have shape"):
+        nearid.load(center)
+
+
+def test_deeply_nested_map_files_are_a_clear_error(tmp_path):
+    entries = {"format": np.array(nearid.io.MAP_FORMAT), "format_version": np.array(1)}
+    prefix = "map/"
+    for _ in range(5000):
+        entries[f"{prefix}type"] = np.array("Chain")
+        entries[f"{prefix}length"] = np.array(1)
+        prefix += "0/"
+    entries[f"{prefix}type"] = np.array("Affine")
+    entries[f"{prefix}W"] = np.eye(2)
+    entries[f"{prefix}b"] = np.zeros(2)
+    path = write(tmp_path / "deep.npz", entries)
+    with pytest.raises(ValueError, match="nest deeper than 64 levels"):
+        nearid.io.load_map(path)
+    spec: dict = {"type": "Affine", "W": [[1.0]]}
+    for _ in range(5000):
+        spec = {"type": "Chain", "maps": [spec]}
+    with pytest.raises(ValueError, match="nest deeper than 64 levels"):
+        nearid.io.map_from_json(spec)
+
+
+def test_nested_chains_are_saved_flat_and_load_back(tmp_path):
+    h = Affine(np.eye(2), [1.0, 0.0])
+    for _ in range(300):
+        h = Chain(h, Affine(np.eye(2), [0.0, 1.0]))
+    nearid.io.save_map(h, tmp_path / "chain")
+    again = nearid.io.load_map(tmp_path / "chain")
+    assert np.array_equal(again(np.zeros((2, 2))), h(np.zeros((2, 2))))
+    assert nearid.io.map_to_json(h)["maps"][0]["type"] == "Affine"
+
+
+def test_save_and_load_agree_on_the_file_name(dec, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    dec.save("x")
+    assert (tmp_path / "x.npz").is_file() and not (tmp_path / "x").exists()
+    assert np.array_equal(nearid.load("x").scales, dec.scales)
+    assert np.array_equal(nearid.load("x.npz").scales, dec.scales)
+    (tmp_path / "x.npz").rename(tmp_path / "renamed")  # a file without the suffix still loads by its name
+    assert np.array_equal(nearid.load("renamed").scales, dec.scales)
+
+
+def test_atomic_write_syncs_before_renaming(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1])
+    nearid.io.atomic_write(tmp_path / "f.bin", lambda name: Path(name).write_bytes(b"data"))
+    assert events[:2] == ["fsync", "replace"] and (tmp_path / "f.bin").read_bytes() == b"data"
+
+
+def test_an_interrupted_write_leaves_nothing(dec, tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        dec.save(tmp_path / "dec.npz")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "dec.npz").write_bytes(b"previous")
+    with pytest.raises(KeyboardInterrupt):
+        dec.save(tmp_path / "dec.npz")
+    assert [p.name for p in tmp_path.iterdir()] == ["dec.npz"]
+    assert (tmp_path / "dec.npz").read_bytes() == b"previous"  # the old file is untouched

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from references import assert_close
@@ -122,3 +124,61 @@ def test_orientation_error_suggests_the_fix():
         nearid.hardt_ma(np.diag([-2.0, 1.0, 1.0]), 3)
     with pytest.raises(ValueError, match="m must be >= 1"):
         nearid.hardt_ma(np.eye(2), 0)
+
+
+# ---------------------------------------------------------------- extreme determinants and sizes
+
+
+@pytest.mark.parametrize("A", [0.1 * np.eye(400), 20.0 * np.eye(300), np.diag([1e-200, 1e-200, 1e200, 1e200]),
+                               np.diag([1e-300, 1e300, 1.0])])
+def test_determinants_beyond_the_float_range_are_accepted(A):
+    """det(0.1 I_400) = 1e-400 underflows when the LU pivots are multiplied, which made the
+    orientation check refuse it with 'det = 0'; the sign and log of the determinant decide."""
+    factors = nearid.hardt_ma(A, 4)
+    assert factors.shape == (4,) + A.shape
+    P = product(factors)
+    assert np.allclose(np.diag(P) / np.diag(A), 1.0, rtol=1e-12)
+    assert np.abs(P - np.diag(np.diag(P))).max() <= 1e-12 * np.abs(A).max()
+
+
+def test_singular_and_reversed_matrices_still_refused_with_the_right_reason():
+    with pytest.raises(ValueError, match=r"det A = 0 \(A is singular\)"):
+        nearid.hardt_ma(np.diag([0.0, 1.0]), 3)
+    with pytest.raises(ValueError, match="det A < 0"):
+        nearid.hardt_ma(np.diag([-1e-300, 1e-300, 1e-300]), 3)
+
+
+def test_decomposing_a_small_scaling_of_a_large_space():
+    """decompose(Affine(0.05 I_256), 4): det = 0.05^256 = 1e-333 (refused before)."""
+    dec = nearid.decompose(nearid.maps.Affine(0.05 * np.eye(256)), 4, n_samples=50)
+    X = 0.1 * np.random.default_rng(0).standard_normal((8, 256)) / 16
+    assert np.allclose(dec(X), 0.05 * X, rtol=1e-12, atol=1e-15)
+    assert len(dec.linear_factors) == 4
+
+
+def test_factors_come_as_one_array():
+    factors = nearid.hardt_ma(np.diag([2.0, 0.5]), 3)
+    assert isinstance(factors, np.ndarray) and factors.shape == (3, 2, 2) and factors.dtype == np.float64
+    assert np.allclose(product(factors), np.diag([2.0, 0.5]), rtol=1e-14)
+
+
+@pytest.mark.parametrize("m, error, message", [
+    (10**8 + 1, ValueError, "m must be <= 100000000"),
+    (2**64, ValueError, "m must be <= 100000000"),
+    (3.0, TypeError, "m must be an integer; got float"),
+])
+def test_factor_counts_are_bounded(m, error, message):
+    with pytest.raises(error, match=message) as info:
+        nearid.hardt_ma(np.eye(2), m)
+    assert "Invoked with" not in str(info.value)
+
+
+def test_ctrl_c_stops_ten_million_factors_within_a_second(send_ctrl_c):
+    A = np.array([[np.cos(1.0), -np.sin(1.0)], [np.sin(1.0), np.cos(1.0)]]) * 1.5
+    sent = send_ctrl_c(0.3)
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        nearid.hardt_ma(A, 10**7)
+    stopped = time.perf_counter()
+    assert sent, "the factorisation finished before the interrupt was sent"
+    assert stopped - sent[0] < 1.0 and stopped - start < 3.0

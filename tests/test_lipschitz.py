@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from references import mp_best, mp_pairwise, to_double
 from scipy.spatial.distance import cdist, pdist
 
 import nearid
@@ -222,3 +228,140 @@ def test_a_failing_progress_callback_does_not_stop_the_computation(monkeypatch):
     raw = core.pairwise_lipschitz(X, np.sin(X), "max", "inf", 1, broken)
     assert raw["pairs_evaluated"] == 20_000 * 19_999 // 2
     assert reported and all(isinstance(e, RuntimeError) for e in reported)
+
+
+# ---------------------------------------------------------------- exactness at any scale
+
+
+def assert_matches_mpmath(result, X, Y, reduce, X2=None, Y2=None):
+    """Value within 1 ulp of the exact extreme ratio (mpmath), and its pair (or one tied to the last bit)."""
+    value, candidates = mp_best(mp_pairwise(X, Y, X2, Y2), reduce)
+    if value is None:
+        assert result.pair is None
+        return
+    if np.isinf(value) or value == 0.0:
+        assert result.value == value, (result.value, value)
+    else:
+        assert abs(result.value - value) <= np.spacing(value), (result.value, value)
+    assert result.pair in candidates, (result.pair, candidates)
+
+
+def test_subnormal_point_next_to_zero_is_not_a_duplicate():
+    """[[0], [5e-324], [3]]: a power-of-two prescale by 1/4 used to flush 5e-324 to 0,
+    so rows 0 and 1 looked like a duplicate and min reported 1/3 instead of 0."""
+    X = np.array([[0.0], [5e-324], [3.0]])
+    Y = np.array([[0.0], [0.0], [1.0]])
+    result = nearid.pairwise_lipschitz(X, Y, reduce="min")
+    assert result.value == 0.0 and result.pair == (0, 1) and result.duplicates_skipped == 0
+    assert_matches_mpmath(nearid.pairwise_lipschitz(X, Y, reduce="max"), X, Y, "max")
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_all_subnormal_data(reduce):
+    """Scaling all-subnormal data up by 2^1029 overflowed the scale to inf (NaN results, or
+    'every pair is a duplicate')."""
+    rng = np.random.default_rng(7)
+    X = rng.integers(1, 2**20, (30, 2)) * 5e-324
+    Y = rng.integers(1, 2**20, (30, 3)) * 5e-324
+    result = nearid.pairwise_lipschitz(X, Y, reduce=reduce)
+    assert np.isfinite(result.value)
+    assert_matches_mpmath(result, X, Y, reduce)
+
+
+def test_ratios_at_the_overflow_threshold_are_exact_or_inf():
+    X = np.array([[0.0], [1e-8], [2e-8]])
+    Y = np.array([[0.0], [1.7e300], [-1.7e300]])  # ratios 1.7e308 and 3.4e308 (the latter overflows)
+    result = nearid.pairwise_lipschitz(X, Y, top_k=3)
+    assert result.value == np.inf and result.pair == (1, 2)  # 3.4e300 / 1e-8: beyond the largest double
+    exact = {(j, k): to_double(r) for r, j, k in mp_pairwise(X, Y)}
+    assert [(v, (j, k)) for v, j, k in result.top] == sorted(((v, p) for p, v in exact.items()), key=lambda t: -t[0])
+    assert result.top[1][0] == pytest.approx(1.7e308, rel=1e-15) and np.isfinite(result.top[1][0])
+    # Far below the threshold on the other side: tiny ratios do not underflow to garbage.
+    tiny = nearid.pairwise_lipschitz(Y, X, reduce="min")
+    assert_matches_mpmath(tiny, Y, X, "min")
+
+
+def _mixed_scale_floats(exponents):
+    return st.builds(lambda m, e, s: s * math.ldexp(m, e), st.floats(1.0, 2.0, exclude_max=True),
+                     exponents, st.sampled_from([-1.0, 1.0]))
+
+
+@st.composite
+def mixed_scale_points(draw, max_n=9, widths=None):
+    """Points whose coordinates span subnormals to 1e300, with zeros and repeated rows."""
+    n = draw(st.integers(2, max_n))
+    dx, dy = widths if widths is not None else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    low = draw(st.integers(-1074, 900))
+    exponents = st.integers(low, min(low + draw(st.sampled_from([0, 4, 60, 2000])), 996))
+    value = st.one_of(_mixed_scale_floats(exponents), st.just(0.0))
+    X = np.array(draw(st.lists(st.lists(value, min_size=dx, max_size=dx), min_size=n, max_size=n)))
+    Y = np.array(draw(st.lists(st.lists(value, min_size=dy, max_size=dy), min_size=n, max_size=n)))
+    if draw(st.booleans()):  # a repeated input row
+        X[draw(st.integers(1, n - 1))] = X[0]
+    return X, Y
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=mixed_scale_points(), reduce=st.sampled_from(["max", "min"]))
+def test_exact_at_every_scale_against_mpmath(data, reduce):
+    X, Y = data
+    try:
+        result = nearid.pairwise_lipschitz(X, Y, reduce=reduce)
+    except ValueError as exc:
+        assert "every pair of points is a duplicate" in str(exc)
+        assert not mp_pairwise(X, Y)
+        return
+    assert_matches_mpmath(result, X, Y, reduce)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), widths=st.tuples(st.integers(1, 3), st.integers(1, 3)), reduce=st.sampled_from(["max", "min"]))
+def test_cross_sets_exact_at_every_scale_against_mpmath(data, widths, reduce):
+    X1, Y1 = data.draw(mixed_scale_points(max_n=5, widths=widths))
+    X2, Y2 = data.draw(mixed_scale_points(max_n=5, widths=widths))
+    result = nearid.pairwise_lipschitz_cross(X1, Y1, X2, Y2, reduce=reduce)
+    assert_matches_mpmath(result, X1, Y1, reduce, X2, Y2)
+
+
+def test_screen_keeps_winners_in_high_dimension():
+    """The screen's rounding margin grows with d: with d = 4096 the sums of squares carry
+    errors far beyond a fixed 16 eps, and a near-tie must still be resolved exactly."""
+    rng = np.random.default_rng(11)
+    n, d = 40, 4096
+    X = rng.standard_normal((n, d))
+    Y = X.copy()
+    Y[7] = Y[3] + (X[7] - X[3]) * (1 + 2e-15)  # ratio 1 + 2e-15, a hair above all others (1)
+    result = nearid.pairwise_lipschitz(X, Y, top_k=2)
+    assert result.pair == (3, 7)
+    exact = mp_pairwise(X[[3, 7]], Y[[3, 7]])[0][0]
+    assert abs(result.value - to_double(exact)) <= np.spacing(1.0)
+
+
+def test_top_k_is_n_log_k():
+    """top_k = 1e5 on 12.5 M pairs took about two minutes when the list was a sorted
+    vector (O(k) per insertion); a heap makes it a few seconds."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((5000, 3))
+    Y = np.sin(X)
+    start = time.perf_counter()
+    result = nearid.pairwise_lipschitz(X, Y, top_k=100_000)
+    seconds = time.perf_counter() - start
+    assert len(result.top) == 100_000 and seconds < 30.0
+    values = np.array([v for v, _, _ in result.top])
+    assert np.all(np.diff(values) <= 0)
+    ratios = pdist(Y) / pdist(X)
+    assert np.allclose(values, np.sort(ratios)[::-1][:100_000], rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("top_k, error, message", [
+    (2**63, ValueError, r"top_k must be <= \d+; got 9223372036854775808"),
+    (10**8 + 1, ValueError, "top_k must be <= "),
+    (1.5, TypeError, "top_k must be an integer; got float"),
+    (True, TypeError, "top_k must be an integer; got bool"),
+])
+def test_top_k_bounds_and_types(top_k, error, message):
+    X = np.arange(6.0).reshape(3, 2)
+    with pytest.raises(error, match=message) as info:
+        nearid.pairwise_lipschitz(X, X, top_k=top_k)
+    assert "Invoked with" not in str(info.value)
+    assert nearid.pairwise_lipschitz(X, X, top_k=np.int64(2)).top[1][0] == 1.0

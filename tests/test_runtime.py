@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 import time
 
 import numpy as np
@@ -69,3 +72,106 @@ def test_ctrl_c_interrupts_a_long_evaluation_within_a_second(send_ctrl_c):
     assert sent, "the evaluation finished before the interrupt was sent"
     assert stopped - sent[0] < 1.0
     assert stopped - start < 2.0
+
+
+# ---------------------------------------------------------------- processes and threads
+
+
+def _evaluate_in_child(seed):
+    net = ResidualNet.random(6, 16, 4, 0.3, seed=1)
+    X = np.random.default_rng(seed).standard_normal((20_000, 6))
+    return float(net(X).sum()), nearid.get_num_threads()
+
+
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")  # Python >= 3.12 warns about fork with threads
+def test_forked_children_work_after_a_parallel_kernel_ran():
+    """The OpenMP runtime's threads do not survive fork(): a child of a process that had
+    run a parallel kernel used to hang forever in its first nearid call (the default
+    multiprocessing start method on Linux, PyTorch DataLoader workers)."""
+    import multiprocessing
+
+    net = ResidualNet.random(6, 16, 4, 0.3, seed=1)
+    X = np.random.default_rng(0).standard_normal((20_000, 6))
+    with nearid.num_threads(2):
+        expected = float(net(X).sum())  # the parent's thread pool now exists
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        result = pool.map_async(_evaluate_in_child, [0, 0, 0, 0])
+        values = result.get(timeout=60)
+    assert [v for v, _ in values] == [expected] * 4  # bitwise: any thread count gives the same
+    assert {threads for _, threads in values} == {1}  # serial until the child sets its threads
+
+
+def test_a_forked_child_that_sets_its_threads_runs_them():
+    code = """
+import os, sys, time
+import numpy as np
+import nearid
+from nearid.maps import ResidualNet
+net = ResidualNet.random(6, 16, 4, 0.3, seed=1)
+X = np.random.default_rng(0).standard_normal((50_000, 6))
+expected = net(X)
+pid = os.fork()
+if pid == 0:
+    nearid.set_num_threads(2)  # a fresh pool: teams start from a new thread of the child
+    ok = nearid.get_num_threads() == 2 and np.array_equal(net(X), expected)
+    with nearid.num_threads(2):
+        ok = ok and np.array_equal(net.jacobian(X[:500]), nearid.maps.ResidualNet(net.blocks).jacobian(X[:500]))
+    os._exit(0 if ok else 3)
+for _ in range(600):
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        sys.exit(os.waitstatus_to_exitcode(status))
+    time.sleep(0.05)
+os.kill(pid, 9)
+sys.exit(4)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+
+
+def test_thread_counts_belong_to_the_thread_that_sets_them():
+    """num_threads(k) changed a process-global setting, so concurrent Python threads changed
+    each other's counts."""
+    barrier = threading.Barrier(2)
+    seen: dict[str, list[int]] = {"a": [], "b": []}
+
+    def worker(name, k):
+        with nearid.num_threads(k):
+            barrier.wait()  # both overrides are in place
+            for _ in range(50):
+                seen[name].append(nearid.get_num_threads())
+            barrier.wait()
+
+    threads = [threading.Thread(target=worker, args=("a", 1)), threading.Thread(target=worker, args=("b", 2))]
+    default = nearid.get_num_threads()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert seen["a"] == [1] * 50 and seen["b"] == [2] * 50
+    assert nearid.get_num_threads() == default
+
+
+def test_thread_count_arguments_are_bounded():
+    with pytest.raises(ValueError, match="n must be <= 4096"):
+        nearid.set_num_threads(2**40)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        with nearid.num_threads(0):
+            pass
+    with pytest.raises(TypeError, match="n must be an integer"):
+        nearid.set_num_threads("2")  # type: ignore[arg-type]
+    nearid.set_num_threads(np.int64(0))  # numpy integers are fine; 0 restores the default
+
+
+def test_ctrl_c_interrupts_a_wide_jacobian_within_a_second(send_ctrl_c):
+    """One point of a d = 1500 Jacobian is seconds of work inside a single tile."""
+    net = ResidualNet.random(1500, 1500, 2, 0.1, seed=0)
+    X = np.random.default_rng(0).standard_normal((16, 1500))
+    sent = send_ctrl_c(0.3)
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        net.jacobian(X)
+    stopped = time.perf_counter()
+    assert sent, "the Jacobian finished before the interrupt was sent"
+    assert stopped - sent[0] < 1.0
+    assert stopped - start < 3.0

@@ -103,12 +103,25 @@ struct Polar {
   Eigen::VectorXd sigma;
 };
 
-Polar polar(const MatrixCRef& A) {
-  Eigen::BDCSVD<MatrixXd> svd(MatrixXd(A), Eigen::ComputeFullU | Eigen::ComputeFullV);
+template <class Scalar>
+Polar polar_in(const MatrixCRef& A) {
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>;
+  Eigen::BDCSVD<Matrix> svd(A.cast<Scalar>().eval(), Eigen::ComputeFullU | Eigen::ComputeFullV);
   Polar p;
-  p.U = svd.matrixU() * svd.matrixV().transpose();
-  p.V = svd.matrixV();
-  p.sigma = svd.singularValues();
+  p.U = (svd.matrixU() * svd.matrixV().transpose()).template cast<double>();
+  p.V = svd.matrixV().template cast<double>();
+  p.sigma = svd.singularValues().template cast<double>();
+  return p;
+}
+
+Polar polar(const MatrixCRef& A) {
+  // Eigen's SVD divides A by max |a_ij| first, so singular values more than
+  // 2^1074 below the largest (diag(1e-200, 1e200)) would underflow to 0 and the
+  // factors' product would be singular. Such matrices are redone in long
+  // double, whose exponent range holds any ratio of doubles.
+  Polar p = polar_in<double>(A);
+  const Index d = p.sigma.size();
+  if (d > 0 && !(p.sigma(d - 1) > p.sigma(0) * 0x1p-1000)) p = polar_in<long double>(A);
   return p;
 }
 

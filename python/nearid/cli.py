@@ -58,6 +58,9 @@ def _load_map(path: str) -> Any:
             spec = json.loads(file.read_text())
         except json.JSONDecodeError as exc:
             raise UsageError(f"map file {path} is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise UsageError(f"map file {path} nests deeper than the JSON reader allows; maps may nest at most "
+                             f"{io.MAX_NESTING} levels") from None
         try:
             return io.map_from_json(spec)
         except (TypeError, ValueError) as exc:

@@ -43,8 +43,8 @@ FORMAT_VERSION = 1
 MAX_NESTING = 64
 #: Declared array data a file may hold: this many bytes plus
 #: _MAX_EXPANSION times the file's size on disk (np.savez stores without compression).
-_BASE_BYTES = 256 * 2**20
-_MAX_EXPANSION = 32
+_BASE_BYTES = 64 * 2**20
+_MAX_EXPANSION = 16
 _MAX_ENTRIES = 4_000_000
 _MAX_TEXT = 64  # characters of a string entry (type names, activations, schedule)
 
