@@ -44,6 +44,14 @@ void Affine::forward_lanes(double* groups, Index count) const {
   }
 }
 
+void Affine::jacobian_lanes(double* group, double* jac) const {
+  const Index d = dim(), len = d * lanes::kLanes;
+  std::vector<double> out(d * len);
+  lanes::lane_gemm(W_.data(), d, d, jac, len, nullptr, false, out.data());
+  std::copy(out.begin(), out.end(), jac);
+  forward_lanes(group, 1);
+}
+
 void Affine::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {
   if (Y != nullptr) forward_tile(X, Y, rows);
   const Index dd = dim() * dim();

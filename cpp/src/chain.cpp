@@ -83,7 +83,13 @@ void Chain::forward_lanes(double* groups, Index count) const {
   for (const Map* f : flat()) f->forward_lanes(groups, count);
 }
 
+void Chain::jacobian_lanes(double* group, double* jac) const {
+  for (const Map* f : flat()) f->jacobian_lanes(group, jac);
+}
+
 void Chain::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {
+  // Maps with lane kernels carry each group's Jacobian through the chain in lanes.
+  if (lanes_) return lanes::lane_jacobian_tile(*this, X, Y, J, rows);
   const Index d = dim();
   const std::vector<const Map*>& maps = flat();
   std::vector<double> cur(rows * d), next(rows * d), Jmap(rows * d * d);

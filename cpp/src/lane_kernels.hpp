@@ -12,6 +12,7 @@
 #include "lane_math.hpp"
 #include "nearid/activation.hpp"
 #include "nearid/interrupt.hpp"
+#include "nearid/map.hpp"
 
 namespace nearid::lanes {
 
@@ -158,6 +159,29 @@ inline void compose_jacobians(const double* outer, double* inner, Index rows, In
 }  // namespace nearid::lanes
 
 namespace nearid::lanes {
+
+/// Jacobians of `rows` row-major points through a map's lane kernel: each
+/// group starts from the identity and goes through f.jacobian_lanes; results
+/// scattered into row-major (d, d) blocks per point, values into Y if given.
+inline void lane_jacobian_tile(const Map& f, const double* X, double* Y, double* J, Index rows) {
+  const Index d = f.dim(), groups = group_count(rows), dd = d * d, len = d * kLanes;
+  std::vector<double> x(groups * d * kLanes), jac(d * len);
+  to_lanes(X, rows, d, x.data());
+  for (Index g = 0; g < groups; ++g) {
+    double* xg = x.data() + g * d * kLanes;
+    std::fill(jac.begin(), jac.end(), 0.0);
+    for (Index a = 0; a < d; ++a)
+      for (Index p = 0; p < kLanes; ++p) jac[a * len + a * kLanes + p] = 1.0;
+    f.jacobian_lanes(xg, jac.data());
+    const Index first = g * kLanes, count = std::min(kLanes, rows - first);
+    for (Index p = 0; p < count; ++p) {
+      double* Jp = J + (first + p) * dd;
+      for (Index a = 0; a < d; ++a)
+        for (Index c = 0; c < d; ++c) Jp[a * d + c] = jac[a * len + c * kLanes + p];
+    }
+  }
+  if (Y != nullptr) from_lanes(x.data(), rows, d, Y);
+}
 
 /// Columns rounded up to whole Vecs.
 inline Index padded(Index d) { return (d + kLanes - 1) / kLanes * kLanes; }

@@ -29,6 +29,10 @@ void Map::forward_lanes(double*, Index) const {
   throw std::logic_error("this map has no lane kernel (has_lane_kernel() is false)");
 }
 
+void Map::jacobian_lanes(double*, double*) const {
+  throw std::logic_error("this map has no lane kernel (has_lane_kernel() is false)");
+}
+
 void Map::forward_into(const MatrixCRef& X, double* Y) const {
   check_batch(X);
   if (!is_native()) throw std::logic_error("a map that is not native must override forward_into()");

@@ -72,45 +72,32 @@ void ResidualNet::forward_lanes(double* groups, Index count) const {
   }
 }
 
-void ResidualNet::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {
+void ResidualNet::jacobian_lanes(double* xg, double* jac) const {
   using lanes::kLanes;
-  const Index d = dim_, groups = lanes::group_count(rows), dd = d * d;
+  const Index d = dim_;
   const Index len = d * kLanes;  // one row of a group's Jacobian: d columns times kLanes points
-  std::vector<double> x(groups * d * kLanes), z(max_width_ * kLanes), s(max_width_ * kLanes),
-      ds(max_width_ * kLanes), jac(d * len), w(max_width_ * len);
-  lanes::to_lanes(X, rows, d, x.data());
-  for (Index g = 0; g < groups; ++g) {
-    double* xg = x.data() + g * d * kLanes;
-    // jac[a][c][p] = dx_a/dx0_c at lane p, starting from the identity.
-    std::fill(jac.begin(), jac.end(), 0.0);
-    for (Index a = 0; a < d; ++a)
-      for (Index p = 0; p < kLanes; ++p) jac[a * len + a * kLanes + p] = 1.0;
-    for (const ResidualBlockParams& b : blocks_) {
-      const Index k = b.width();
-      lanes::lane_gemm(b.B.data(), k, d, xg, kLanes, b.bias.data(), false, z.data());
-      lanes::activate(b.activation, z.data(), s.data(), k * kLanes);
-      lanes::activation_slopes(b.activation, z.data(), ds.data(), k * kLanes);
-      // D(block) = I + A diag(s'(z)) B, applied to the running Jacobian:
-      // w = B jac, scaled row by row by s'(z), then jac += A w.
-      lanes::lane_gemm(b.B.data(), k, d, jac.data(), len, nullptr, false, w.data());
-      for (Index l = 0; l < k; ++l) {
-        const double* dsl = ds.data() + l * kLanes;
-        double* wl = w.data() + l * len;
-        const lanes::Vec slope = lanes::load(dsl);
-        for (Index c = 0; c < d; ++c) lanes::store(wl + c * kLanes, lanes::load(wl + c * kLanes) * slope);
-      }
-      lanes::lane_gemm(b.A.data(), d, k, w.data(), len, nullptr, true, jac.data());
-      lanes::lane_gemm(b.A.data(), d, k, s.data(), kLanes, b.shift.data(), true, xg);
+  std::vector<double> z(max_width_ * kLanes), s(max_width_ * kLanes), ds(max_width_ * kLanes), w(max_width_ * len);
+  for (const ResidualBlockParams& b : blocks_) {
+    const Index k = b.width();
+    lanes::lane_gemm(b.B.data(), k, d, xg, kLanes, b.bias.data(), false, z.data());
+    lanes::activate(b.activation, z.data(), s.data(), k * kLanes);
+    lanes::activation_slopes(b.activation, z.data(), ds.data(), k * kLanes);
+    // D(block) = I + A diag(s'(z)) B, applied to the running Jacobian:
+    // w = B jac, scaled row by row by s'(z), then jac += A w.
+    lanes::lane_gemm(b.B.data(), k, d, jac, len, nullptr, false, w.data());
+    for (Index l = 0; l < k; ++l) {
+      const double* dsl = ds.data() + l * kLanes;
+      double* wl = w.data() + l * len;
+      const lanes::Vec slope = lanes::load(dsl);
+      for (Index c = 0; c < d; ++c) lanes::store(wl + c * kLanes, lanes::load(wl + c * kLanes) * slope);
     }
-    // Scatter the group's Jacobians into row-major (d, d) blocks per point.
-    const Index first = g * kLanes, count = std::min(kLanes, rows - first);
-    for (Index p = 0; p < count; ++p) {
-      double* Jp = J + (first + p) * dd;
-      for (Index a = 0; a < d; ++a)
-        for (Index c = 0; c < d; ++c) Jp[a * d + c] = jac[a * len + c * kLanes + p];
-    }
+    lanes::lane_gemm(b.A.data(), d, k, w.data(), len, nullptr, true, jac);
+    lanes::lane_gemm(b.A.data(), d, k, s.data(), kLanes, b.shift.data(), true, xg);
   }
-  if (Y != nullptr) lanes::from_lanes(x.data(), rows, d, Y);
+}
+
+void ResidualNet::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {
+  lanes::lane_jacobian_tile(*this, X, Y, J, rows);
 }
 
 }  // namespace nearid

@@ -29,6 +29,7 @@ class Chain final : public Map {
   void forward_tile(const double* X, double* Y, Index rows) const override;
   bool has_lane_kernel() const override { return lanes_; }
   void forward_lanes(double* groups, Index count) const override;
+  void jacobian_lanes(double* group, double* jac) const override;
   void jacobian_tile(const double* X, double* Y, double* J, Index rows) const override;
 
   /// A chain of native maps runs tile by tile through every map (no return to

@@ -36,6 +36,12 @@ class Map {
   /// each); the same arithmetic per point as forward_tile.
   virtual void forward_lanes(double* groups, Index count) const;
 
+  /// For maps with a lane kernel, on ONE group in lane layout: x <- f(x) and
+  /// jac <- Df(x) jac, with jac the group's d x d matrices in lanes (entry
+  /// (a, c) of every point at jac[(a * d + c) * kLanes, ...]). Chains of such
+  /// maps carry Jacobians through every map without leaving the lanes.
+  virtual void jacobian_lanes(double* group, double* jac) const;
+
   /// Y = f(X) for a batch X (n, d); Y is a contiguous (n, d) buffer the
   /// caller owns (NumPy allocates it, so large outputs get huge pages).
   /// Parallel over tiles for native maps, identical for any thread count.

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cmath>
 #include <exception>
 #include <functional>
 #include <mutex>
@@ -39,6 +41,12 @@ void set_thread_override(int n);
 /// depends on the thread count: results are bitwise identical for any count.
 inline constexpr Index kTileRows = 64;
 
+/// Work (seconds) that justifies one more thread. Starting and joining a team
+/// costs microseconds on an idle machine but up to a scheduler time slice
+/// (milliseconds) when other processes keep the cores busy and a worker is not
+/// running; below this much work per thread a loop is faster serial either way.
+inline constexpr double kMinSecondsPerThread = 200e-6;
+
 /// The index of the thread running the current tile of for_each_tile, in
 /// [0, num_threads() of the caller): a slot for per-thread accumulators.
 inline int tile_thread_slot() {
@@ -50,6 +58,14 @@ inline int tile_thread_slot() {
 }
 
 namespace detail {
+
+/// Wall-clock seconds that f() takes.
+template <class F>
+double seconds_to_run(F&& f) {
+  const auto start = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 /// True on the thread that called fork(), in the child: its OpenMP thread pool
 /// did not survive the fork, and starting a team from it would wait forever.
@@ -102,10 +118,21 @@ void for_each_tile(Index n, Index tile, Body&& body) {
   };
   auto fraction = [&] { return static_cast<double>(done.load(std::memory_order_relaxed)) / static_cast<double>(tiles); };
   const bool caller_polls = this_thread_polls();
-  const int threads = static_cast<int>(std::min<Index>(num_threads(), tiles));
+  int threads = static_cast<int>(std::min<Index>(num_threads(), tiles));
+  Index first = 0;  // tiles before this one have run on the calling thread
+  if (threads > 1) {
+    // Time the first tile here to decide how many threads the rest is worth
+    // (kMinSecondsPerThread each); which tile runs where never changes results.
+    const TileScope scope(&stop, caller_polls);
+    const double seconds = detail::seconds_to_run([&] { run_tile(0); });
+    first = 1;
+    const double rest = seconds * static_cast<double>(tiles - 1);
+    const double worth = std::floor(rest / kMinSecondsPerThread);
+    threads = static_cast<int>(std::min(static_cast<double>(std::min<Index>(threads, tiles - 1)), worth));
+  }
   if (threads <= 1) {
     const TileScope scope(&stop, caller_polls);
-    for (Index t = 0; t < tiles && !stop.load(std::memory_order_relaxed); ++t) {
+    for (Index t = first; t < tiles && !stop.load(std::memory_order_relaxed); ++t) {
       if (caller_polls && poll(fraction())) {
         interrupted = true;
         stop.store(true, std::memory_order_relaxed);
@@ -119,7 +146,7 @@ void for_each_tile(Index n, Index tile, Body&& body) {
     const bool master_polls = caller_polls && !fresh_thread;
     auto team = [&] {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-      for (Index t = 0; t < tiles; ++t) {
+      for (Index t = first; t < tiles; ++t) {
         // Only the calling thread can see the interpreter's signals, so only it polls.
         const bool polls = master_polls && omp_get_thread_num() == 0;
         const TileScope scope(&stop, polls);

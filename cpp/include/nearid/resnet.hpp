@@ -34,6 +34,7 @@ class ResidualNet final : public Map {
   void forward_tile(const double* X, double* Y, Index rows) const override;
   bool has_lane_kernel() const override { return true; }
   void forward_lanes(double* groups, Index count) const override;
+  void jacobian_lanes(double* group, double* jac) const override;
   void jacobian_tile(const double* X, double* Y, double* J, Index rows) const override;
 
  private:
