@@ -5,7 +5,8 @@ point of shape ``(d,)`` and returns the same shape; ``f.jacobian(X)`` returns
 ``(n, d, d)`` (or ``(d, d)`` for one point) with ``J[r, a, b] = d f_a / d x_b``
 at ``X[r]``. Array-likes, integers and float32 are converted to float64;
 NaN/Inf, booleans, complex numbers and wrong shapes are rejected with an error
-naming the argument.
+naming the argument; a result that overflows float64 (inf, or NaN from
+inf - inf) raises ValueError instead of being returned.
 
 Maps implemented in C++ (:class:`ResidualBlock`, :class:`ResidualNet`,
 :class:`Affine` and :class:`Chain` of those) evaluate in parallel over points
@@ -33,6 +34,17 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     array = np.array(array, dtype=np.float64, copy=True)
     array.setflags(write=False)
     return array
+
+
+def _check_result(values: np.ndarray, points: np.ndarray, what: str) -> None:
+    """ValueError when a map's result at finite points is not finite: float64 overflowed
+    (inf, or NaN from inf - inf) somewhere inside the map. Never returned silently."""
+    if not np.isfinite(values).all():
+        row = int(np.argwhere(~np.isfinite(values))[0][0])
+        raise ValueError(
+            f"{what} is not finite at row {row} (x = {points[row]}): float64 overflowed inside the map, whose "
+            "parameters or inputs are too large there. Rescale the inputs or the map."
+        )
 
 
 class Map:
@@ -64,6 +76,7 @@ class Map:
         """
         points, single = as_points(X, self.dim, "X")
         Y = self._impl.forward(points)
+        _check_result(Y, points, "f(X)")
         return Y[0] if single else Y
 
     def jacobian(self, X: Any) -> np.ndarray:
@@ -80,7 +93,9 @@ class Map:
         """
         points, single = as_points(X, self.dim, "X")
         d = self.dim
-        J = self._impl.jacobian(points).reshape(points.shape[0], d, d)
+        J = self._impl.jacobian(points)
+        _check_result(J, points, "Df(X)")
+        J = J.reshape(points.shape[0], d, d)
         return J[0] if single else J
 
     def value_and_jacobian(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -88,6 +103,8 @@ class Map:
         points, single = as_points(X, self.dim, "X")
         d = self.dim
         Y, J = self._impl.forward_and_jacobian(points)
+        _check_result(Y, points, "f(X)")
+        _check_result(J, points, "Df(X)")
         J = J.reshape(points.shape[0], d, d)
         return (Y[0], J[0]) if single else (Y, J)
 

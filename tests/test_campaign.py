@@ -1,0 +1,179 @@
+"""A generated campaign across maps, inversion and pairwise ratios: every case either
+matches an independent reference or raises a documented error; none crashes or
+returns a wrong number silently.
+
+CI runs NEARID_CAMPAIGN (default 150) cases per property; the campaign reported
+for issue 10 ran with NEARID_CAMPAIGN=3500 (three properties: 10,500 cases):
+
+    NEARID_CAMPAIGN=3500 python -m pytest tests/test_campaign.py -p no:randomly
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from references import activation, activation_slope, block_forward, mp_best, mp_pairwise
+
+import nearid
+from nearid.maps import Affine, Chain, ResidualBlock, ResidualNet
+
+CASES = int(os.environ.get("NEARID_CAMPAIGN", "150"))
+CAMPAIGN = settings(max_examples=CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+magnitudes = st.sampled_from([0.0, 1e-150, 1e-30, 1e-5, 0.3, 1.0, 7.0, 1e30, 1e150])
+activations = st.sampled_from(nearid.maps.ACTIVATIONS)
+
+
+@st.composite
+def arrays(draw, shape, scale=None):
+    scale = draw(magnitudes) if scale is None else scale
+    seed = draw(st.integers(0, 2**32 - 1))
+    return scale * np.random.default_rng(seed).standard_normal(shape)
+
+
+@st.composite
+def maps_and_references(draw, d):
+    """A random map of dimension d (block, affine, or a chain of them) and a NumPy
+    reference step(X, J) -> (f(X), Df(X) J, largest intermediate), which forms the chain
+    rule's products in the kernels' order (B J first), so that both overflow alike."""
+    kind = draw(st.sampled_from(["block", "affine", "chain"]))
+    if kind == "block":
+        k = draw(st.integers(1, 6))
+        block = ResidualBlock(draw(arrays((d, k))), draw(arrays((k, d))), draw(arrays((k,))), draw(arrays((d,))),
+                              draw(activations))
+
+        def step(X, J):
+            Z = X @ block.B.T + block.bias
+            w = np.einsum("kb,nbc->nkc", block.B, J) * activation_slope(block.activation, Z)[:, :, None]
+            update = np.einsum("ak,nkc->nac", block.A, w)
+            out = block_forward(block, X)
+            return out, J + update, max(_largest(w), _largest(update), _largest(activation(block.activation, Z) @ block.A.T))
+
+        return block, step
+    if kind == "affine":
+        W, b = draw(arrays((d, d))), draw(arrays((d,)))
+
+        def step(X, J):
+            return X @ W.T + b, np.einsum("ab,nbc->nac", W, J), _largest(X @ W.T)
+
+        return Affine(W, b), step
+    parts = [draw(maps_and_references(d)) for _ in range(draw(st.integers(1, 3)))]
+
+    def chained(X, J):
+        largest = 0.0
+        for _, step in parts:
+            X, J, inner = step(X, J)
+            largest = max(largest, inner, _largest(X), _largest(J))
+        return X, J, largest
+
+    return Chain(*(m for m, _ in parts)), chained
+
+
+def _largest(a):
+    return float(np.nanmax(np.abs(a), initial=0.0)) if np.size(a) else 0.0
+
+
+@CAMPAIGN
+@given(data=st.data(), d=st.integers(1, 5), n=st.integers(0, 70))
+def test_maps_match_numpy_or_refuse_overflow(data, d, n):
+    f, step = data.draw(maps_and_references(d))
+    X = data.draw(arrays((n, d)))
+    with np.errstate(all="ignore"):
+        expected, expected_jacobian, largest = step(X, np.broadcast_to(np.eye(d), (n, d, d)))
+    finite = np.isfinite(expected).all() and np.isfinite(expected_jacobian).all()
+    # Near the overflow threshold the reference and nearid may round differently: there
+    # either a finite result or the documented overflow error is right.
+    if not finite or largest > 1e290:
+        try:
+            Y, J = f.value_and_jacobian(X)
+        except ValueError as exc:
+            assert "is not finite" in str(exc)
+            event("map: overflow refused")
+            return
+        assert np.isfinite(Y).all() and np.isfinite(J).all()
+        assert finite, "the reference overflowed but nearid returned a finite result"
+        event("map: near overflow, finite")
+        return
+    event("map: compared with NumPy")
+    Y, J = f.value_and_jacobian(X)
+    assert Y.shape == (n, d) and J.shape == (n, d, d)
+    # Sums of terms of mixed magnitude: compare against the size of the terms involved.
+    size = max(float(np.abs(expected).max(initial=0.0)), float(np.abs(X).max(initial=0.0)), np.finfo(float).tiny)
+    assert np.abs(Y - expected).max(initial=0.0) <= 1e-12 * size * (1 + 4 * _depth(f))
+    jscale = max(float(np.abs(expected_jacobian).max(initial=0.0)), np.finfo(float).tiny)
+    assert np.abs(J - expected_jacobian).max(initial=0.0) <= 1e-11 * jscale * (1 + 4 * _depth(f)) + _relu_slack(f)
+
+
+def _depth(f):
+    return len(f.flat_maps()) if isinstance(f, Chain) else 1
+
+
+def _relu_slack(f):
+    """relu's derivative jumps at 0: when a pre-activation rounds to the other side the
+    Jacobians differ by a whole term, so those are compared only away from kinks."""
+    maps = f.flat_maps() if isinstance(f, Chain) else (f,)
+    return np.inf if any(getattr(m, "activation", None) == "relu" for m in maps) else 0.0
+
+
+@CAMPAIGN
+@given(data=st.data(), d=st.integers(1, 6), n=st.integers(1, 40), weak=st.sampled_from([1.0, 1e-3, 1e-8, 1e-13, 1e-16]))
+def test_inversion_never_reports_a_wrong_solution(data, d, n, weak):
+    """x -> diag(weak, 1, ...) net(x) has exactly one preimage for every y (net is a
+    contraction away from the identity); converged points must be it."""
+    net = ResidualNet.random(d, data.draw(st.integers(1, 6)), data.draw(st.integers(1, 4)),
+                             data.draw(st.sampled_from([0.0, 0.2, 0.6, 0.9])), seed=data.draw(st.integers(0, 10**6)),
+                             activation=data.draw(st.sampled_from(["tanh", "sigmoid", "softplus", "identity"])))
+    f = Chain(net, Affine(np.diag([weak] + [1.0] * (d - 1))))
+    X = data.draw(arrays((n, d), scale=data.draw(st.sampled_from([1e-3, 1.0, 5.0]))))
+    Y = f(X)
+    method = data.draw(st.sampled_from(nearid.inversion.METHODS))
+    tol = data.draw(st.sampled_from([1e-13, 1e-10, 1e-6]))
+    result = nearid.invert(f, Y, method=method, tol=tol, strict=False, max_iter=60)
+    assert set(result.reason) <= set(nearid.inversion.REASONS)
+    for reason in set(result.reason):
+        event(f"invert: {reason}")
+    ok = result.converged
+    assert np.all(result.reason[ok] == "converged") and not np.any(result.reason[~ok] == "converged")
+    error = np.linalg.norm(result.x - X, axis=1)
+    bound = tol + tol * np.linalg.norm(result.x, axis=1)
+    # The verified error estimate is first-order exact: allow a small factor and rounding.
+    assert np.all(error[ok] <= 8 * bound[ok] + 64 * np.finfo(float).eps * (1 + np.linalg.norm(X, axis=1))[ok])
+    assert np.all(result.error[ok] <= bound[ok])
+
+
+@st.composite
+def points_at_any_scale(draw):
+    n, dx, dy = draw(st.integers(2, 6)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    low = draw(st.integers(-1074, 990))
+    exponents = st.integers(low, min(low + draw(st.sampled_from([0, 3, 50, 2100])), 996))
+    value = st.one_of(st.builds(lambda m, e, s: s * math.ldexp(m, e), st.floats(1.0, 2.0, exclude_max=True),
+                                exponents, st.sampled_from([-1.0, 1.0])), st.just(0.0))
+    X = np.array(draw(st.lists(st.lists(value, min_size=dx, max_size=dx), min_size=n, max_size=n)))
+    Y = np.array(draw(st.lists(st.lists(value, min_size=dy, max_size=dy), min_size=n, max_size=n)))
+    if draw(st.booleans()):
+        X[-1] = X[0]
+    return X, Y
+
+
+@CAMPAIGN
+@given(data=points_at_any_scale(), reduce=st.sampled_from(["max", "min"]), top_k=st.integers(1, 3))
+def test_pairwise_matches_mpmath_at_any_scale(data, reduce, top_k):
+    X, Y = data
+    ratios = mp_pairwise(X, Y)
+    try:
+        result = nearid.pairwise_lipschitz(X, Y, reduce=reduce, top_k=top_k)
+    except ValueError as exc:
+        assert "every pair of points is a duplicate" in str(exc) and not ratios
+        return
+    value, candidates = mp_best(ratios, reduce)
+    event("pairwise: inf" if np.isinf(value) else "pairwise: 0" if value == 0.0 else "pairwise: finite ratio")
+    if np.isinf(value) or value == 0.0:
+        assert result.value == value
+    else:
+        assert abs(result.value - value) <= np.spacing(value)
+    assert result.pair in candidates
+    assert len(result.top) == min(top_k, len(ratios))
