@@ -183,3 +183,18 @@ def test_cluster_failures_are_wrapped_with_context(client, data, monkeypatch):
     monkeypatch.setattr(type(client), "gather", lost)
     with pytest.raises(nd.WorkerFailure, match=r"pairwise_lipschitz failed on the cluster \(CommClosedError"):
         nd.pairwise_lipschitz(X, Y, chunk=500)
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_tiles_are_exact_at_extreme_scales(client, reduce):
+    """Tiles run the same exact kernels: data mixing subnormals, zeros and 1e300 give the
+    in-memory answer (which tests/test_lipschitz.py checks against mpmath), tile by tile."""
+    rng = np.random.default_rng(3)
+    X = np.ldexp(rng.uniform(1, 2, (400, 3)), rng.integers(-1074, 990, (400, 3)))
+    Y = np.ldexp(rng.uniform(1, 2, (400, 2)), rng.integers(-1074, 990, (400, 2)))
+    X[::7] = 0.0
+    X[5] = X[123]
+    expected = nearid.pairwise_lipschitz(X, Y, reduce=reduce, top_k=5)
+    assert nd.pairwise_lipschitz(X, Y, reduce=reduce, top_k=5, chunk=90) == expected
+    assert nd.pairwise_lipschitz(da.from_array(X, chunks=(70, 3)), da.from_array(Y, chunks=(70, 2)),
+                                 reduce=reduce, top_k=5) == expected

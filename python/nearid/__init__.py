@@ -11,8 +11,9 @@ every layer's deviation from the identity (:func:`pairwise_lipschitz`,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from types import MappingProxyType
 from importlib.metadata import PackageNotFoundError, version
 
 from . import _native, bounds, export, landscape, lipschitz, maps, schedules
@@ -34,6 +35,13 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 #: True when the compiled core uses OpenMP threads.
 has_openmp: bool = bool(_native.core.has_openmp())
+
+#: The bounds on every size or count nearid accepts, {argument: (minimum, maximum)}:
+#: far above any useful value, and small enough that no size computed from them can
+#: overflow. Arguments outside them raise ValueError naming the argument and the bound.
+LIMITS: Mapping[str, tuple[int, int]] = MappingProxyType(
+    {name: (int(low), int(high)) for name, (low, high) in _native.core.LIMITS.items()}
+)
 
 
 def get_num_threads() -> int:
@@ -77,6 +85,7 @@ __all__ = [
     "InversionResult",
     "InversionSettings",
     "JacobianNorms",
+    "LIMITS",
     "LayerDeviations",
     "PairwiseResult",
     "bounds",

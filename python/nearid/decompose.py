@@ -539,9 +539,11 @@ def _checked_state(
         if F.shape != (d, d) or not np.all(np.isfinite(F)):
             raise ValueError(f"linear_factors[{i}] must be a finite ({d}, {d}) matrix; got shape {F.shape}")
         product = F @ product
-    if factors and not _relative_gap(product, J0) <= STATE_RTOL:
+    # Multiplying m factors in float64 leaves a relative error of about m d eps.
+    product_rtol = STATE_RTOL + 16 * len(factors) * d * np.finfo(float).eps
+    if factors and not _relative_gap(product, J0) <= product_rtol:
         raise ValueError(f"the product of linear_factors differs from jacobian_at_center (relative difference "
-                         f"{_relative_gap(product, J0):.3g} > {STATE_RTOL:g}): they are not its Hardt-Ma factors")
+                         f"{_relative_gap(product, J0):.3g} > {product_rtol:.3g}): they are not its Hardt-Ma factors")
     if not isinstance(constants, Constants):
         raise TypeError(f"constants must be a nearid.Constants; got {type(constants).__name__}")
     if constants.R != radius:
@@ -601,32 +603,42 @@ def _check_orientation_on_ball(h_tilde: Map, center: np.ndarray, radius: float, 
         )
 
 
+#: A schedule is refused when g_1's rounding errors exceed its inversion tolerance this many times.
+PRECISION_MARGIN = 10.0
+
+
 def _check_scale_precision(scales: np.ndarray, radius: float, center: np.ndarray, value: np.ndarray,
-                           J0: np.ndarray, J0_inv: np.ndarray, source: str, tol: float) -> None:
+                           J0: np.ndarray, J0_inv: np.ndarray, schedule: str, source: str, tol: float) -> None:
     """ValueError when the smallest scale makes g_1(z) = J0^{-1} (h(a_1 z + x0) - h(x0)) / a_1
-    carry rounding errors larger than the tolerance its inversions must meet.
+    carry rounding errors well above the tolerance its inversions must meet.
 
     Computing h(a z + x0) - h(x0) leaves an absolute error of at least about
     eps (||J0^{-1}|| ||h(x0)|| + cond(J0) ||x0||) after the J0^{-1} (the
     rounding of the values and of the shifted input); dividing by a makes it a
     relative error noise/(a R) in g's values, which are of size R. Evaluating a
-    layer inverts g_{i-1} to relative tolerance `tol`, which such noise makes
-    unreachable. Below a R of tiny/eps the product a z itself loses digits to
-    underflow.
+    layer inverts g_{i-1} to relative tolerance `tol`, which noise more than
+    PRECISION_MARGIN times larger makes unreachable. Below a R of tiny/eps the
+    product a z itself loses digits to underflow.
     """
     eps, tiny = np.finfo(float).eps, np.finfo(float).tiny
     a1 = float(scales[0])
     noise = eps * (np.linalg.norm(J0_inv, 2) * np.linalg.norm(value) + np.linalg.cond(J0) * np.linalg.norm(center))
     relative = noise / (a1 * radius)
-    if a1 * radius < tiny / eps or not relative <= tol:
+    if a1 * radius < tiny / eps or not relative <= PRECISION_MARGIN * tol:
         underflow = a1 * radius < tiny / eps or not np.isfinite(relative)
         kept = "none" if underflow else f"about {max(0.0, -np.log10(relative)):.0f}"
+        fixes = ["use fewer layers (m)"]
+        if schedule in ("theorem", "geometric"):
+            fixes.append("a smaller rate")
+        if schedule != "uniform":
+            fixes.append("the 'uniform' schedule")
+        fixes.append("loosen InversionSettings(tol=...)")
         raise ValueError(
             f"the {source} schedule starts at a_1 = {a1:.3g}, so small that g_1(z) = h~(a_1 z) / a_1 keeps "
             f"{kept} of its 16 significant digits: the rounding of h(x0) and x0 (about {noise:.2g} after "
-            f"normalisation) is divided by a_1 R = {a1 * radius:.3g}, a relative error of {relative:.2g}, above the "
-            f"tolerance {tol:g} its layers are inverted to. Use fewer layers (m), a smaller rate or the 'uniform' "
-            "schedule, or loosen InversionSettings(tol=...)."
+            f"normalisation) is divided by a_1 R = {a1 * radius:.3g}, a relative error of {relative:.2g}, more than "
+            f"{PRECISION_MARGIN:g} times the tolerance {tol:g} its layers are inverted to. "
+            f"{', '.join(fixes[:-1]).capitalize()} or {fixes[-1]}."
         )
 
 
@@ -737,7 +749,7 @@ def decompose(
     if rate is not None and name != "geometric":
         raise ValueError("rate applies only to schedule='geometric'")
     scales = schedules.validate(scales, m, source)
-    _check_scale_precision(scales, radius, center_, value, J0, J0_inv, source, inversion.tol)
+    _check_scale_precision(scales, radius, center_, value, J0, J0_inv, name, source, inversion.tol)
 
     factors = list(hardt_ma(J0, linear_layers)) if linear_layers else []
     return Decomposition(h, scales, name, rate_used, radius, center_, J0, factors, consts, inversion)

@@ -22,7 +22,7 @@ struct CountLimit {
 
 inline constexpr Index kMaxAndersonMemory = 1000;
 inline constexpr Index kMaxIterations = 1'000'000'000;  // per-point counts are int32
-inline constexpr Index kMaxTopK = 100'000'000;
+inline constexpr Index kMaxTopK = 10'000'000;  // each thread keeps up to top_k pairs
 inline constexpr Index kMaxFactors = 100'000'000;  // Hardt-Ma factors
 inline constexpr Index kMaxThreads = 4096;
 
