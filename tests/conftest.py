@@ -34,3 +34,22 @@ def send_ctrl_c():
         return sent
 
     return start
+
+
+@pytest.fixture
+def stops_on_ctrl_c(send_ctrl_c):
+    """stops_on_ctrl_c(call, work) runs call() (seconds of `work` if not interrupted),
+    presses Ctrl-C after 0.3 s and checks that KeyboardInterrupt arrives within a second
+    of it and within 3 s of the start."""
+
+    def check(call, work: str) -> None:
+        sent = send_ctrl_c(0.3)
+        start = time.perf_counter()
+        with pytest.raises(KeyboardInterrupt):
+            call()
+        stopped = time.perf_counter()
+        assert sent, f"{work} finished before the interrupt was sent"
+        assert stopped - sent[0] < 1.0
+        assert stopped - start < 3.0
+
+    return check

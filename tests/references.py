@@ -24,7 +24,8 @@ def activation(name: str, z: np.ndarray) -> np.ndarray:
 def activation_slope(name: str, z: np.ndarray) -> np.ndarray:
     """s'(z) computed with NumPy/SciPy (relu: 1 for z > 0, else 0)."""
     if name == "tanh":
-        return 1.0 - np.tanh(z) ** 2
+        with np.errstate(over="ignore"):  # cosh overflows to inf beyond |z| = 710: slope 0
+            return 1.0 / np.cosh(z) ** 2  # 1 - tanh^2 would cancel for large |z|
     if name == "sigmoid":
         return expit(z) * expit(-z)
     if name == "softplus":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -202,17 +201,10 @@ def test_explicit_methods_keep_their_method_while_verifying(near_identity):
         assert result.success and set(result.method) == {method}
 
 
-def test_ctrl_c_stops_newton_on_a_wide_map_within_a_second(send_ctrl_c):
+def test_ctrl_c_stops_newton_on_a_wide_map_within_a_second(stops_on_ctrl_c):
     """One Newton step at d = 3000 factorises a 3000 x 3000 Jacobian (seconds of work in one tile)."""
     d = 3000
     W = np.eye(d) + 0.01 * np.random.default_rng(0).standard_normal((d, d)) / np.sqrt(d)
     f = Affine(W)
     y = f(np.ones(d))
-    sent = send_ctrl_c(0.3)
-    start = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        nearid.invert(f, y, method="newton", tol=1e-14)
-    stopped = time.perf_counter()
-    assert sent, "the inversion finished before the interrupt was sent"
-    assert stopped - sent[0] < 1.0
-    assert stopped - start < 3.0
+    stops_on_ctrl_c(lambda: nearid.invert(f, y, method="newton", tol=1e-14), "the inversion")

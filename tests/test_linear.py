@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -173,12 +172,6 @@ def test_factor_counts_are_bounded(m, error, message):
     assert "Invoked with" not in str(info.value)
 
 
-def test_ctrl_c_stops_ten_million_factors_within_a_second(send_ctrl_c):
+def test_ctrl_c_stops_ten_million_factors_within_a_second(stops_on_ctrl_c):
     A = np.array([[np.cos(1.0), -np.sin(1.0)], [np.sin(1.0), np.cos(1.0)]]) * 1.5
-    sent = send_ctrl_c(0.3)
-    start = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        nearid.hardt_ma(A, 10**7)
-    stopped = time.perf_counter()
-    assert sent, "the factorisation finished before the interrupt was sent"
-    assert stopped - sent[0] < 1.0 and stopped - start < 3.0
+    stops_on_ctrl_c(lambda: nearid.hardt_ma(A, 10**7), "the factorisation")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -61,17 +60,10 @@ def test_build_variants_agree_on_activations(act):
         assert np.allclose(values, expected, rtol=8 * np.finfo(float).eps, atol=0.0), name
 
 
-def test_ctrl_c_interrupts_a_long_evaluation_within_a_second(send_ctrl_c):
+def test_ctrl_c_interrupts_a_long_evaluation_within_a_second(stops_on_ctrl_c):
     net = ResidualNet.random(8, 16, 3000, 0.1, seed=0)
     X = np.random.default_rng(0).standard_normal((200_000, 8))
-    sent = send_ctrl_c(0.3)
-    start = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        net(X)  # about 10 s of work if not interrupted
-    stopped = time.perf_counter()
-    assert sent, "the evaluation finished before the interrupt was sent"
-    assert stopped - sent[0] < 1.0
-    assert stopped - start < 2.0
+    stops_on_ctrl_c(lambda: net(X), "the evaluation (about 10 s of work)")
 
 
 # ---------------------------------------------------------------- processes and threads
@@ -163,15 +155,8 @@ def test_thread_count_arguments_are_bounded():
     nearid.set_num_threads(np.int64(0))  # numpy integers are fine; 0 restores the default
 
 
-def test_ctrl_c_interrupts_a_wide_jacobian_within_a_second(send_ctrl_c):
+def test_ctrl_c_interrupts_a_wide_jacobian_within_a_second(stops_on_ctrl_c):
     """One point of a d = 1500 Jacobian is seconds of work inside a single tile."""
     net = ResidualNet.random(1500, 1500, 2, 0.1, seed=0)
     X = np.random.default_rng(0).standard_normal((16, 1500))
-    sent = send_ctrl_c(0.3)
-    start = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        net.jacobian(X)
-    stopped = time.perf_counter()
-    assert sent, "the Jacobian finished before the interrupt was sent"
-    assert stopped - sent[0] < 1.0
-    assert stopped - start < 3.0
+    stops_on_ctrl_c(lambda: net.jacobian(X), "the Jacobian")

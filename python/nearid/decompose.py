@@ -29,7 +29,6 @@ from . import bounds, lipschitz, schedules
 from ._native import core as _core
 from ._validation import as_points, as_count, as_vector
 from .bounds import Constants
-from .errors import ConvergenceError
 from .inversion import METHODS, raise_unless_converged, solve
 from .linear import hardt_ma, hardt_ma_bound
 from .maps import Assembled, Map, _affine_impl, _chain_impl
