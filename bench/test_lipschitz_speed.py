@@ -65,6 +65,39 @@ def test_pairwise_pdist(baseline_benchmark, dense_case):
     assert abs(ours - value) <= 1e-12 * value
 
 
+@pytest.fixture(scope="module")
+def top_k_case(request):
+    n, k = (5_000, 100_000) if measuring(request.config) else (500, 1_000)
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((n, 3))
+    return n, k, X, np.sin(X)
+
+
+def top_k_group(n, k):
+    return f"pairwise top {k} pairs: n={n}, d=3 (vs pdist + argpartition)"
+
+
+def test_pairwise_top_k_nearid(nearid_benchmark, top_k_case):
+    n, k, X, Y = top_k_case
+    nearid_benchmark.group = top_k_group(n, k)
+    nearid_benchmark.pedantic(nearid.pairwise_lipschitz, args=(X, Y), kwargs=dict(top_k=k), rounds=3, iterations=1)
+
+
+def test_pairwise_top_k_numpy(baseline_benchmark, top_k_case):
+    """The k largest ratios by pdist, argpartition and a sort of those k."""
+    n, k, X, Y = top_k_case
+    baseline_benchmark.group = top_k_group(n, k)
+
+    def numpy_top_k():
+        ratios = pdist(Y) / pdist(X)
+        best = np.argpartition(ratios, -k)[-k:]
+        return ratios[best[np.argsort(-ratios[best], kind="stable")]]
+
+    values = baseline_benchmark.pedantic(numpy_top_k, rounds=3, iterations=1)
+    ours = np.array([v for v, _, _ in nearid.pairwise_lipschitz(X, Y, top_k=k).top])
+    assert np.allclose(ours, values, rtol=1e-14, atol=0)
+
+
 MEMORY_SCRIPT = """
 import json, sys, time
 import numpy as np
