@@ -261,7 +261,7 @@ def test_layers_raise_when_no_preimage_exists():
         (dict(schedule=[0.5, 1.0], m=3), ValueError, r"shape \(m,\) = \(3,\)"),
         (dict(schedule=[0.5, np.nan, 1.0], m=3), ValueError, "schedule must be finite"),
         (dict(schedule="theorem", rate=0.1), ValueError, "rate applies only to schedule='geometric'"),
-        (dict(schedule="geometric", rate=1.5), ValueError, r"c must be in \(0, 1\)"),
+        (dict(schedule="geometric", rate=1.5), ValueError, r"c must be a number in \(0, 1\)"),
         (dict(constants={"beta": 1.0}), ValueError, "unknown keys"),
         (dict(constants={"R": 2.0}), ValueError, r"constants\['R'\] = 2.0 differs from radius = 1.0"),
         (dict(constants={"alpha": -1.0}), ValueError, r"constants\['alpha'\] must be a finite number >= 0"),
@@ -395,3 +395,31 @@ def test_huge_layer_counts_are_refused_up_front():
     with pytest.raises(ValueError, match="linear_layers must be <= 100000"):
         nearid.decompose(net, 2, linear_layers=2**70)
     assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda dec: nearid.schedules.uniform(2**63), ValueError, "m must be <= 100000"),
+    (lambda dec: nearid.schedules.uniform(2.5), TypeError, "m must be an integer; got float"),
+    (lambda dec: nearid.schedules.geometric(2.0, 0.5), TypeError, "m must be an integer"),
+    (lambda dec: nearid.schedules.geometric(3, True), ValueError, r"c must be a number in \(0, 1\)"),
+    (lambda dec: dec.segment(1.0, 2), TypeError, "start must be an integer; got float"),
+    (lambda dec: dec.segment(True, 2), TypeError, "start must be an integer; got bool"),
+    (lambda dec: dec.lipschitz(seed=1.5), TypeError, "seed must be an integer; got float"),
+    (lambda dec: nearid.decompose(dec.h, 3, seed=-1), ValueError, "seed must be >= 0"),
+    (lambda dec: nearid.decompose(dec.h, 3, seed=1.5), TypeError, "seed must be an integer"),
+])
+def test_public_helpers_check_their_arguments(smooth_map, call, error, message):
+    dec = nearid.decompose(smooth_map, 3)
+    with pytest.raises(error, match=message):
+        call(dec)
+
+
+def test_error_messages_suggest_only_options_that_exist():
+    squash = FromCallable(np.tanh, 1, jacobian=lambda X: (1 - np.tanh(X) ** 2)[:, :, None])
+    dec = nearid.decompose(squash, 4)
+    with pytest.raises(nearid.ConvergenceError) as layer:
+        dec.nonlinear[1](np.array([[5.0]]))
+    with pytest.raises(nearid.ConvergenceError) as inverse:
+        dec.inverse([[2.0]])
+    for info in (layer, inverse):
+        assert "strict=False" not in str(info.value)

@@ -164,20 +164,32 @@ def test_huge_anderson_memory_is_an_error_not_a_crash():
 
 def test_ill_conditioned_solutions_are_not_reported_converged(rng):
     """With Df nearly singular a tiny residual says nothing about x: Chain(net, diag(1e-15, 1, 1))
-    converged by residual with x off by 0.7. The error estimate ||Df(x)^{-1} r|| exposes it."""
-    net = ResidualNet.random(3, 6, 3, 0.5, seed=4)
+    reached a residual of 1e-12 by fixed-point iteration with x off by 0.4 and was reported
+    converged. Every such point is now verified by its Newton correction ||Df(x)^{-1} r||:
+    "auto" takes Newton steps from there (accepted when the next correction is shorter,
+    since the residual cannot guide them) and finds x; an explicit fixed-point iteration,
+    which cannot, reports ill_conditioned with an estimate of how far off x is."""
+    net = ResidualNet.random(3, 8, 2, 0.2, seed=1)
     f = Chain(net, Affine(np.diag([1e-15, 1.0, 1.0])))
-    X = rng.standard_normal((20, 3))
+    X = 0.3 * rng.standard_normal((20, 3))
     Y = f(X)
+    auto = nearid.invert(f, Y)
+    assert auto.success and np.abs(auto.x - X).max() < 1e-12 and np.all(auto.error <= 1e-12)
+    fixed = nearid.invert(f, Y, method="fixed_point", strict=False)
+    wrong = np.linalg.norm(fixed.x - X, axis=1) > 1e-6
+    assert wrong.any() and not fixed.converged[wrong].any()
+    assert set(fixed.reason[wrong]) == {"ill_conditioned"}
+    assert np.allclose(fixed.error[wrong], np.linalg.norm(fixed.x - X, axis=1)[wrong], rtol=0.05)
     with pytest.raises(nearid.ConvergenceError, match="ill_conditioned") as info:
-        nearid.invert(f, Y)
+        nearid.invert(f, Y, method="fixed_point")
     assert info.value.reason == "ill_conditioned"
-    result = nearid.invert(f, Y, strict=False)
-    wrong = np.linalg.norm(result.x - X, axis=1) > 1e-6
-    # Every point whose x is wrong is flagged, and its error estimate says how wrong.
-    assert not result.converged[wrong].any()
-    assert set(result.reason[wrong]) <= {"ill_conditioned"}
-    assert np.all(result.error[wrong] >= 0.1 * np.linalg.norm(result.x - X, axis=1)[wrong])
+
+
+def test_an_exact_root_with_a_singular_jacobian_converges():
+    """x^3 = 0 at x = 0: Df = 0 there, but f(x) == y exactly, so the error is 0."""
+    cube = FromCallable(lambda X: X**3, 1, jacobian=lambda X: (3 * X**2)[:, :, None])
+    result = nearid.invert(cube, np.zeros((1, 1)), x0=np.zeros((1, 1)))
+    assert result.success and result.error[0] == 0.0 and result.x[0, 0] == 0.0
 
 
 def test_error_estimates_bound_the_true_errors(near_identity):

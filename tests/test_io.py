@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import zipfile
 from pathlib import Path
 
@@ -278,3 +279,65 @@ def test_an_interrupted_write_leaves_nothing(dec, tmp_path, monkeypatch):
         dec.save(tmp_path / "dec.npz")
     assert [p.name for p in tmp_path.iterdir()] == ["dec.npz"]
     assert (tmp_path / "dec.npz").read_bytes() == b"previous"  # the old file is untouched
+
+
+def _patch_member(path, member, local_offset, central_offset, value, size=2):
+    """Overwrite a field of one archive member in its local header and its central directory entry."""
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    fmt = "<H" if size == 2 else "<I"
+    raw[info.header_offset + local_offset:info.header_offset + local_offset + size] = struct.pack(fmt, value)
+    at = raw.find(b"PK\x01\x02")
+    while at != -1:
+        length = struct.unpack("<H", raw[at + 28:at + 30])[0]
+        if bytes(raw[at + 46:at + 46 + length]) == member.encode():
+            raw[at + central_offset:at + central_offset + size] = struct.pack(fmt, value)
+        at = raw.find(b"PK\x01\x02", at + 4)
+    path.write_bytes(bytes(raw))
+
+
+def test_damaged_archive_members_are_value_errors_naming_the_entry(dec, tmp_path):
+    """An encrypted flag, an unknown compression method or a bad checksum raised RuntimeError,
+    NotImplementedError or zipfile.BadZipFile from deep inside zipfile."""
+    entries = saved_entries(dec, tmp_path)
+    cases = {
+        "encrypted": lambda p: _patch_member(p, "scales.npy", 6, 8, 1),
+        "compression 99": lambda p: _patch_member(p, "scales.npy", 8, 10, 99),
+        "bad checksum": lambda p: _patch_member(p, "linear_factors.npy", 14, 16, 12345, size=4),
+    }
+    big = edited(entries)
+    for name, damage in cases.items():
+        path = write(tmp_path / f"{name}.npz", big)
+        damage(path)
+        with pytest.raises(ValueError) as info:
+            nearid.load(path)
+        message = str(info.value)
+        assert "'scales'" in message or "'linear_factors'" in message, (name, message)
+
+
+def test_scale_counts_in_files_are_bounded(dec, tmp_path):
+    entries = saved_entries(dec, tmp_path)
+    empty = write(tmp_path / "empty.npz", edited(entries, scales=np.zeros(0)))
+    with pytest.raises(ValueError, match=r"m \(the number of scales\) must be >= 1"):
+        nearid.load(empty)
+    many = write(tmp_path / "many.npz", edited(entries, scales=np.linspace(0.5, 1.0, 100_001)), compressed=True)
+    with pytest.raises(ValueError, match=r"m \(the number of scales\) must be <= 100000"):
+        nearid.load(many)
+
+
+def test_a_directory_is_not_a_file(tmp_path):
+    (tmp_path / "dec.npz").mkdir()
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        nearid.load(tmp_path / "dec.npz")
+
+
+def test_writing_leaves_the_umask_alone_and_keeps_permissions(dec, tmp_path, monkeypatch):
+    """Reading the umask by setting it to 0 briefly gave other threads' new files mode 0o666."""
+    path = tmp_path / "dec.npz"
+    dec.save(path)
+    os.chmod(path, 0o640)
+    monkeypatch.setattr(os, "umask", lambda mask: pytest.fail("os.umask was called"))
+    dec.save(path)
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert np.array_equal(nearid.load(path).scales, dec.scales)

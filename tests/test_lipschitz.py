@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import sys
+import threading
 import time
 
 import numpy as np
@@ -360,3 +362,69 @@ def test_top_k_bounds_and_types(top_k, error, message):
         nearid.pairwise_lipschitz(X, X, top_k=top_k)
     assert "Invoked with" not in str(info.value)
     assert nearid.pairwise_lipschitz(X, X, top_k=np.int64(2)).top[1][0] == 1.0
+
+
+def test_ctrl_c_inside_one_slow_task(stops_on_ctrl_c):
+    """Coinciding inputs send every pair to the exact path: at d = 20000 one task of 128 rows
+    is seconds of work, so the rows inside a task check for Ctrl-C too."""
+    X = np.zeros((400, 20_000))
+    X[0, 0] = 1e300
+    Y = np.arange(400.0).reshape(-1, 1)
+    stops_on_ctrl_c(lambda: nearid.pairwise_lipschitz(X, Y), "the pairwise run")
+
+
+def test_exact_in_very_high_dimension():
+    """Plain summation of d squares in long double loses d 2^-64: 12 double ulps at d = 1e5."""
+    import mpmath
+
+    for d in (20_000, 100_000):
+        X = np.array([[0.0], [1.0]])
+        Y = np.zeros((2, d + 1))
+        Y[1, 0] = 1.0
+        Y[1, 1:] = 2.0**-32 - 2.0**-85
+        exact = mp_pairwise(X, Y)[0][0]
+        assert abs(nearid.pairwise_lipschitz(X, Y).value - to_double(exact)) <= np.spacing(to_double(exact))
+
+
+def test_ties_among_ratios_beyond_the_largest_double():
+    """Ratios above the largest double are all inf: among them the smallest pair must win,
+    also when the list is already full of infinite ratios."""
+    X = np.arange(40.0) * 1e-300
+    X[2] = X[1]
+    Y = np.zeros(40)
+    Y[1], Y[2], Y[20] = 1.0, 2.0, 1e300
+    expected = sorted(((-to_double(r), j, k) for r, j, k in mp_pairwise(X[:, None], Y[:, None])))[:3]
+    for top_k in (1, 3):
+        result = nearid.pairwise_lipschitz(X, Y, top_k=top_k)
+        assert [(v, j, k) for v, j, k in result.top] == [(-v, j, k) for v, j, k in expected[:top_k]]
+
+
+def test_a_concurrent_thread_count_change_cannot_corrupt_a_run():
+    """The per-thread lists were sized from the thread count read before the loop, and the loop
+    read it again: a set_num_threads from another Python thread in between wrote past the
+    end and lost that thread's pairs (wrong maxima in about 1 call in 140)."""
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(1500, 3)), rng.normal(size=(1500, 3))
+    expected = nearid.pairwise_lipschitz(X, Y, top_k=5)
+    stop = threading.Event()
+
+    def toggle():
+        while not stop.is_set():
+            nearid.set_num_threads(1)
+            nearid.set_num_threads(2)
+
+    toggler = threading.Thread(target=toggle, daemon=True)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    toggler.start()
+    try:
+        start, calls = time.perf_counter(), 0
+        while time.perf_counter() - start < 3.0:
+            assert nearid.pairwise_lipschitz(X, Y, top_k=5) == expected
+            calls += 1
+    finally:
+        stop.set()
+        toggler.join()
+        sys.setswitchinterval(interval)
+        nearid.set_num_threads(None)
+    assert calls > 50

@@ -20,8 +20,7 @@ std::string convergence_message(long long failed, long long total, double worst,
           "the tolerance";
   }
   return "inversion did not converge for " + std::to_string(failed) + " of " + std::to_string(total) +
-         " points (worst residual ||f(x) - y|| = " + residual + ", " + reason + "); " + why +
-         "; nearid.invert(..., strict=False) returns the best iterates with per-point flags";
+         " points (worst residual ||f(x) - y|| = " + residual + ", " + reason + "); " + why;
 }
 }  // namespace
 

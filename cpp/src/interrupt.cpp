@@ -9,7 +9,9 @@ namespace nearid {
 namespace {
 InterruptChecker g_checker = nullptr;
 // Per calling thread: two Python threads may run nearid loops at once.
-thread_local std::chrono::steady_clock::time_point t_last_poll{};
+// Reports and interrupt checks keep separate clocks, so that interruption
+// points inside tiles (which know no fraction) do not starve progress reports.
+thread_local std::chrono::steady_clock::time_point t_last_check{}, t_last_report{};
 thread_local ProgressReporter t_reporter = nullptr;
 thread_local void* t_context = nullptr;
 thread_local int t_loop_depth = 0;
@@ -39,10 +41,15 @@ LoopDepth::~LoopDepth() { --t_loop_depth; }
 bool poll(double fraction) {
   if (g_checker == nullptr && t_reporter == nullptr) return false;
   const auto now = std::chrono::steady_clock::now();
-  if (std::chrono::duration<double>(now - t_last_poll).count() < kPollSeconds) return false;
-  t_last_poll = now;
-  if (fraction >= 0.0 && t_reporter != nullptr && t_loop_depth == 1) t_reporter(t_context, fraction);
-  return g_checker != nullptr && g_checker();
+  auto due = [&](std::chrono::steady_clock::time_point& last) {
+    if (std::chrono::duration<double>(now - last).count() < kPollSeconds) return false;
+    last = now;
+    return true;
+  };
+  if (fraction >= 0.0 && t_reporter != nullptr && t_loop_depth == 1 && due(t_last_report)) {
+    t_reporter(t_context, fraction);
+  }
+  return g_checker != nullptr && due(t_last_check) && g_checker();
 }
 
 TileScope::TileScope(std::atomic<bool>* stop, bool polls) : saved_stop_(t_stop), saved_polls_(t_polls) {

@@ -62,8 +62,12 @@ void InversionOptions::validate() const {
 namespace {
 
 // Verify: the residual is within tolerance; the error estimate, from a fresh
-// Jacobian, decides whether the point has converged.
-enum class Stage : std::uint8_t { FixedPoint, Anderson, Newton, Verify, Done };
+// Jacobian, decides whether the point has converged. Refine: Newton steps
+// from a point that failed verification, accepted when the next Newton
+// correction is shorter (Deuflhard's natural monotonicity test: the residual
+// sits at its rounding floor there and cannot guide a line search), checked
+// in RefineCheck once the Jacobian at the candidate is known.
+enum class Stage : std::uint8_t { FixedPoint, Anderson, Newton, Verify, Refine, RefineCheck, Done };
 
 // Armijo constant of Newton's backtracking line search and its smallest step.
 constexpr double kArmijo = 1e-4;
@@ -172,7 +176,9 @@ struct Point {
   StopReason reason = StopReason::MaxIterations;
   double *x = nullptr, *r = nullptr, *best_x = nullptr, *best_r = nullptr, *candidate = nullptr, *direction = nullptr;
   double* verified_x = nullptr;  // the iterate whose error estimate was smallest
-  double rn = 0.0, best_rn = 0.0, tol = 0.0, step = 1.0;
+  double* candidate_r = nullptr;  // the candidate's residual while Refine waits for its Jacobian
+  double rn = 0.0, best_rn = 0.0, tol = 0.0, step = 1.0, candidate_rn = 0.0;
+  double correction = 0.0;  // ||Df(x)^{-1} r|| at x while refining
   double error = std::numeric_limits<double>::quiet_NaN();
   double verified_error = std::numeric_limits<double>::infinity(), verified_rn = 0.0;
   Index iterations = 0, since_best = 0, anderson_restarts = 0;
@@ -203,11 +209,13 @@ class TileSolver {
  public:
   TileSolver(const Map& f, const double* Y, Index rows, const InversionOptions& options)
       : f_(f), Y_(Y), rows_(rows), d_(f.dim()), options_(options), points_(rows) {
-    // The history never holds more entries than there are iterations.
-    const Index d = d_, mem = std::min(options.anderson_memory, options.max_iter);
-    // Per point: x, r, best_x, best_r, candidate, direction, verified_x, prev_x, prev_r (9 d)
-    // and the history (2 mem d). The limits on d, mem and rows keep this product exact.
-    const Index per_point = 9 * d + 2 * mem * d;
+    // The history never holds more entries than there are iterations, and
+    // methods that never reach Anderson need none.
+    const bool anderson = options.method == InversionMethod::Auto || options.method == InversionMethod::Anderson;
+    const Index d = d_, mem = anderson ? std::min(options.anderson_memory, options.max_iter) : 0;
+    // Per point: x, r, best_x, best_r, candidate, direction, verified_x, candidate_r, prev_x,
+    // prev_r (10 d) and the history (2 mem d). The limits on d, mem and rows keep this product exact.
+    const Index per_point = 10 * d + 2 * mem * d;
     storage_.assign(rows * per_point, 0.0);
     for (Index i = 0; i < rows; ++i) {
       double* base = storage_.data() + i * per_point;
@@ -219,10 +227,11 @@ class TileSolver {
       p.candidate = base + 4 * d;
       p.direction = base + 5 * d;
       p.verified_x = base + 6 * d;
-      p.history.prev_x = base + 7 * d;
-      p.history.prev_r = base + 8 * d;
-      p.history.dx = base + 9 * d;
-      p.history.dr = base + 9 * d + mem * d;
+      p.candidate_r = base + 7 * d;
+      p.history.prev_x = base + 8 * d;
+      p.history.prev_r = base + 9 * d;
+      p.history.dx = base + 10 * d;
+      p.history.dr = base + 10 * d + mem * d;
       p.history.memory = mem;
       p.history.d = d;
     }
@@ -316,7 +325,9 @@ class TileSolver {
     std::vector<Index> need;
     for (Index i : active) {
       const Point& p = points_[i];
-      if (p.stage == Stage::Verify || (p.stage == Stage::Newton && p.needs_direction)) need.push_back(i);
+      if (p.stage == Stage::Verify || p.stage == Stage::RefineCheck || (p.stage == Stage::Newton && p.needs_direction)) {
+        need.push_back(i);
+      }
     }
     if (need.empty()) return;
     const Index dd = d_ * d_, total = static_cast<Index>(need.size());
@@ -327,19 +338,26 @@ class TileSolver {
       const Index count = std::min(batch, total - first);
       for (Index k = 0; k < count; ++k) {
         const Point& p = points_[need[first + k]];
-        std::copy(p.x, p.x + d_, buffer_in_.data() + k * d_);
+        const double* at = p.stage == Stage::RefineCheck ? p.candidate : p.x;
+        std::copy(at, at + d_, buffer_in_.data() + k * d_);
       }
       evaluate_jacobian(f_, buffer_in_.data(), jacobians_.data(), count);
       for (Index k = 0; k < count; ++k) {
         Point& p = points_[need[first + k]];
         double* Jk = jacobians_.data() + k * dd;
         const bool regular = lu_factor(Jk, d_, pivots_.data());
+        if (p.stage == Stage::RefineCheck) {
+          refine_check(p, regular, Jk);
+          continue;
+        }
         if (regular) {
           std::copy(p.r, p.r + d_, p.direction);
           lu_solve(Jk, d_, pivots_.data(), p.direction);
         }
         if (p.stage == Stage::Verify) {
-          verify(p, regular ? norm(p.direction, d_) : std::numeric_limits<double>::infinity());
+          // f(x) == y exactly: x solves the equation as computed, whatever Df is there.
+          const double error = p.rn == 0.0 ? 0.0 : regular ? norm(p.direction, d_) : std::numeric_limits<double>::infinity();
+          verify(p, error);
         } else if (!regular) {
           stop(p, StopReason::SingularJacobian);
         } else {
@@ -364,17 +382,49 @@ class TileSolver {
     }
     p.residual_met = true;
     if (!std::isfinite(error) || p.iterations >= options_.max_iter) return stop(p, StopReason::IllConditioned);
-    if (options_.method == InversionMethod::Auto || p.resume == Stage::Newton) {
-      // Newton from here, with the correction just computed as its first direction.
-      p.stage = Stage::Newton;
+    if (options_.method == InversionMethod::Auto || p.resume == Stage::Newton || p.resume == Stage::Refine) {
+      // Newton steps from here, starting with the correction just computed.
+      p.stage = Stage::Refine;
       p.running = InversionMethod::Newton;
       p.step = 1.0;
-      p.needs_direction = false;
+      p.correction = error;
     } else {
       // The method the user chose goes on; its next iterates are verified in turn.
       p.stage = p.resume;
       if (p.stage == Stage::Anderson) p.history.push(p.x, p.r);
     }
+  }
+
+  /// Refine's test: the candidate x - step d is taken when the Newton correction
+  /// there is shorter than at x; then it is verified like any point (residual
+  /// and correction within tolerance), or refined further. Otherwise the step
+  /// halves; Jk holds the LU factors of Df at the candidate when `regular`.
+  void refine_check(Point& p, bool regular, double* Jk) {
+    double shorter = std::numeric_limits<double>::infinity();
+    if (regular) {
+      correction_.assign(p.candidate_r, p.candidate_r + d_);
+      lu_solve(Jk, d_, pivots_.data(), correction_.data());
+      shorter = norm(correction_.data(), d_);
+    }
+    if (shorter < p.correction) {
+      std::copy(p.candidate, p.candidate + d_, p.x);
+      std::copy(p.candidate_r, p.candidate_r + d_, p.r);
+      p.rn = p.candidate_rn;
+      if (p.rn < p.best_rn) remember_best(p);
+      std::copy(correction_.begin(), correction_.end(), p.direction);
+      p.correction = shorter;
+      p.step = 1.0;
+      if (p.rn <= p.tol) {
+        p.resume = Stage::Refine;
+        return verify(p, p.rn == 0.0 ? 0.0 : shorter);
+      }
+      p.stage = Stage::Refine;
+    } else {
+      p.step *= 0.5;
+      p.stage = Stage::Refine;
+      if (p.step < kMinStep) return stop(p, StopReason::Stalled);
+    }
+    if (p.iterations >= options_.max_iter) stop(p, StopReason::MaxIterations);
   }
 
   void propose(const std::vector<Index>& active) {
@@ -395,16 +445,19 @@ class TileSolver {
           }
           break;
         case Stage::Newton:
+        case Stage::Refine:
           for (Index j = 0; j < d_; ++j) p.candidate[j] = p.x[j] - p.step * p.direction[j];
           break;
         case Stage::Verify:  // handled by jacobian_pass
+        case Stage::RefineCheck:
         case Stage::Done: break;
       }
     }
   }
 
   static bool iterating(const Point& p) {
-    return p.stage == Stage::FixedPoint || p.stage == Stage::Anderson || p.stage == Stage::Newton;
+    return p.stage == Stage::FixedPoint || p.stage == Stage::Anderson || p.stage == Stage::Newton ||
+           p.stage == Stage::Refine;
   }
 
   void accept(const std::vector<Index>& active) {
@@ -423,6 +476,13 @@ class TileSolver {
       double* rc = buffer_out_.data() + k * d_;  // becomes the candidate's residual in place
       for (Index j = 0; j < d_; ++j) rc[j] -= y(i)[j];
       ++p.iterations;
+      if (p.stage == Stage::Refine) {  // judged once the Jacobian at the candidate is known
+        std::copy(rc, rc + d_, p.candidate_r);
+        p.candidate_rn = norm(rc, d_);
+        p.stage = std::isfinite(p.candidate_rn) ? Stage::RefineCheck : Stage::Refine;
+        if (p.stage == Stage::Refine) p.step *= 0.5;
+        continue;
+      }
       update(p, rc, norm(rc, d_));
       if (iterating(p) && p.iterations >= options_.max_iter) stop(p, StopReason::MaxIterations);
     }
@@ -484,6 +544,8 @@ class TileSolver {
         }
         return;
       case Stage::Verify:
+      case Stage::Refine:
+      case Stage::RefineCheck:
       case Stage::Done: return;
     }
   }
@@ -519,7 +581,7 @@ class TileSolver {
   Index rows_, d_;
   const InversionOptions& options_;
   std::vector<Point> points_;
-  std::vector<double> storage_, buffer_in_, buffer_out_, jacobians_, scratch_;
+  std::vector<double> storage_, buffer_in_, buffer_out_, jacobians_, scratch_, correction_;
   std::vector<Index> proposing_, pivots_;
 };
 
@@ -629,14 +691,19 @@ void invert_rows(const Map& f, const double* Y, const double* X0, Index rows, co
   PointResult retry(d);
   for (Index i = 0; i < rows; ++i) {
     if (out.converged[i]) continue;
-    if (!solve_by_continuation(f, Y + i * d, options, retry)) continue;  // keep the direct solve's report
-    const bool keep_reason = !retry.converged && out.reason[i] == static_cast<std::uint8_t>(StopReason::OutsideBall);
+    // Only a converged retry replaces the direct solve's report (x, residual,
+    // error and reason stay consistent); a failed one adds its iterations.
+    const bool followed = solve_by_continuation(f, Y + i * d, options, retry);
+    if (!followed || !retry.converged) {
+      if (followed) out.iterations[i] += retry.iterations;
+      continue;
+    }
     std::copy(retry.x.begin(), retry.x.end(), out.x + i * d);
-    out.converged[i] = retry.converged;
+    out.converged[i] = 1;
     out.iterations[i] += retry.iterations;
     out.residual[i] = retry.residual;
     out.error[i] = retry.error;
-    if (!keep_reason) out.reason[i] = retry.reason;
+    out.reason[i] = retry.reason;
     out.method[i] = retry.method;
   }
 }

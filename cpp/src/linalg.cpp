@@ -34,10 +34,11 @@ bool lu_factor(double* a, Index d, Index* pivots) {
     pivots[k] = p;
     if (best == 0.0 || !std::isfinite(best)) return false;
     if (p != k) std::swap_ranges(a + k * d, a + (k + 1) * d, a + p * d);
-    const double inv = 1.0 / a[k * d + k];
+    const double pivot = a[k * d + k];
     for (Index i = k + 1; i < d; ++i) {
       double* row = a + i * d;
-      const double l = row[k] * inv;
+      // Divide rather than multiply by 1 / pivot: the reciprocal of a subnormal pivot is inf.
+      const double l = row[k] / pivot;
       row[k] = l;
       const double* pivot_row = a + k * d;
       for (Index j = k + 1; j < d; ++j) row[j] -= l * pivot_row[j];
@@ -79,10 +80,25 @@ bool invert_matrix(const double* a, Index d, double* inverse, double* work) {
 SignedLogDeterminant log_determinant(const MatrixCRef& a) {
   if (a.rows() != a.cols()) throw std::invalid_argument("log_determinant: the matrix must be square");
   const Index d = a.rows();
+  // Equilibrate rows, then columns, by powers of two (exact) so that no entry
+  // exceeds 1 in magnitude and each row and column reaches at least 1/2:
+  // elimination can then neither overflow nor lose a pivot to underflow that
+  // the matrix itself does not force. Their logarithms return in log |det|.
   RowMatrixXd lu = a;
+  double log_scale = 0.0;
+  auto rescale = [&](auto&& line) {
+    const double largest = line.cwiseAbs().maxCoeff();
+    if (largest == 0.0 || !std::isfinite(largest)) return;
+    int exponent = 0;
+    std::frexp(largest, &exponent);
+    for (Index j = 0; j < line.size(); ++j) line(j) = std::ldexp(line(j), -exponent);
+    log_scale += exponent * std::log(2.0);
+  };
+  for (Index i = 0; i < d; ++i) rescale(lu.row(i));
+  for (Index j = 0; j < d; ++j) rescale(lu.col(j));
   std::vector<Index> pivots(d);
   if (!lu_factor(lu.data(), d, pivots.data())) return {0.0, -std::numeric_limits<double>::infinity()};
-  double sign = 1.0, log_abs = 0.0;
+  double sign = 1.0, log_abs = log_scale;
   for (Index k = 0; k < d; ++k) {
     const double pivot = lu(k, k);
     if ((pivot < 0.0) != (pivots[k] != k)) sign = -sign;

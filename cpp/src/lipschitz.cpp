@@ -33,6 +33,7 @@ using lanes::Vec;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr double kEpsilon = std::numeric_limits<double>::epsilon();
+constexpr double kLargest = std::numeric_limits<double>::max();
 // Squared distances below this may have lost digits to underflow (differences
 // under about 1e-146 after scaling); such pairs always take the exact path.
 constexpr double kTinySquared = 0x1p-970;
@@ -53,7 +54,8 @@ static_assert(std::numeric_limits<long double>::digits >= 64 && std::numeric_lim
 struct PointSet {
   Index n = 0, d = 0;
   int exponent = 0;
-  RowMatrixXd original;       // (n, d), contiguous
+  const double* original = nullptr;  // (n, d) row-major: the caller's array, or `copy` when it is strided
+  RowMatrixXd copy;
   std::vector<double> rows;   // (n, d) scaled
   std::vector<double> lanes;  // groups x d x kLanes scaled, padding lanes repeat the last point
 };
@@ -73,11 +75,15 @@ PointSet prepare(const MatrixCRef& A, int exponent) {
   s.n = A.rows();
   s.d = A.cols();
   s.exponent = exponent;
-  s.original = A;
+  if (A.outerStride() == A.cols()) {
+    s.original = A.data();  // valid for the call: the caller's array outlives the kernel
+  } else {
+    s.copy = A;
+    s.original = s.copy.data();
+  }
   s.rows.resize(s.n * s.d);
   // ldexp scales subnormal inputs up exactly; 2^-exponent itself may not be a double.
-  for (Index r = 0; r < s.n; ++r)
-    for (Index c = 0; c < s.d; ++c) s.rows[r * s.d + c] = std::ldexp(s.original(r, c), -exponent);
+  for (Index i = 0; i < s.n * s.d; ++i) s.rows[i] = std::ldexp(s.original[i], -exponent);
   const Index groups = lanes::group_count(s.n);
   s.lanes.assign(groups * s.d * kLanes, 0.0);
   for (Index r = 0; r < groups * kLanes; ++r) {
@@ -88,14 +94,19 @@ PointSet prepare(const MatrixCRef& A, int exponent) {
   return s;
 }
 
-/// ||a - b||^2 of two rows of doubles, in long double: exact to a few units of 2^-64.
+/// ||a - b||^2 of two rows of doubles, in long double with compensated
+/// (Neumaier) summation: relative error a few units of 2^-64 whatever d is
+/// (plain summation would lose d 2^-64, more than a double ulp once d ~ 8000).
 long double squared_distance(const double* a, const double* b, Index d) {
-  long double sum = 0.0L;
+  long double sum = 0.0L, compensation = 0.0L;
   for (Index c = 0; c < d; ++c) {
     const long double t = static_cast<long double>(a[c]) - static_cast<long double>(b[c]);
-    sum += t * t;
+    const long double term = t * t;
+    const long double next = sum + term;
+    compensation += sum >= term ? (sum - next) + term : (term - next) + sum;
+    sum = next;
   }
-  return sum;
+  return sum + compensation;
 }
 
 /// The best pairs seen so far; ties go to the smallest (j, k). A heap whose
@@ -158,8 +169,8 @@ struct Sets {
 /// A ratio whose true value exceeds the largest double is inf.
 void exact_pair(const Sets& s, Index j, Index k, TaskResult& out) {
   const Index dx = s.x_rows->d, dy = s.y_rows->d;
-  const long double nx = squared_distance(s.x_rows->original.data() + j * dx, s.x_cols->original.data() + k * dx, dx);
-  const long double ny = squared_distance(s.y_rows->original.data() + j * dy, s.y_cols->original.data() + k * dy, dy);
+  const long double nx = squared_distance(s.x_rows->original + j * dx, s.x_cols->original + k * dx, dx);
+  const long double ny = squared_distance(s.y_rows->original + j * dy, s.y_cols->original + k * dy, dy);
   if (nx == 0.0L) {
     if (ny == 0.0L) {
       ++out.duplicates;
@@ -227,7 +238,10 @@ void scan(const Sets& s, Index row_begin, Index row_end, Reduce reduce, TaskResu
   // exact path when its ratio could reach the current threshold, or when a
   // distance is so small that underflow could have hidden digits.
   auto screen = [&](Index row, Index group, Vec ax, Vec ay) {
-    const double threshold = out.top.threshold();
+    // A list full of infinite ratios still takes ties: a pair whose exact ratio
+    // exceeds the largest double is reported as inf too, so for the screen the
+    // threshold is at most that double.
+    const double threshold = reduce == Reduce::Max ? std::min(out.top.threshold(), kLargest) : out.top.threshold();
     const double t = std::ldexp(threshold, shift);  // in scaled units; may round to 0 or inf, see below
     const Vec tx = ax * (t * t);
     lanes::IVec keep;
@@ -256,6 +270,8 @@ void scan(const Sets& s, Index row_begin, Index row_end, Reduce reduce, TaskResu
     const Index last_row = s.triangle ? std::min(row_end, (g + G) * kLanes - 1) : row_end;
     Vec ax[kRows][G], ay[kRows][G];
     for (Index j = row_begin; j < last_row; j += kRows) {
+      // A task's rows can take seconds when d is large or many pairs take the exact path.
+      interruption_point();
       const Index count = std::min(kRows, last_row - j);
       Index row[kRows];
       for (Index r = 0; r < kRows; ++r) row[r] = j + std::min(r, count - 1);
@@ -281,9 +297,10 @@ PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_dupl
   std::vector<TaskResult> results;
   results.reserve(slots);
   for (int t = 0; t < slots; ++t) results.emplace_back(reduce, top_k);
-  for_each_tile(rows, kTaskRows, [&](Index begin, Index end) {
-    scan(s, begin, end, reduce, results[static_cast<std::size_t>(tile_thread_slot())]);
-  });
+  for_each_tile(
+      rows, kTaskRows,
+      [&](Index begin, Index end) { scan(s, begin, end, reduce, results[static_cast<std::size_t>(tile_thread_slot())]); },
+      slots);
 
   TaskResult merged(reduce, top_k);
   for (const TaskResult& r : results) {

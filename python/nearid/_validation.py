@@ -88,6 +88,22 @@ def as_points(value: Any, dim: int, name: str = "X") -> tuple[np.ndarray, bool]:
     return array, single
 
 
+def as_index(value: Any, name: str) -> int:
+    """A Python or NumPy integer as an int (bool, floats and the rest raise TypeError);
+    the caller checks its range."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def as_seed(value: Any, name: str = "seed") -> int:
+    """A seed for numpy.random.default_rng: an integer >= 0 of any size."""
+    seed = as_index(value, name)
+    if seed < 0:
+        raise ValueError(f"{name} must be >= 0; got {seed}")
+    return seed
+
+
 def as_count(value: Any, name: str, limit: str | None = None, minimum: int | None = None) -> int:
     """A size or count within the bounds of the core's table ``_core.LIMITS[limit or name]``.
 
@@ -97,12 +113,10 @@ def as_count(value: Any, name: str, limit: str | None = None, minimum: int | Non
     that sizes memory or loops in the core passes here once, so that no size
     arithmetic in C++ can overflow. `minimum` tightens the table's lower bound.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer; got {type(value).__name__} {value!r}")
+    value = as_index(value, name)
     low, high = (int(v) for v in _core.LIMITS[limit or name])
     if minimum is not None:
         low = max(low, minimum)
-    value = int(value)
     if value < low:
         raise ValueError(f"{name} must be >= {low}; got {value}")
     if value > high:

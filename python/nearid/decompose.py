@@ -27,7 +27,7 @@ import numpy as np
 
 from . import bounds, lipschitz, schedules
 from ._native import core as _core
-from ._validation import as_points, as_count, as_vector
+from ._validation import as_count, as_index, as_points, as_seed, as_vector
 from .bounds import Constants
 from .inversion import METHODS, raise_unless_converged, solve
 from .linear import hardt_ma, hardt_ma_bound
@@ -339,6 +339,7 @@ class Decomposition:
         multiplied into one matrix.
         """
         count = self.m + len(self.linear_factors)
+        start, stop = as_index(start, "start"), as_index(stop, "stop")
         if not (0 <= start < stop <= count):
             raise ValueError(f"need 0 <= start < stop <= {count} (the number of layers); got start={start}, stop={stop}")
         d = self.dim
@@ -418,7 +419,7 @@ class Decomposition:
                        settings.anderson_memory, self.radius, h_tilde, 1.0)
         raise_unless_converged(
             result, "dec.inverse",
-            hint="even by continuation along the scales; those points may lie outside h(ball)",
+            hint="even by continuation along the scales; those points may lie outside h(ball)", strict_option=False,
         )
         X = result.x + self.center
         return X[0] if single else X
@@ -455,6 +456,7 @@ class Decomposition:
         LayerDeviations
         """
         n_samples = as_count(n_samples, "n_samples")
+        seed = as_seed(seed)
         if method not in ("pairwise", "jacobian"):
             raise ValueError(f"method must be 'pairwise' or 'jacobian'; got {method!r}")
         U = _sample_for_deviations(self.dim, self.radius, n_samples, seed)
@@ -511,7 +513,8 @@ def _checked_state(
     if not isinstance(h, Map):
         raise TypeError(f"h must be a nearid map; got {type(h).__name__}")
     d = h.dim
-    scales = schedules.validate(scales, int(np.size(scales)), "stored" if schedule == "explicit" else str(schedule))
+    m = as_count(int(np.size(scales)), "m (the number of scales)", limit="m")
+    scales = schedules.validate(scales, m, "stored" if schedule == "explicit" else str(schedule))
     if not isinstance(schedule, str) or schedule not in schedules.NAMES + ("explicit",):
         raise ValueError(f"schedule must be one of {schedules.NAMES + ('explicit',)}; got {schedule!r}")
     if rate is not None and not (isinstance(rate, (int, float, np.floating)) and 0.0 < rate < 1.0):
@@ -713,6 +716,7 @@ def decompose(
     center_.setflags(write=False)
     linear_layers = m if linear_layers is None else as_count(linear_layers, "linear_layers")
     n_samples = as_count(n_samples, "n_samples")
+    seed = as_seed(seed)
     inversion = InversionSettings() if inversion is None else inversion
     if not isinstance(inversion, InversionSettings):
         raise TypeError(f"inversion must be an InversionSettings; got {type(inversion).__name__}")

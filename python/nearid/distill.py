@@ -21,7 +21,7 @@ import numpy as np
 
 from . import bounds
 from ._native import core as _core
-from ._validation import as_count
+from ._validation import as_count, as_seed
 from .decompose import Decomposition
 from .lipschitz import jacobian_norms
 from .maps import ACTIVATIONS, ResidualBlock, ResidualNet
@@ -159,6 +159,7 @@ def distill(
     if not isinstance(dec, Decomposition):
         raise TypeError(f"dec must be a nearid Decomposition; got {type(dec).__name__}")
     width = as_count(width, "width")
+    seed = as_seed(seed)
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
     n_samples = as_count(n_samples, "n_samples")

@@ -6,6 +6,17 @@ C++) and climbs a ladder per point: fixed-point iteration
 near-identity layer); Anderson acceleration of that iteration (regularised,
 restarted when its history becomes ill-conditioned); and damped Newton with
 the analytic Jacobian and a backtracking line search.
+
+A small residual does not make a solution accurate when Df is
+ill-conditioned, so every point that meets the residual test is verified: its
+a-posteriori error estimate, the Newton correction ``||Df(x)^{-1} (f(x) - y)||``
+(the error of x to first order, and at most ``||f(x) - y|| / sigma_min(Df(x))``),
+must also be within the tolerance. Points that fail it take Newton steps from
+there, each accepted when the next correction is shorter (the residual,
+already at its rounding floor, cannot guide them); with an explicit
+"fixed_point" or "anderson" method the chosen iteration goes on instead. A
+point whose x cannot be made that accurate stops with reason
+"ill_conditioned".
 """
 
 from __future__ import annotations
@@ -48,8 +59,11 @@ class InversionResult:
     error : ndarray, shape (n,) or ()
         A-posteriori estimate of ``||x - x*||``, the distance to the exact
         solution: the Newton correction ``||Df(x)^{-1} (f(x) - y)||`` at the
-        returned x (first-order exact). NaN where it was not computed (points
-        that never met the residual test), inf where Df was singular.
+        returned x (first-order exact; 0 when f(x) == y exactly). It measures
+        the error left by the iteration, from the residual as computed; the
+        rounding error of evaluating f itself adds about cond(Df) eps ||x||
+        where f's values are ill-conditioned. NaN where it was not computed
+        (points that never met the residual test), inf where Df was singular.
     reason : ndarray of str, shape (n,) or ()
         "converged", "max_iterations", "stalled" (Newton's line search found
         no decrease), "singular_jacobian", "non_finite", "ill_conditioned"
@@ -177,9 +191,10 @@ def solve(
     )
 
 
-def raise_unless_converged(result: InversionResult, what: str, hint: str | None = None) -> None:
+def raise_unless_converged(result: InversionResult, what: str, hint: str | None = None, strict_option: bool = True) -> None:
     """:class:`ConvergenceError` stating how many points failed, the worst residual and why
-    (`hint` replaces the generic advice for reasons without a specific one)."""
+    (`hint` replaces the generic advice for reasons without a specific one; `strict_option`
+    says whether the caller has a strict=False to suggest)."""
     if result.success:
         return
     failed = ~result.converged
@@ -197,7 +212,7 @@ def raise_unless_converged(result: InversionResult, what: str, hint: str | None 
     raise ConvergenceError(
         f"{what} did not converge for {int(failed.sum())} of {failed.size} points "
         f"(worst residual ||f(x) - y|| = {result.residual[worst]:.3g} at index {worst}, {reason}); "
-        f"{hint}; pass strict=False to get the best iterates with per-point flags",
+        f"{hint}" + ("; pass strict=False to get the best iterates with per-point flags" if strict_option else ""),
         failed=int(failed.sum()),
         total=int(failed.size),
         worst_residual=float(result.residual[worst]),

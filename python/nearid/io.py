@@ -20,8 +20,9 @@ Every such problem is a ValueError that names the entry.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -97,10 +98,18 @@ def _map_entries(f: Map, prefix: str, out: dict[str, np.ndarray]) -> None:
                          "Affine and Chain maps can be stored")
 
 
+#: What reading a damaged archive member can raise (a bad CRC, an unknown compression
+#: method, an encrypted member, truncated data); load() reports each as a ValueError.
+_READ_ERRORS = (ValueError, OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error)
+
+
 def _entry(data: Any, key: str, where: str) -> Any:
     if key not in data:
         raise ValueError(f"{where}: the file has no entry '{key}'; it is incomplete or not a nearid file")
-    return data[key]
+    try:
+        return data[key]
+    except _READ_ERRORS as exc:
+        raise ValueError(f"{where}: entry '{key}' cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
 def _count_entry(data: Any, key: str, where: str, limit: str | tuple[int, int]) -> int:
@@ -150,22 +159,30 @@ def _map_from_entries(data: Any, prefix: str, where: str, depth: int = 0) -> Map
 
 
 def atomic_write(path: Any, write: Callable[[str], None]) -> None:
-    """Call write(temporary) for a temporary file beside `path`, then rename it to
-    `path`: readers see the complete file or nothing, and a failure (Ctrl-C
-    included) leaves nothing. The data is flushed to disk (fsync) before the
-    rename, and the rename itself afterwards, so a crash cannot leave a
-    truncated file under the final name."""
-    path = Path(os.fspath(path))
+    """Call write(temporary) for a new file beside `path`, then rename it to `path`:
+    readers see the complete file or nothing, and a failure (Ctrl-C included)
+    leaves nothing. The data is flushed to disk (fsync) before the rename, and
+    the directory after it, so a crash cannot leave a truncated file under the
+    final name. The new file gets the permissions open() would give it (or
+    those of the file it replaces); a symbolic link at `path` is followed, as
+    writing through it would."""
+    path = Path(os.path.realpath(os.fspath(path)))
+    mode = path.stat().st_mode & 0o7777 if path.is_file() else 0o666  # open() applies the umask to 0o666
     temporary = ""
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(handle)
+        while True:
+            candidate = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+            try:
+                os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
+            except FileExistsError:
+                continue
+            temporary = str(candidate)
+            break
         write(temporary)
         with open(temporary, "rb+") as stream:
             os.fsync(stream.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # what open() would give; mkstemp uses 0o600
+        if mode != 0o666:
+            os.chmod(temporary, mode)
         os.replace(temporary, path)
         temporary = ""
         _fsync_directory(path.parent)
@@ -209,6 +226,9 @@ def _resolve(path: Any) -> Path:
     for candidate in (named, given):
         if candidate.is_file():
             return candidate
+    for candidate in (named, given):
+        if candidate.is_dir():
+            raise IsADirectoryError(f"{candidate} is a directory, not a saved nearid file")
     raise FileNotFoundError(f"no such file: {named}" + (f" (nor {given})" if named != given else ""))
 
 
@@ -242,8 +262,9 @@ def _declared(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                     else:
                         raise ValueError(f"unsupported .npy format version {version}")
                     header = stream.tell()
-            except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-                raise ValueError(f"{path}: entry '{name}' is not a readable array: {exc}") from exc
+            except _READ_ERRORS as exc:
+                raise ValueError(f"{path}: entry '{name}' is not a readable array ({type(exc).__name__}: {exc})") \
+                    from exc
             if dtype.hasobject or dtype.kind not in "biufU" or (dtype.kind == "U" and dtype.itemsize > 4 * _MAX_TEXT):
                 raise ValueError(f"{path}: entry '{name}' has dtype {dtype}; nearid files hold numbers and short text")
             count = 1

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ._native import core as _core
-from ._validation import as_float_array, as_matrix, as_points, as_count, as_vector, check_finite
+from ._validation import as_count, as_float_array, as_matrix, as_points, as_seed, as_vector, check_finite
 
 __all__ = ["Map", "ResidualBlock", "ResidualNet", "Affine", "Chain", "FromCallable", "Assembled", "ACTIVATIONS"]
 
@@ -271,7 +271,7 @@ class ResidualNet(Map):
             raise ValueError(f"bias_scale must be a finite number >= 0; got {bias_scale}")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(None if seed is None else as_seed(seed))
         factor = np.sqrt(scale / _core.activation_max_slope(activation))
         blocks = []
         for _ in range(depth):

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import as_count
+
 __all__ = ["uniform", "geometric", "theorem_rate", "balanced_geometric_rate", "validate"]
 
 NAMES = ("uniform", "theorem", "geometric", "balanced")
@@ -30,13 +32,15 @@ NAMES = ("uniform", "theorem", "geometric", "balanced")
 
 def uniform(m: int) -> np.ndarray:
     """``a_i = i / m`` for i = 1..m."""
+    m = as_count(m, "m")
     return np.arange(1, m + 1, dtype=np.float64) / m
 
 
 def geometric(m: int, c: float) -> np.ndarray:
     """``a_i = (1 - c)^{m - i}`` for i = 1..m, 0 < c < 1."""
-    if not 0.0 < c < 1.0:
-        raise ValueError(f"c must be in (0, 1) for a geometric schedule; got {c}")
+    m = as_count(m, "m")
+    if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, float, np.integer, np.floating)) or not 0.0 < c < 1.0:
+        raise ValueError(f"c must be a number in (0, 1) for a geometric schedule; got {c!r}")
     scales = (1.0 - c) ** np.arange(m - 1, -1, -1, dtype=np.float64)
     scales[-1] = 1.0
     return scales

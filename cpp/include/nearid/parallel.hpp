@@ -47,15 +47,14 @@ inline constexpr Index kTileRows = 64;
 /// running; below this much work per thread a loop is faster serial either way.
 inline constexpr double kMinSecondsPerThread = 200e-6;
 
+namespace detail {
+// The slot of the thread running the current tile (see tile_thread_slot).
+inline thread_local int t_tile_slot = 0;
+}  // namespace detail
+
 /// The index of the thread running the current tile of for_each_tile, in
-/// [0, num_threads() of the caller): a slot for per-thread accumulators.
-inline int tile_thread_slot() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
+/// [0, max_threads) of that call: a slot for per-thread accumulators.
+inline int tile_thread_slot() { return detail::t_tile_slot; }
 
 namespace detail {
 
@@ -85,8 +84,10 @@ bool run_team_on_new_thread(const std::function<void()>& team, std::atomic<bool>
 /// the failed points of every tile is thrown. A pending Ctrl-C stops the loop
 /// and throws Interrupted; bodies that run long call interruption_point().
 /// The fraction of tiles done goes to the calling thread's ProgressScope, if any.
+/// At most `max_threads` threads run tiles (default: num_threads(), read once
+/// here, so a concurrent set_num_threads cannot change a running loop).
 template <class Body>
-void for_each_tile(Index n, Index tile, Body&& body) {
+void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0) {
   if (n <= 0) return;
   const Index tiles = (n + tile - 1) / tile;
   const LoopDepth depth;  // only the outermost loop reports progress
@@ -118,7 +119,9 @@ void for_each_tile(Index n, Index tile, Body&& body) {
   };
   auto fraction = [&] { return static_cast<double>(done.load(std::memory_order_relaxed)) / static_cast<double>(tiles); };
   const bool caller_polls = this_thread_polls();
-  int threads = static_cast<int>(std::min<Index>(num_threads(), tiles));
+  int threads = static_cast<int>(std::min<Index>(max_threads > 0 ? max_threads : num_threads(), tiles));
+  const int saved_slot = detail::t_tile_slot;
+  detail::t_tile_slot = 0;  // the calling thread runs tiles as slot 0
   Index first = 0;  // tiles before this one have run on the calling thread
   if (threads > 1) {
     // Time the first tile here to decide how many threads the rest is worth
@@ -150,6 +153,7 @@ void for_each_tile(Index n, Index tile, Body&& body) {
         // Only the calling thread can see the interpreter's signals, so only it polls.
         const bool polls = master_polls && omp_get_thread_num() == 0;
         const TileScope scope(&stop, polls);
+        detail::t_tile_slot = omp_get_thread_num();
         if (polls && !stop.load(std::memory_order_relaxed) && poll(fraction())) {
           interrupted = true;
           stop.store(true, std::memory_order_relaxed);
@@ -164,6 +168,7 @@ void for_each_tile(Index n, Index tile, Body&& body) {
     }
 #endif
   }
+  detail::t_tile_slot = saved_slot;
   if (error) {
     // A tile that saw the stop flag raised Interrupted: report the interrupt itself.
     if (interrupted) throw Interrupted();
