@@ -53,10 +53,17 @@ def maps_and_references(draw, d):
 
         def step(X, J):
             Z = X @ block.B.T + block.bias
-            w = np.einsum("kb,nbc->nkc", block.B, J) * activation_slope(block.activation, Z)[:, :, None]
+            slope = activation_slope(block.activation, Z)
+            w = np.einsum("kb,nbc->nkc", block.B, J) * slope[:, :, None]
             update = np.einsum("ak,nkc->nac", block.A, w)
             out = block_forward(block, X)
-            return out, J + update, max(_largest(w), _largest(update), _largest(activation(block.activation, Z) @ block.A.T))
+            # Sums of absolute terms bound every partial sum, whatever order a kernel adds in.
+            aA, aB = np.abs(block.A), np.abs(block.B)
+            bounds = (np.abs(X) @ aB.T + np.abs(block.bias),
+                      np.abs(X) + np.abs(activation(block.activation, Z)) @ aA.T + np.abs(block.shift),
+                      np.einsum("kb,nbc->nkc", aB, np.abs(J)),
+                      np.abs(J) + np.einsum("ak,nkc->nac", aA, np.einsum("kb,nbc->nkc", aB, np.abs(J)) * slope[:, :, None]))
+            return out, J + update, max(_largest(b) for b in bounds)
 
         def exact(x, bound):
             z = [mpmath.fsum(block.B[i, j] * x[j] for j in range(d)) + block.bias[i] for i in range(k)]
@@ -75,7 +82,8 @@ def maps_and_references(draw, d):
         W, b = draw(arrays((d, d))), draw(arrays((d,)))
 
         def step(X, J):
-            return X @ W.T + b, np.einsum("ab,nbc->nac", W, J), _largest(X @ W.T)
+            bounds = (np.abs(X) @ np.abs(W).T + np.abs(b), np.einsum("ab,nbc->nac", np.abs(W), np.abs(J)))
+            return X @ W.T + b, np.einsum("ab,nbc->nac", W, J), max(_largest(v) for v in bounds)
 
         def exact(x, bound):
             terms = [abs(W[a, j] * x[j]) for a in range(d) for j in range(d)] + [abs(mpmath.mpf(v)) for v in b]
