@@ -58,7 +58,9 @@ inline int tile_thread_slot() { return detail::t_tile_slot; }
 
 namespace detail {
 
-/// Wall-clock seconds that f() takes.
+/// Wall-clock seconds that f() takes. (A thread CPU clock would ignore time
+/// slices lost to other processes, but reading it is a system call, a point
+/// where a loaded scheduler switches away: it measured 25% slower under load.)
 template <class F>
 double seconds_to_run(F&& f) {
   const auto start = std::chrono::steady_clock::now();
