@@ -278,6 +278,8 @@ class Decomposition:
             )
         self.epsilon_bound = self.epsilon_bounds["paper" if schedule in ("theorem", "geometric") else "sharp"]
         self.linear_bound = hardt_ma_bound(jacobian_at_center, len(self.linear_factors)) if self.linear_factors else 0.0
+        # h~ = g_m, the map every layer's inversion continues along when it must.
+        self._h_tilde_impl = self._g_impl(self.m)
         self.layers = tuple(self.segment(i, i + 1) for i in range(self.m + len(self.linear_factors)))
         self.nonlinear = self.layers[: self.m]
         self.linear = self.layers[self.m :]
@@ -328,7 +330,7 @@ class Decomposition:
     @property
     def h_tilde(self) -> Map:
         """The normalised map h~(z) = J0^{-1} (h(z + x0) - h(x0)) (equal to g_m)."""
-        return Assembled(self._g_impl(self.m), "h~", (_h_tilde_of, (self,)))
+        return Assembled(self._h_tilde_impl, "h~", (_h_tilde_of, (self,)))
 
     def segment(self, start: int, stop: int) -> Map:
         """``layers[start:stop]`` composed, as one map.
@@ -350,7 +352,7 @@ class Decomposition:
             if start == 0:
                 pieces.append(self._g_impl(end, input_shift=self.center))
             else:
-                pieces.append(self.inversion._inverse_impl(self._g_impl(start), self.radius, self._g_impl(self.m),
+                pieces.append(self.inversion._inverse_impl(self._g_impl(start), self.radius, self._h_tilde_impl,
                                                             float(self.scales[start - 1])))
                 pieces.append(self._g_impl(end))
             label.append(f"nonlinear {start}..{end - 1}")
@@ -414,7 +416,7 @@ class Decomposition:
         points, single = as_points(Y, self.dim, "Y")
         W = np.linalg.solve(self._linear_product, (points - self._value_at_center).T).T
         settings = self.inversion
-        h_tilde = self._g_impl(self.m)
+        h_tilde = self._h_tilde_impl
         result = solve(h_tilde, W, None, settings.method, settings.tol, settings.tol, settings.max_iter,
                        settings.anderson_memory, self.radius, h_tilde, 1.0)
         raise_unless_converged(
