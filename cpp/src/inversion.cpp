@@ -276,8 +276,7 @@ class TileSolver {
       if (!std::isfinite(p.rn)) {
         stop(p, StopReason::NonFinite);
       } else if (p.rn <= p.tol) {
-        p.resume = p.stage;
-        p.stage = Stage::Verify;
+        to_verify(p);
       }
     }
   }
@@ -305,6 +304,13 @@ class TileSolver {
       p.running = InversionMethod::Newton;
       p.needs_direction = true;
     }
+  }
+
+  /// The residual meets the tolerance: the next Jacobian pass verifies x, and
+  /// the point resumes its stage if it fails there.
+  static void to_verify(Point& p) {
+    p.resume = p.stage;
+    p.stage = Stage::Verify;
   }
 
   void stop(Point& p, StopReason reason) {
@@ -355,9 +361,7 @@ class TileSolver {
           lu_solve(Jk, d_, pivots_.data(), p.direction);
         }
         if (p.stage == Stage::Verify) {
-          // f(x) == y exactly: x solves the equation as computed, whatever Df is there.
-          const double error = p.rn == 0.0 ? 0.0 : regular ? norm(p.direction, d_) : std::numeric_limits<double>::infinity();
-          verify(p, error);
+          verify(p, regular ? norm(p.direction, d_) : std::numeric_limits<double>::infinity());
         } else if (!regular) {
           stop(p, StopReason::SingularJacobian);
         } else {
@@ -369,6 +373,7 @@ class TileSolver {
   }
 
   void verify(Point& p, double error) {
+    if (p.rn == 0.0) error = 0.0;  // f(x) == y exactly: x solves the equation as computed, whatever Df is there
     const double xn = norm(p.x, d_);
     if (error < p.verified_error) {  // NaN never replaces the record
       p.verified_error = error;
@@ -416,14 +421,20 @@ class TileSolver {
       p.step = 1.0;
       if (p.rn <= p.tol) {
         p.resume = Stage::Refine;
-        return verify(p, p.rn == 0.0 ? 0.0 : shorter);
+        return verify(p, shorter);
       }
       p.stage = Stage::Refine;
+      if (p.iterations >= options_.max_iter) stop(p, StopReason::MaxIterations);
     } else {
-      p.step *= 0.5;
-      p.stage = Stage::Refine;
-      if (p.step < kMinStep) return stop(p, StopReason::Stalled);
+      refine_reject(p);
     }
+  }
+
+  /// The candidate was not taken: halve the step and try again, within the limits.
+  void refine_reject(Point& p) {
+    p.step *= 0.5;
+    p.stage = Stage::Refine;
+    if (p.step < kMinStep) return stop(p, StopReason::Stalled);
     if (p.iterations >= options_.max_iter) stop(p, StopReason::MaxIterations);
   }
 
@@ -479,8 +490,11 @@ class TileSolver {
       if (p.stage == Stage::Refine) {  // judged once the Jacobian at the candidate is known
         std::copy(rc, rc + d_, p.candidate_r);
         p.candidate_rn = norm(rc, d_);
-        p.stage = std::isfinite(p.candidate_rn) ? Stage::RefineCheck : Stage::Refine;
-        if (p.stage == Stage::Refine) p.step *= 0.5;
+        if (std::isfinite(p.candidate_rn)) {
+          p.stage = Stage::RefineCheck;
+        } else {
+          refine_reject(p);
+        }
         continue;
       }
       update(p, rc, norm(rc, d_));
@@ -499,10 +513,7 @@ class TileSolver {
     } else {
       ++p.since_best;
     }
-    if (rcn <= p.tol) {
-      p.resume = p.stage;
-      p.stage = Stage::Verify;
-    }
+    if (rcn <= p.tol) to_verify(p);
   }
 
   void update(Point& p, const double* rc, double rcn) {

@@ -120,8 +120,19 @@ void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0) {
     }
   };
   auto fraction = [&] { return static_cast<double>(done.load(std::memory_order_relaxed)) / static_cast<double>(tiles); };
+  // Called only by the thread that polls: a pending Ctrl-C stops the loop.
+  auto poll_stops = [&] {
+    if (stop.load(std::memory_order_relaxed) || !poll(fraction())) return false;
+    interrupted = true;
+    stop.store(true, std::memory_order_relaxed);
+    return true;
+  };
   const bool caller_polls = this_thread_polls();
+#ifdef _OPENMP
   int threads = static_cast<int>(std::min<Index>(max_threads > 0 ? max_threads : num_threads(), tiles));
+#else
+  int threads = 1;  // an override above 1 has no team to run it
+#endif
   const int saved_slot = detail::t_tile_slot;
   detail::t_tile_slot = 0;  // the calling thread runs tiles as slot 0
   Index first = 0;  // tiles before this one have run on the calling thread
@@ -138,11 +149,7 @@ void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0) {
   if (threads <= 1) {
     const TileScope scope(&stop, caller_polls);
     for (Index t = first; t < tiles && !stop.load(std::memory_order_relaxed); ++t) {
-      if (caller_polls && poll(fraction())) {
-        interrupted = true;
-        stop.store(true, std::memory_order_relaxed);
-        break;
-      }
+      if (caller_polls && poll_stops()) break;
       run_tile(t);
     }
   } else {
@@ -156,10 +163,7 @@ void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0) {
         const bool polls = master_polls && omp_get_thread_num() == 0;
         const TileScope scope(&stop, polls);
         detail::t_tile_slot = omp_get_thread_num();
-        if (polls && !stop.load(std::memory_order_relaxed) && poll(fraction())) {
-          interrupted = true;
-          stop.store(true, std::memory_order_relaxed);
-        }
+        if (polls) poll_stops();
         run_tile(t);
       }
     };
