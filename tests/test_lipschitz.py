@@ -375,7 +375,6 @@ def test_ctrl_c_inside_one_slow_task(stops_on_ctrl_c):
 
 def test_exact_in_very_high_dimension():
     """Plain summation of d squares in long double loses d 2^-64: 12 double ulps at d = 1e5."""
-    import mpmath
 
     for d in (20_000, 100_000):
         X = np.array([[0.0], [1.0]])

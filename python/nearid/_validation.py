@@ -88,6 +88,11 @@ def as_points(value: Any, dim: int, name: str = "X") -> tuple[np.ndarray, bool]:
     return array, single
 
 
+def is_real_scalar(value: Any) -> bool:
+    """True for a Python or NumPy integer or float (bool excluded); the caller checks its range."""
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
+
+
 def as_index(value: Any, name: str) -> int:
     """A Python or NumPy integer as an int (bool, floats and the rest raise TypeError);
     the caller checks its range."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import is_real_scalar
 from .maps import Map
 
 __all__ = ["Constants", "estimate_constants", "paper_epsilon", "sharp_epsilon", "make_constants"]
@@ -49,10 +50,9 @@ class Constants:
         for name in ("alpha", "M", "L", "B"):
             value = getattr(self, name)
             # +inf is an honest estimate (a singular Jacobian in the ball); NaN or a negative value is not.
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                    or np.isnan(value) or value < 0:
+            if not is_real_scalar(value) or np.isnan(value) or value < 0:
                 raise ValueError(f"constant {name} must be a number >= 0 (inf allowed); got {value!r}")
-        if not (isinstance(self.R, (int, float, np.integer, np.floating)) and np.isfinite(self.R) and self.R > 0):
+        if not (is_real_scalar(self.R) and np.isfinite(self.R) and self.R > 0):
             raise ValueError(f"constant R (the radius) must be a finite number > 0; got {self.R!r}")
         if not set(self.estimated) <= set(_GIVEN) or len(set(self.estimated)) != len(self.estimated):
             raise ValueError(f"estimated must list distinct names among {_GIVEN}; got {self.estimated!r}")
@@ -144,8 +144,7 @@ def make_constants(
             f"constants may give 'alpha', 'M', 'L', 'B' (and 'R', the radius); got unknown keys {sorted(unknown)}"
         )
     for key, value in given.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-                or not np.isfinite(value) or value < 0:
+        if not is_real_scalar(value) or not np.isfinite(value) or value < 0:
             raise ValueError(f"constants[{key!r}] must be a finite number >= 0; got {value!r}")
     if "R" in given and float(given["R"]) != R:
         raise ValueError(f"constants['R'] = {given['R']} differs from radius = {R}; R is the radius")

@@ -43,6 +43,13 @@ class WorkerFailure(RuntimeError):
     """A Dask task or worker failed while nearid was computing; no result is returned."""
 
 
+def _task_options(chunk: Any, threads_per_task: Any) -> tuple[int | None, int | None]:
+    """Checked `chunk` and `threads_per_task` (None keeps the default)."""
+    return (None if chunk is None else as_count(chunk, "chunk"),
+            None if threads_per_task is None else as_count(threads_per_task, "threads_per_task", limit="threads",
+                                                           minimum=1))
+
+
 def _check_block(block: np.ndarray, name: str, offset: int) -> np.ndarray:
     block = as_float_array(block, name)
     check_finite(block, name, row_offset=offset)  # the in-memory message, with global row numbers
@@ -164,9 +171,7 @@ def pairwise_lipschitz(
         Identical to the in-memory result.
     """
     reduce, on_duplicate, top_k = _lipschitz._options(reduce, on_duplicate, top_k)
-    chunk = None if chunk is None else as_count(chunk, "chunk")
-    threads_per_task = None if threads_per_task is None else as_count(threads_per_task, "threads_per_task",
-                                                                      limit="threads", minimum=1)
+    chunk, threads_per_task = _task_options(chunk, threads_per_task)
     X, Y, offsets, lazy = _row_blocks(X, Y, chunk)
     n = offsets[-1]
     if n < 2:
@@ -253,9 +258,7 @@ def map_blocks(f: Any, X: Any, chunk: int | None = None, threads_per_task: int |
     check_real_dtype(X.dtype, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D (n, d) array; got shape {X.shape}")
-    chunk = None if chunk is None else as_count(chunk, "chunk")
-    threads_per_task = None if threads_per_task is None else as_count(threads_per_task, "threads_per_task",
-                                                                      limit="threads", minimum=1)
+    chunk, threads_per_task = _task_options(chunk, threads_per_task)
     dim = getattr(f, "dim", None) if not hasattr(f, "__self__") else getattr(f.__self__, "dim", None)
     if dim is not None and X.shape[1] != dim:
         raise ValueError(f"X must have shape (n, {dim}) for a map of dim {dim}; got {X.shape}")

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import bounds, lipschitz, schedules
 from ._native import core as _core
-from ._validation import as_count, as_index, as_points, as_seed, as_vector
+from ._validation import as_count, as_index, as_points, as_seed, as_vector, is_real_scalar
 from .bounds import Constants
 from .inversion import METHODS, raise_unless_converged, solve
 from .linear import hardt_ma, hardt_ma_bound
@@ -179,7 +179,7 @@ class InversionSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.method, str) or self.method not in METHODS:
             raise ValueError(f"inversion method must be one of {METHODS}; got {self.method!r}")
-        if isinstance(self.tol, (bool, np.bool_)) or not isinstance(self.tol, (int, float, np.integer, np.floating)):
+        if not is_real_scalar(self.tol):
             raise TypeError(f"inversion tol must be a number; got {type(self.tol).__name__}")
         if not (np.isfinite(self.tol) and self.tol > 0):
             raise ValueError(f"inversion tol must be a finite number > 0; got {self.tol!r}")
@@ -519,10 +519,9 @@ def _checked_state(
     scales = schedules.validate(scales, m, "stored" if schedule == "explicit" else str(schedule))
     if not isinstance(schedule, str) or schedule not in schedules.NAMES + ("explicit",):
         raise ValueError(f"schedule must be one of {schedules.NAMES + ('explicit',)}; got {schedule!r}")
-    if rate is not None and not (isinstance(rate, (int, float, np.floating)) and 0.0 < rate < 1.0):
+    if rate is not None and not (is_real_scalar(rate) and 0.0 < rate < 1.0):
         raise ValueError(f"rate must be None or a number in (0, 1); got {rate!r}")
-    if isinstance(radius, bool) or not isinstance(radius, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(radius) or radius <= 0:
+    if not is_real_scalar(radius) or not np.isfinite(radius) or radius <= 0:
         raise ValueError(f"radius must be a finite number > 0; got {radius!r}")
     center = as_vector(center, "center", d)
     J0 = np.array(jacobian_at_center, dtype=np.float64)

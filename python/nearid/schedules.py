@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_count
+from ._validation import as_count, is_real_scalar
 
 __all__ = ["uniform", "geometric", "theorem_rate", "balanced_geometric_rate", "validate"]
 
@@ -39,7 +39,7 @@ def uniform(m: int) -> np.ndarray:
 def geometric(m: int, c: float) -> np.ndarray:
     """``a_i = (1 - c)^{m - i}`` for i = 1..m, 0 < c < 1."""
     m = as_count(m, "m")
-    if isinstance(c, (bool, np.bool_)) or not isinstance(c, (int, float, np.integer, np.floating)) or not 0.0 < c < 1.0:
+    if not is_real_scalar(c) or not 0.0 < c < 1.0:
         raise ValueError(f"c must be a number in (0, 1) for a geometric schedule; got {c!r}")
     scales = (1.0 - c) ** np.arange(m - 1, -1, -1, dtype=np.float64)
     scales[-1] = 1.0
