@@ -10,10 +10,13 @@ For Q(net) = 1/(2n) sum_j ||net(x_j) - y_j||^2:
   Theorem 4: with every block within eps of the identity, it is at least
   (1 - eps)^(depth - i) ||r_j|| / n, so functional critical points are global
   minima;
-- :func:`train`: plain gradient descent or Adam on the parametric gradient.
-  Theorem 6: a tanh network with all-zero parameters on centred data is a
-  parametric critical point although its loss is not minimal, and gradient
-  descent from there does not move;
+- :func:`train`: gradient descent or Adam on the parametric gradient, with a
+  safeguard that halves the step size when a step would raise the loss above
+  twice the best so far; it returns the last and the best iterate, and raises
+  :class:`DivergenceError` with the loss history if the loss leaves the
+  finite numbers. Theorem 6: a tanh network with all-zero parameters on
+  centred data is a parametric critical point although its loss is not
+  minimal, and gradient descent from there does not move;
 - :func:`least_squares_baseline`: the best affine predictor, to compare a
   trained network with (Shamir 2018).
 """
@@ -21,6 +24,7 @@ For Q(net) = 1/(2n) sum_j ||net(x_j) - y_j||^2:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,17 +32,18 @@ import numpy as np
 
 from . import _progress
 from ._native import core as _core
-from ._validation import as_matrix, as_count
+from ._validation import as_count, as_matrix, is_real_scalar
 from .maps import ResidualBlock, ResidualNet
 
 __all__ = [
     "BlockGradient",
+    "DivergenceError",
     "LossAndGrad",
     "TrainResult",
-    "loss_and_grad",
     "functional_gradient",
-    "train",
     "least_squares_baseline",
+    "loss_and_grad",
+    "train",
 ]
 
 PARAMETERS = ("A", "B", "bias", "shift")
@@ -111,20 +116,99 @@ def functional_gradient(net: ResidualNet, X: Any, Y: Any) -> np.ndarray:
     return _core.functional_gradients(net._impl, X_, Y_).reshape(net.depth, X_.shape[0], net.dim)
 
 
+class DivergenceError(ValueError):
+    """Training reached a non-finite loss or non-finite parameters.
+
+    Raised by :func:`train` when the starting loss overflows; when a step
+    leaves the finite numbers with the safeguard off (``max_increase=None``);
+    or when no step size down to ``lr * 2**-60`` keeps the loss finite and
+    within the safeguard. The message gives the step and the first and last
+    losses. A ValueError, so callers catching ValueError still do.
+
+    Attributes
+    ----------
+    step : int
+        The step that failed, counted from 1 as in ``TrainResult.losses``
+        (0: the starting loss is not finite).
+    losses : ndarray, shape (step + 1,)
+        The loss before every step, ending with the failed step's: non-finite,
+        or the safeguard's last trial (NaN when the parameters were not finite).
+    """
+
+    def __init__(self, message: str, step: int, losses: np.ndarray):
+        super().__init__(message)
+        self.step = step
+        self.losses = losses
+
+
 @dataclass(frozen=True, repr=False)
 class TrainResult:
-    """The trained network, the loss before every step and after the last,
-    and the parametric gradient norm at each step."""
+    """The result of :func:`train`.
+
+    Attributes
+    ----------
+    net : ResidualNet
+        The network after the last step.
+    losses : ndarray, shape (steps + 1,)
+        The loss before every step and after the last.
+    gradient_norms : ndarray, shape (steps,)
+        The parametric gradient norm (trainable parameters) at each step.
+    best_net : ResidualNet
+        The iterate with the lowest loss (the first one on ties; the starting
+        network when no step improves on it).
+    best_loss : float
+        Its loss, ``losses[best_step]``.
+    best_step : int
+        Its index in ``losses`` (0 is the starting network).
+    step_sizes : ndarray, shape (steps,)
+        The learning rate each step was taken with (below ``lr`` once the
+        safeguard has halved it).
+    rejected : int
+        Trial steps the safeguard rejected (each halved the learning rate).
+    """
 
     net: ResidualNet
     losses: np.ndarray
     gradient_norms: np.ndarray
+    best_net: ResidualNet
+    best_loss: float
+    best_step: int
+    step_sizes: np.ndarray
+    rejected: int
+
+    @property
+    def loss(self) -> float:
+        """The final loss, ``losses[-1]``."""
+        return float(self.losses[-1])
 
     def __repr__(self) -> str:
-        return (
-            f"TrainResult(steps={self.gradient_norms.size}, loss {self.losses[0]:.6g} -> {self.losses[-1]:.6g}, "
-            f"last gradient norm {self.gradient_norms[-1]:.3g})"
+        steps = self.gradient_norms.size
+        text = (
+            f"TrainResult(steps={steps}, loss {self.losses[0]:.6g} -> {self.losses[-1]:.6g}, "
+            f"best {self.best_loss:.6g} at step {self.best_step}"
         )
+        if steps:
+            text += f", last gradient norm {self.gradient_norms[-1]:.3g}"
+        if self.rejected:
+            text += f", safeguard rejected {self.rejected} trial steps, lr now {self.step_sizes[-1]:.3g}"
+        return text + ")"
+
+
+_MAX_HALVINGS = 60
+
+
+def _diverged(step: int, steps: int, losses: np.ndarray, failed: float, reason: str) -> DivergenceError:
+    """The error for step `step` (0-based) of `steps`, whose loss `failed` is not acceptable."""
+    history = np.append(losses[: step + 1], failed)
+    shown = [f"{i}: {value:.4g}" for i, value in enumerate(history)]
+    if len(shown) > 8:
+        shown = shown[:4] + ["..."] + shown[-4:]
+    return DivergenceError(
+        f"train diverged at step {step + 1} of {steps}{reason}; loss history (step: loss) {', '.join(shown)}. "
+        "Use a smaller lr" + ("" if "max_increase" in reason else ", or the safeguard max_increase (on by default)"),
+        step + 1,
+        history,
+    )
 
 
 def train(
@@ -136,8 +220,9 @@ def train(
     optimizer: str = "adam",
     trainable: Sequence[str] = PARAMETERS,
     progress: bool = False,
+    max_increase: float | None = 2.0,
 ) -> TrainResult:
-    """Minimise Q by gradient descent on the C++ parametric gradient.
+    """Minimise Q by gradient descent on the C++ parametric gradient, with a step-size safeguard.
 
     Parameters
     ----------
@@ -146,7 +231,10 @@ def train(
     X, Y : array_like, shape (n, d)
     steps : int
     lr : float
-        Step size (Adam: beta1 = 0.9, beta2 = 0.999, eps = 1e-8).
+        Initial step size (Adam: beta1 = 0.9, beta2 = 0.999, eps = 1e-8).
+        Adam moves every parameter by about ``lr`` per step whatever its
+        scale, so a network with small weights (a distilled one: entries of
+        A near 1e-2) needs a small ``lr``; the safeguard finds one.
     optimizer : {"adam", "gd"}
     trainable : sequence of {"A", "B", "bias", "shift"}
         Parameters that move; the paper's networks x + A tanh(B x) train
@@ -154,59 +242,127 @@ def train(
     progress : bool
         Show a tqdm progress bar (optional extra ``progress``) when writing to
         a terminal.
+    max_increase : float >= 1 or None
+        The safeguard: a step whose loss is not finite or exceeds
+        ``max_increase`` times the best loss so far is rejected, and retried
+        along the same direction (the optimiser's state is unchanged) with
+        half the learning rate; the halved rate is kept for the later steps.
+        Hence every iterate's loss is at most ``max_increase`` times the
+        starting loss, and ``max_increase=1`` makes the losses non-increasing.
+        A run whose steps are never rejected is the plain optimiser's. None
+        turns the safeguard off: a non-finite loss or parameter then raises
+        :class:`DivergenceError` at once.
 
     Returns
     -------
     TrainResult
+        The last and the best iterate, the losses, the step sizes and the
+        number of rejected steps; identical on every run for the same inputs.
+
+    Raises
+    ------
+    DivergenceError
+        (a ValueError) the starting loss is not finite; or a step gives a
+        non-finite loss or parameters with the safeguard off; or no step size
+        down to ``lr * 2**-60`` passes it. The message reports the step and
+        the first and last losses.
     """
     X_, Y_ = _data(net, X, Y)
     steps = as_count(steps, "steps")
+    if not is_real_scalar(lr) or not np.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a finite number > 0; got {lr!r}")
     lr = float(lr)
-    if not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a finite number > 0; got {lr}")
     if optimizer not in ("adam", "gd"):
         raise ValueError(f"optimizer must be 'adam' or 'gd'; got {optimizer!r}")
     trainable = tuple(trainable)
     unknown = set(trainable) - set(PARAMETERS)
     if unknown or not trainable:
         raise ValueError(f"trainable must name some of {PARAMETERS}; got {trainable}")
+    if max_increase is not None:
+        if not is_real_scalar(max_increase) or not (1 <= max_increase < np.inf):
+            raise ValueError(f"max_increase must be a finite number >= 1 or None; got {max_increase!r}")
+        max_increase = float(max_increase)
+
+    activations = [b.activation for b in net.blocks]
+    indices = [PARAMETERS.index(p) for p in trainable]
+
+    def evaluate(params: list[dict[str, np.ndarray]]) -> tuple[float, Any]:
+        """Q and its gradient at `params`; NaN (and no gradient) when a parameter is not finite."""
+        if not all(np.all(np.isfinite(block[p])) for block in params for p in trainable):
+            return float("nan"), None
+        impl = _core.ResidualNet([(b["A"], b["B"], b["bias"], b["shift"], a) for b, a in zip(params, activations)])
+        loss, grads = _core.loss_and_grad(impl, X_, Y_)
+        return float(loss), grads
+
+    def network(params: list[dict[str, np.ndarray]]) -> ResidualNet:
+        return ResidualNet([ResidualBlock(b["A"], b["B"], b["bias"], b["shift"], a) for b, a in zip(params, activations)])
 
     params = [{p: np.array(getattr(b, p), dtype=np.float64) for p in PARAMETERS} for b in net.blocks]
-    activations = [b.activation for b in net.blocks]
-    first = {p: [np.zeros_like(block[p]) for block in params] for p in trainable}
-    second = {p: [np.zeros_like(block[p]) for block in params] for p in trainable}
-    losses, norms = np.empty(steps + 1), np.empty(steps)
+    loss, grads = evaluate(params)
+    if not np.isfinite(loss):
+        raise DivergenceError(f"train: the starting loss is {loss} (overflow); loss history (step: loss) 0: {loss}", 0,
+                              np.array([loss]))
+    first = [[np.zeros_like(block[p]) for p in trainable] for block in params]
+    second = [[np.zeros_like(block[p]) for p in trainable] for block in params]
+    losses, norms, sizes = np.empty(steps + 1), np.empty(steps), np.empty(steps)
+    losses[0] = loss
+    best_loss, best_step, best_params = loss, 0, params
+    rate, rejected = lr, 0
     bar = _progress.bar(steps, "train", progress, unit="step")
-
-    def impl():
-        return _core.ResidualNet([(b["A"], b["B"], b["bias"], b["shift"], a) for b, a in zip(params, activations)])
-
-    for step in range(steps):
-        loss, grads = _core.loss_and_grad(impl(), X_, Y_)
-        losses[step] = loss
-        norms[step] = np.sqrt(sum(np.sum(g[PARAMETERS.index(p)] ** 2) for g in grads for p in trainable))
-        for i, g in enumerate(grads):
-            for p in trainable:
-                gradient = g[PARAMETERS.index(p)]
+    # Overflow in a trial step (or in Adam's moments) is caught below as a non-finite loss or
+    # parameter, so NumPy need not warn about it; the bar (tqdm, or None) closes on any exit.
+    with np.errstate(over="ignore", invalid="ignore"), bar if bar is not None else nullcontext():
+        for step in range(steps):
+            norms[step] = np.sqrt(sum(np.sum(g[j] ** 2) for g in grads for j in indices))
+            # This step's direction as (numerator, denominator): the gradient over 1, or Adam's
+            # m_hat over sqrt(v_hat) + eps. A step of size `rate` is params - rate * numerator / denominator.
+            directions = []
+            for i, g in enumerate(grads):
                 if optimizer == "gd":
-                    params[i][p] -= lr * gradient
-                else:
-                    m, v = first[p][i], second[p][i]
+                    directions.append([(g[j], 1.0) for j in indices])
+                    continue
+                block = []
+                for t, j in enumerate(indices):
+                    m, v = first[i][t], second[i][t]
                     m *= 0.9
-                    m += 0.1 * gradient
+                    m += 0.1 * g[j]
                     v *= 0.999
-                    v += 0.001 * gradient**2
-                    m_hat = m / (1 - 0.9 ** (step + 1))
-                    v_hat = v / (1 - 0.999 ** (step + 1))
-                    params[i][p] -= lr * m_hat / (np.sqrt(v_hat) + 1e-8)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss:.3g}")
-    if bar is not None:
-        bar.close()
-    trained = ResidualNet([ResidualBlock(b["A"], b["B"], b["bias"], b["shift"], a) for b, a in zip(params, activations)])
-    losses[steps] = _core.loss_and_grad(trained._impl, X_, Y_)[0]
-    return TrainResult(trained, losses, norms)
+                    v += 0.001 * g[j] ** 2
+                    block.append((m / (1 - 0.9 ** (step + 1)), np.sqrt(v / (1 - 0.999 ** (step + 1))) + 1e-8))
+                directions.append(block)
+            trials = []
+            for _ in range(_MAX_HALVINGS + 1):
+                trial = [dict(block) for block in params]
+                for i, block in enumerate(directions):
+                    for p, (numerator, denominator) in zip(trainable, block):
+                        trial[i][p] = params[i][p] - rate * numerator / denominator
+                trial_loss, trial_grads = evaluate(trial)
+                trials.append(trial_loss)
+                if np.isfinite(trial_loss) and (max_increase is None or trial_loss <= max_increase * best_loss):
+                    break
+                if max_increase is None:
+                    what = "the parameters" if trial_grads is None else "the loss"
+                    raise _diverged(step, steps, losses, trial_loss, f" (lr {rate:.3g}): {what} became non-finite")
+                rejected += 1
+                rate *= 0.5
+            else:
+                raise _diverged(
+                    step, steps, losses, trial_loss,
+                    f": no lr from {rate * 2 ** (_MAX_HALVINGS + 1):.3g} down to {rate * 2:.3g} kept the loss "
+                    f"finite and within max_increase = {max_increase:g} times the best loss {best_loss:.4g} "
+                    f"(trial losses {', '.join(f'{t:.4g}' for t in trials[:3])}, ..., {trials[-1]:.4g})",
+                )
+            params, loss, grads = trial, trial_loss, trial_grads
+            sizes[step] = rate
+            losses[step + 1] = loss
+            if loss < best_loss:
+                best_loss, best_step, best_params = loss, step + 1, params
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3g}", lr=f"{rate:.3g}")
+    trained = network(params)
+    best = trained if best_params is params else network(best_params)
+    return TrainResult(trained, losses, norms, best, float(best_loss), best_step, sizes, rejected)
 
 
 def least_squares_baseline(X: Any, Y: Any) -> tuple[float, np.ndarray, np.ndarray]:
