@@ -1,17 +1,24 @@
-"""Saving and loading decompositions: exact round trips, refusals, no partial files."""
+"""Saving and loading decompositions and maps (.npz and JSON): exact round trips, refusals, no partial files."""
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
+import re
 import struct
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import nearid
-from references import ball_points
+from nearid import cli
+from references import activation, ball_points
 from nearid.maps import Affine, Chain, FromCallable, ResidualBlock, ResidualNet
 
 
@@ -36,7 +43,8 @@ def test_round_trip_is_exact(dec, tmp_path):
     for a, b in zip(loaded.layers, dec.layers):
         assert np.array_equal(a(X), b(X))
     assert np.array_equal(loaded.scales, dec.scales)
-    assert loaded.constants == dec.constants and loaded.constants.estimated == ("M",)
+    assert loaded.constants == dec.constants and loaded.constants.estimated == dec.constants.estimated
+    assert "M" in loaded.constants.estimated
     assert loaded.schedule == "geometric" and loaded.rate == dec.rate
     assert loaded.inversion == dec.inversion
     assert loaded.epsilon_bound == dec.epsilon_bound
@@ -341,3 +349,241 @@ def test_writing_leaves_the_umask_alone_and_keeps_permissions(dec, tmp_path, mon
     dec.save(path)
     assert path.stat().st_mode & 0o777 == 0o640
     assert np.array_equal(nearid.load(path).scales, dec.scales)
+
+
+# ---------------------------------------------------------------- unknown entries in .npz files
+
+
+def saved_map_entries(tmp_path):
+    h = Chain(Affine(np.eye(2), [1.0, 0.0]), ResidualNet.random(2, 3, 2, 0.3, seed=4))
+    nearid.io.save_map(h, tmp_path / "map")
+    with np.load(tmp_path / "map.npz") as data:
+        return dict(data)
+
+
+STRAY_MAP_ENTRIES = [
+    ({"map/1/0/bais": np.zeros(3)}, ("unknown entry 'map/1/0/bais' (did you mean 'bias'?); the entries of a map "
+     "at 'map/1/0/' are, by its type, ResidualNet: type, depth; ResidualBlock: type, A, B, bias, shift, activation; "
+     "Affine: type, W, b; Chain: type, length")),
+    ({"map/0/wieghts": np.eye(2)}, "unknown entry 'map/0/wieghts'; the entries of a map at 'map/0/' are"),
+    ({"fromat": np.array("x")}, ("unexpected entry 'fromat' (did you mean 'format'?); a saved nearid map holds "
+     "'format', 'format_version' and its map's entries under 'map/'")),
+    ({"extra": np.zeros(1)}, "unexpected entry 'extra'"),
+    ({"map/0/A": np.zeros((2, 2))}, ("entry 'map/0/A' does not belong to the Affine at 'map/0/', whose entries "
+     "are 'map/0/type', 'map/0/W', 'map/0/b'")),
+    ({"map/1/0/b": np.zeros(2)}, "entry 'map/1/0/b' does not belong to the ResidualBlock at 'map/1/0/'"),
+    ({"map/5/type": np.array("Affine")}, "entry 'map/5/type' belongs to no map: the file describes no map at 'map/5/'"),
+    ({"map/1/2/type": np.array("ResidualBlock")}, "the file describes no map at 'map/1/2/'"),
+]
+
+
+@pytest.mark.parametrize("extra, message", STRAY_MAP_ENTRIES, ids=[next(iter(e)) for e, _ in STRAY_MAP_ENTRIES])
+def test_map_files_with_entries_outside_the_format_are_refused(tmp_path, extra, message):
+    """load_map ignored entries it did not read: a misspelt 'bais' left the bias at its saved value silently."""
+    entries = saved_map_entries(tmp_path)
+    path = write(tmp_path / "extra.npz", {**entries, **extra})
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        nearid.io.load_map(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"scale": np.ones(3)}, ("unexpected entry 'scale' (did you mean 'scales'?); a saved nearid decomposition "
+     "holds 'format', 'format_version', 'schedule'")),
+    ({"h/1/0/shfit": np.zeros(3)}, "unknown entry 'h/1/0/shfit' (did you mean 'shift'?)"),
+    ({"h/0/depth": np.array(1)}, "entry 'h/0/depth' does not belong to the Affine at 'h/0/'"),
+    ({"h/2/type": np.array("Affine")}, "the file describes no map at 'h/2/'"),
+])
+def test_decomposition_files_with_entries_outside_the_format_are_refused(dec, tmp_path, extra, message):
+    path = write(tmp_path / "extra.npz", {**saved_entries(dec, tmp_path), **extra})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        nearid.load(path)
+
+
+# ---------------------------------------------------------------- JSON maps
+
+
+def reference(spec, X):
+    """A JSON map description evaluated with NumPy, with the defaults map_from_json documents
+    (a block's bias and shift zeros, activation tanh; an affine map's b zeros)."""
+    kind = spec.get("type", "ResidualBlock")
+    if kind == "ResidualNet":
+        for block in spec["blocks"]:
+            X = reference(block, X)
+        return X
+    if kind == "ResidualBlock":
+        A, B = np.array(spec["A"], dtype=float), np.array(spec["B"], dtype=float)
+        bias = np.array(spec.get("bias") or np.zeros(B.shape[0]), dtype=float)
+        shift = np.array(spec.get("shift") or np.zeros(A.shape[0]), dtype=float)
+        return X + activation(spec.get("activation") or "tanh", X @ B.T + bias) @ A.T + shift
+    if kind == "Affine":
+        W = np.array(spec["W"], dtype=float)
+        return X @ W.T + np.array(spec.get("b") or np.zeros(W.shape[0]), dtype=float)
+    assert kind == "Chain"
+    for f in spec["maps"]:
+        X = reference(f, X)
+    return X
+
+
+def map_objects(text):
+    """Every outermost {"type": ...} object written in `text`, whitespace and backticks removed."""
+    text = " ".join(text.replace("`", " ").split())
+    found = []
+    start = text.find('{"type"')
+    while start != -1:
+        level = 0
+        for end in range(start, len(text)):
+            level += {"{": 1, "}": -1}.get(text[end], 0)
+            if level == 0:
+                break
+        found.append(text[start:end + 1])
+        start = text.find('{"type"', end + 1)
+    return found
+
+
+def filled(examples):
+    """The examples with their placeholders filled: [[...]] by 2x2 matrices, [...] by vectors of 2,
+    and a Chain's "maps": [...] by the other examples."""
+    values = itertools.count(1)
+
+    def matrix(_):
+        return json.dumps([[0.1 * next(values), -0.05], [0.02, 0.1 * next(values)]])
+
+    def vector(_):
+        return json.dumps([0.03 * next(values), -0.01 * next(values)])
+
+    maps = [re.sub(r"\[\.\.\.\]", vector, re.sub(r"\[\[\.\.\.\]\]", matrix, e)) for e in examples
+            if '"maps": [...]' not in e]
+    chains = [e.replace('"maps": [...]', f'"maps": [{", ".join(maps)}]') for e in examples if '"maps": [...]' in e]
+    return [json.loads(e) for e in maps + chains]
+
+
+@pytest.mark.parametrize("source", ["README.md", "nearid decompose --help"])
+def test_documented_json_examples_load_as_written(source, capsys):
+    """The README and --help showed blocks without a "type"; map_from_json refused them."""
+    if source == "README.md":
+        text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    else:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["decompose", "--help"])
+        assert exit_info.value.code == 0
+        text = capsys.readouterr().out
+    examples = map_objects(text)
+    assert {json.loads(re.sub(r"\[+\.\.\.\]+", "[]", e))["type"] for e in examples} >= {"ResidualNet", "Affine",
+                                                                                          "Chain"}, examples
+    X = np.random.default_rng(3).standard_normal((20, 2))
+    for spec in filled(examples):
+        f = nearid.io.map_from_json(spec)
+        np.testing.assert_allclose(f(X), reference(spec, X), rtol=1e-14, atol=1e-15)
+        # What the README promises: the file and map_to_json describe the same map.
+        assert np.array_equal(nearid.io.map_from_json(json.loads(json.dumps(nearid.io.map_to_json(f))))(X), f(X))
+
+
+A2 = [[0.2, -0.1], [0.05, 0.3]]
+B2 = [[1.0, 0.5], [-0.25, 2.0]]
+
+
+def test_json_optional_keys_take_the_documented_defaults():
+    X = np.random.default_rng(5).standard_normal((30, 2))
+    minimal = {"type": "ResidualNet", "blocks": [{"A": A2, "B": B2}]}
+    expected = ResidualNet([ResidualBlock(np.array(A2), np.array(B2), np.zeros(2), np.zeros(2), "tanh")])
+    for spec in (minimal,
+                 {"type": "ResidualNet", "blocks": [{"type": "ResidualBlock", "A": A2, "B": B2}]},
+                 {"type": "ResidualNet", "blocks": [{"A": A2, "B": B2, "bias": None, "shift": None,
+                                                     "activation": None}]},
+                 {"type": "ResidualBlock", "A": A2, "B": B2}):
+        assert np.array_equal(nearid.io.map_from_json(spec)(X), expected(X)), spec
+    np.testing.assert_allclose(expected(X), reference(minimal, X), rtol=1e-14, atol=1e-15)
+    affine = nearid.io.map_from_json({"type": "Affine", "W": B2})
+    assert np.array_equal(affine(X), Affine(np.array(B2), np.zeros(2))(X))
+    assert np.array_equal(affine.b, np.zeros(2))
+    given_all = nearid.io.map_from_json({"type": "ResidualNet", "blocks": [
+        {"A": A2, "B": B2, "bias": [0.1, -0.2], "shift": [0.3, 0.0], "activation": "softplus"}]})
+    assert np.array_equal(given_all(X), ResidualBlock(np.array(A2), np.array(B2), np.array([0.1, -0.2]),
+                                                      np.array([0.3, 0.0]), "softplus")(X))
+
+
+ALLOWED_BLOCK = "allowed keys: 'type', 'A', 'B', 'bias', 'shift', 'activation'"
+UNKNOWN_KEYS = [
+    ({"type": "ResidualNet", "blocks": [{"A": A2, "B": B2, "bais": [0.0, 0.0]}]},
+     f"map.blocks[0] (ResidualBlock) has unknown key 'bais' (did you mean 'bias'?); {ALLOWED_BLOCK}"),
+    ({"type": "ResidualNet", "blocks": [{"A": A2, "B": B2}, {"A": A2, "B": B2, "shfit": [0.0, 0.0]}]},
+     f"map.blocks[1] (ResidualBlock) has unknown key 'shfit' (did you mean 'shift'?); {ALLOWED_BLOCK}"),
+    ({"type": "ResidualNet", "blocks": [{"A": A2, "B": B2, "activaton": "relu", "Bias": [1.0, 1.0]}]},
+     ("map.blocks[0] (ResidualBlock) has unknown keys 'activaton' (did you mean 'activation'?), 'Bias' (did you "
+      f"mean 'bias'?); {ALLOWED_BLOCK}")),
+    ({"type": "Affine", "wieghts": B2}, "map (Affine) has unknown key 'wieghts'; allowed keys: 'type', 'W', 'b'"),
+    ({"type": "ResidualNet", "blocks": [{"A": A2, "B": B2}], "name": "net"},
+     "map (ResidualNet) has unknown key 'name'; allowed keys: 'type', 'blocks'"),
+    ({"type": "Chain", "maps": [{"type": "Affine", "W": B2}], "map": []},
+     "map (Chain) has unknown key 'map' (did you mean 'maps'?); allowed keys: 'type', 'maps'"),
+    ({"type": "Chain", "maps": [{"type": "Affine", "W": B2}, {"type": "ResidualBlock", "A": A2, "B": B2, "C": 1}]},
+     f"map.maps[1] (ResidualBlock) has unknown key 'C'; {ALLOWED_BLOCK}"),
+]
+
+
+@pytest.mark.parametrize("spec, message", UNKNOWN_KEYS, ids=["bais", "shfit", "activaton+Bias", "wieghts", "name",
+                                                             "map", "C"])
+def test_json_unknown_keys_are_refused_with_the_key_its_place_and_the_allowed_keys(spec, message):
+    """A misspelt "bais" used to be ignored: the block silently got a zero bias."""
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        nearid.io.map_from_json(spec)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"type": "ResidualNet", "blocks": [{"type": "Affine", "W": B2}]},
+     "map.blocks[0] has type 'Affine'; the blocks of a ResidualNet are ResidualBlocks (their 'type' may be omitted)"),
+    ({"type": "ResidualNet", "blocks": {"A": A2, "B": B2}}, "map (ResidualNet): 'blocks' must be an array; got dict"),
+    ({"type": "ResidualNet", "blocks": [[A2, B2]]}, "map.blocks[0] must be an object with the keys of a ResidualBlock"),
+    ({"type": "ResidualNet", "blocks": []}, "map (ResidualNet): blocks must hold at least one ResidualBlock"),
+    ({"type": "ResidualNet", "blocks": [{"B": B2}]}, "map.blocks[0] (ResidualBlock) needs 'A'"),
+    ({"type": "Chain", "maps": "Affine"}, "map (Chain): 'maps' must be an array; got str"),
+    ({"type": "Chain", "maps": [{"W": B2}]}, "map.maps[0] must be an object with a 'type'"),
+    ({"type": "Chain"}, "map (Chain) needs 'maps'"),
+    ({"A": A2, "B": B2}, "map must be an object with a 'type'"),
+    ({"type": ["Affine"], "W": B2}, "map has unknown type ['Affine']"),
+    ({"type": "ResidualNet", "blocks": [{"A": A2, "B": B2, "activation": "swish"}]},
+     "map.blocks[0] (ResidualBlock): activation must be one of"),
+    ({"type": "ResidualNet", "blocks": [{"A": A2, "B": B2, "bias": [0.0]}]}, "map.blocks[0] (ResidualBlock): "),
+])
+def test_json_structure_errors_name_the_place(spec, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        nearid.io.map_from_json(spec)
+
+
+def test_json_round_trip_is_bitwise():
+    rng = np.random.default_rng(7)
+    blocks = [ResidualBlock(rng.standard_normal((3, k)) / 3, rng.standard_normal((k, 3)), rng.standard_normal(k),
+                            np.array([-0.0, 1 / 3, 5e-324]), act)
+              for k, act in zip((1, 4, 2), ("tanh", "relu", "sigmoid"))]
+    h = Chain(Affine(np.array([[1.0, 1e-300, 0.1], [0.0, 1 + 2**-52, -0.0], [np.pi, 0.0, 1.0]]), [0.1, 0.2, 0.3]),
+              Chain(ResidualNet(blocks), blocks[0]))
+    text = json.dumps(nearid.io.map_to_json(h))
+    again = nearid.io.map_from_json(json.loads(text))
+    assert json.dumps(nearid.io.map_to_json(again)) == text
+    flat, flat_again = h.flat_maps(), again.flat_maps()
+    assert [type(f) for f in flat] == [type(f) for f in flat_again] == [Affine, ResidualNet, ResidualBlock]
+    for f, g in zip(flat, flat_again):
+        parts = [(f.W, g.W), (f.b, g.b)] if isinstance(f, Affine) else [
+            (getattr(a, name), getattr(b, name)) for a, b in zip(getattr(f, "blocks", [f]), getattr(g, "blocks", [g]))
+            for name in ("A", "B", "bias", "shift")]
+        assert all(p.tobytes() == q.tobytes() for p, q in parts)  # bitwise, the sign of -0.0 included
+    X = rng.standard_normal((50, 3))
+    assert np.array_equal(again(X), h(X))
+
+
+@settings(max_examples=60, deadline=None)
+@given(d=st.integers(1, 3), k=st.integers(1, 3), data=st.data(),
+       act=st.sampled_from(["tanh", "sigmoid", "softplus", "relu", "identity"]))
+def test_json_round_trip_keeps_every_float(d, k, data, act):
+    floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
+    A, B = data.draw(hnp.arrays(np.float64, (d, k), elements=floats)), data.draw(hnp.arrays(np.float64, (k, d),
+                                                                                             elements=floats))
+    bias, shift = data.draw(hnp.arrays(np.float64, k, elements=floats)), data.draw(hnp.arrays(np.float64, d,
+                                                                                               elements=floats))
+    block = ResidualBlock(A, B, bias, shift, act)
+    again = nearid.io.map_from_json(json.loads(json.dumps(nearid.io.map_to_json(ResidualNet([block])))))
+    (got,) = again.blocks
+    for name in ("A", "B", "bias", "shift"):
+        assert getattr(got, name).tobytes() == getattr(block, name).tobytes()
+    assert got.activation == act

@@ -14,11 +14,18 @@ against a memory cap, so a small crafted file cannot make :func:`load`
 allocate gigabytes; then the decomposition is rebuilt through the same
 constructors as in code, which reject inconsistent contents (non-increasing
 scales, a Jacobian that is not Dh(x0), factors whose product is not it, ...).
-Every such problem is a ValueError that names the entry.
+An entry the format does not define (a misspelt name, a foreign array, an
+entry of a map the file does not describe) is refused as well: nothing in a
+file is silently ignored. Every such problem is a ValueError that names the
+entry.
+
+Maps are also described in JSON (:func:`map_to_json`, :func:`map_from_json`,
+the format of ``nearid decompose --map``), with the same strictness about keys.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import secrets
 import zipfile
@@ -33,7 +40,7 @@ from ._native import core as _core
 from .bounds import Constants
 from .maps import Affine, Chain, FromCallable, Map, ResidualBlock, ResidualNet
 
-__all__ = ["load", "load_map", "save_map", "map_from_json", "map_to_json", "FORMAT", "FORMAT_VERSION", "MAX_NESTING"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_NESTING", "load", "load_map", "map_from_json", "map_to_json", "save_map"]
 
 FORMAT = "nearid.Decomposition"
 MAP_FORMAT = "nearid.Map"
@@ -89,13 +96,14 @@ def _map_entries(f: Map, prefix: str, out: dict[str, np.ndarray]) -> None:
         for i, g in enumerate(maps):
             _map_entries(g, f"{prefix}{i}/", out)
     elif isinstance(f, FromCallable):
-        raise ValueError(
+        # A map that cannot be stored is a ValueError here, as every refusal of io is.
+        raise ValueError(  # noqa: TRY004
             "cannot save a decomposition of a FromCallable map: Python callables cannot be stored without "
             "pickle. Save the parameters of your function yourself and call nearid.decompose again after loading."
         )
     else:
-        raise ValueError(f"cannot save a decomposition of a {type(f).__name__}: only ResidualNet, ResidualBlock, "
-                         "Affine and Chain maps can be stored")
+        raise ValueError(f"cannot save a decomposition of a {type(f).__name__}: only ResidualNet, "  # noqa: TRY004
+                         "ResidualBlock, Affine and Chain maps can be stored")
 
 
 #: What reading a damaged archive member can raise (a bad CRC, an unknown compression
@@ -129,15 +137,32 @@ def _text_entry(data: Any, key: str, where: str) -> str:
     return str(value)
 
 
-def _map_from_entries(data: Any, prefix: str, where: str, depth: int = 0) -> Map:
+#: The entries of each kind of map in a file, under its prefix ("map/", "h/0/", ...);
+#: the maps of a ResidualNet or Chain are under "<prefix>0/", "<prefix>1/", ...
+_NPZ_ENTRIES: dict[str, tuple[str, ...]] = {
+    "ResidualNet": ("type", "depth"),
+    "ResidualBlock": ("type", "A", "B", "bias", "shift", "activation"),
+    "Affine": ("type", "W", "b"),
+    "Chain": ("type", "length"),
+}
+#: The number of dimensions of every entry name a map may have.
+_NPZ_RANKS = {"type": 0, "depth": 0, "length": 0, "activation": 0, "A": 2, "B": 2, "W": 2, "bias": 1, "shift": 1,
+              "b": 1}
+#: _NPZ_ENTRIES for error messages.
+_NPZ_NAMES = "; ".join(f"{kind}: {', '.join(fields)}" for kind, fields in _NPZ_ENTRIES.items())
+
+
+def _map_from_entries(data: Any, prefix: str, where: str, nodes: dict[str, str], depth: int = 0) -> Map:
+    """The map stored under `prefix`; records in `nodes` the prefix and kind of every map read."""
     if depth > MAX_NESTING:
         raise ValueError(f"{where}: maps nest deeper than {MAX_NESTING} levels at '{prefix}'; "
                          "flatten nested chains (nearid saves them flat)")
     kind = _text_entry(data, f"{prefix}type", where)
+    nodes[prefix] = kind
     try:
         if kind == "ResidualNet":
             depth_ = _count_entry(data, f"{prefix}depth", where, "depth")
-            blocks = [_map_from_entries(data, f"{prefix}{i}/", where, depth + 1) for i in range(depth_)]
+            blocks = [_map_from_entries(data, f"{prefix}{i}/", where, nodes, depth + 1) for i in range(depth_)]
             return ResidualNet(cast(list[ResidualBlock], blocks))  # ResidualNet checks the types
         if kind == "ResidualBlock":
             return ResidualBlock(_entry(data, f"{prefix}A", where), _entry(data, f"{prefix}B", where),
@@ -147,7 +172,7 @@ def _map_from_entries(data: Any, prefix: str, where: str, depth: int = 0) -> Map
             return Affine(_entry(data, f"{prefix}W", where), _entry(data, f"{prefix}b", where))
         if kind == "Chain":
             length = _count_entry(data, f"{prefix}length", where, "depth")
-            return Chain(*(_map_from_entries(data, f"{prefix}{i}/", where, depth + 1) for i in range(length)))
+            return Chain(*(_map_from_entries(data, f"{prefix}{i}/", where, nodes, depth + 1) for i in range(length)))
     except (TypeError, ValueError) as exc:
         if str(exc).startswith(where):
             raise
@@ -256,9 +281,9 @@ def _declared(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
                 with archive.open(info) as stream:
                     version = np.lib.format.read_magic(stream)
                     if version == (1, 0):
-                        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+                        shape, _fortran, dtype = np.lib.format.read_array_header_1_0(stream)
                     elif version == (2, 0):
-                        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+                        shape, _fortran, dtype = np.lib.format.read_array_header_2_0(stream)
                     else:
                         raise ValueError(f"unsupported .npy format version {version}")
                     header = stream.tell()
@@ -287,14 +312,16 @@ def _check_structure(declared: dict[str, tuple[tuple[int, ...], np.dtype]], wher
     """Declared shapes of the map entries agree with each other, with the dimension d
     (from the centre, when known) and with the width limit."""
     width_limit = _core.LIMITS["width"][1]
-    ranks = {"A": 2, "B": 2, "W": 2, "bias": 1, "shift": 1, "b": 1}
     blocks: dict[str, dict[str, tuple[int, ...]]] = {}
     for name, (shape, _) in declared.items():
         if not name.startswith(map_prefix):
             continue
         owner, field = name.rsplit("/", 1)
-        if len(shape) != ranks.get(field, 0):
-            raise ValueError(f"{where}: entry '{name}' must have {ranks.get(field, 0)} dimension(s); got shape {shape}")
+        if field not in _NPZ_RANKS:
+            raise ValueError(f"{where}: unknown entry '{name}'{_did_you_mean(field, _NPZ_RANKS)}; the entries of "
+                             f"a map at '{owner}/' are, by its type, {_NPZ_NAMES}")
+        if len(shape) != _NPZ_RANKS[field]:
+            raise ValueError(f"{where}: entry '{name}' must have {_NPZ_RANKS[field]} dimension(s); got shape {shape}")
         blocks.setdefault(owner, {})[field] = shape
     for owner, fields in blocks.items():
         if "A" in fields:  # a residual block: A (d, k), B (k, d), bias (k,), shift (d,)
@@ -313,6 +340,34 @@ def _check_structure(declared: dict[str, tuple[tuple[int, ...], np.dtype]], wher
         for field, shape in expected.items():
             if field in fields and fields[field] != shape:
                 raise ValueError(f"{where}: entry '{owner}/{field}' must have shape {shape}; got {fields[field]}")
+
+
+def _did_you_mean(name: str, allowed: Any) -> str:
+    close = difflib.get_close_matches(name, list(allowed), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _check_entries(declared: dict[str, Any], where: str, expected: Any, map_prefix: str,
+                   nodes: dict[str, str] | None, what: str) -> None:
+    """ValueError for an entry of the file that is neither one of `expected` nor an entry of a
+    map read (recorded in `nodes`): nothing in a file is silently ignored. With `nodes` None
+    (before the map is read), only the entries outside `map_prefix` are checked."""
+    wanted = set(expected)
+    for prefix, kind in (nodes or {}).items():
+        wanted.update(prefix + field for field in _NPZ_ENTRIES[kind])
+    for name in sorted(set(declared) - wanted):
+        if not name.startswith(map_prefix):
+            raise ValueError(f"{where}: unexpected entry '{name}'{_did_you_mean(name, expected)}; a saved nearid "
+                             f"{what} holds {', '.join(repr(k) for k in expected)} and its map's entries under "
+                             f"'{map_prefix}'")
+        if nodes is None:
+            continue
+        owner = name.rsplit("/", 1)[0] + "/"
+        if owner in nodes:
+            kind = nodes[owner]
+            raise ValueError(f"{where}: entry '{name}' does not belong to the {kind} at '{owner}', whose entries are "
+                             + ", ".join(f"'{owner}{field}'" for field in _NPZ_ENTRIES[kind]))
+        raise ValueError(f"{where}: entry '{name}' belongs to no map: the file describes no map at '{owner}'")
 
 
 _DECOMPOSITION_SHAPES = {
@@ -353,17 +408,39 @@ def save_map(f: Map, path: Any) -> None:
 def load_map(path: Any) -> Map:
     """Read a map written by :func:`save_map` (the same file name rule as :func:`load`)."""
     data, file, declared = _open(path, MAP_FORMAT, "map")
+    where = str(file)
     with data:
-        _check_structure(declared, str(file), "map/", None)
-        return _map_from_entries(data, "map/", str(file))
+        _check_entries(declared, where, ("format", "format_version"), "map/", None, "map")
+        _check_structure(declared, where, "map/", None)
+        nodes: dict[str, str] = {}
+        f = _map_from_entries(data, "map/", where, nodes)
+        _check_entries(declared, where, ("format", "format_version"), "map/", nodes, "map")
+        return f
 
 
 # ---------------------------------------------------------------- JSON
 
+#: The keys of each kind of JSON map object, "type" first. "type" is required
+#: everywhere except in the objects of a ResidualNet's "blocks", which are
+#: always ResidualBlocks.
+_JSON_KEYS: dict[str, tuple[str, ...]] = {
+    "ResidualNet": ("type", "blocks"),
+    "ResidualBlock": ("type", "A", "B", "bias", "shift", "activation"),
+    "Affine": ("type", "W", "b"),
+    "Chain": ("type", "maps"),
+}
+
 
 def map_to_json(f: Map) -> dict[str, Any]:
-    """A JSON-ready description of a ResidualNet, ResidualBlock, Affine or Chain of those
-    (nested chains are written flat)."""
+    """A JSON-ready description of a ResidualNet, ResidualBlock, Affine or Chain of those.
+
+    The result is the format :func:`map_from_json` reads, with every key
+    written out (blocks carry ``"type": "ResidualBlock"``) and nested chains
+    written flat. Numbers are Python floats, which ``json.dumps`` writes with
+    the shortest repr that reads back to the same float64, so
+    ``map_from_json(json.loads(json.dumps(map_to_json(f))))`` has bitwise the
+    same parameters as ``f``.
+    """
     if isinstance(f, ResidualNet):
         return {"type": "ResidualNet", "blocks": [map_to_json(b) for b in f.blocks]}
     if isinstance(f, ResidualBlock):
@@ -378,38 +455,119 @@ def map_to_json(f: Map) -> dict[str, Any]:
 
 
 def map_from_json(spec: Any, where: str = "map", _depth: int = 0) -> Map:
-    """Build a map from :func:`map_to_json`'s description; errors name the offending entry.
+    """Build a map from its JSON description (the output of ``json.load``).
 
-    Blocks may omit "bias", "shift" (zeros) and "activation" ("tanh");
-    affine maps may omit "b". Maps may nest at most :data:`MAX_NESTING` deep.
+    A map is an object whose ``"type"`` names its kind; d is the map's
+    dimension and k a block's width. Keys marked optional may be omitted or
+    null (as None in the Python constructors), which gives the default.
+
+    ``{"type": "ResidualBlock", "A", "B", "bias", "shift", "activation"}``
+        ``x -> x + A s(B x + bias) + shift`` (:class:`~nearid.maps.ResidualBlock`):
+        "A" (d, k) and "B" (k, d) required, nested arrays of numbers;
+        "bias" (k,) optional, default zeros; "shift" (d,) optional, default
+        zeros; "activation" optional, one of "tanh", "sigmoid", "softplus",
+        "relu", "identity", default "tanh".
+    ``{"type": "ResidualNet", "blocks": [...]}``
+        The blocks applied in order (:class:`~nearid.maps.ResidualNet`): a
+        non-empty array of ResidualBlock objects of one dimension d. Their
+        "type" may be omitted; if present it must be "ResidualBlock".
+    ``{"type": "Affine", "W", "b"}``
+        ``x -> W x + b`` (:class:`~nearid.maps.Affine`): "W" (d, d) required;
+        "b" (d,) optional, default zeros.
+    ``{"type": "Chain", "maps": [...]}``
+        The maps applied in order (:class:`~nearid.maps.Chain`): a non-empty
+        array of map objects, each with its "type".
+
+    For example ``{"type": "ResidualNet", "blocks": [{"A": [[0.1], [0.0]],
+    "B": [[1.0, 0.0]]}]}`` is one tanh block of dimension 2 and width 1.
+
+    Parameters
+    ----------
+    spec : dict
+        The description, as :func:`map_to_json` writes it.
+    where : str
+        What to call `spec` in error messages (default "map").
+
+    Returns
+    -------
+    Map
+
+    Raises
+    ------
+    ValueError
+        For a description not of this form, naming where it is (``map.maps[1].blocks[0]``):
+        a missing or unknown "type", a missing required key, a key not listed
+        above (a misspelling such as "bais" is never ignored; the message
+        lists the allowed keys), "blocks" or "maps" that are not arrays,
+        arrays of the wrong shape or not numbers, an unknown activation, maps
+        nested deeper than :data:`MAX_NESTING`.
     """
     if _depth > MAX_NESTING:
         raise ValueError(f"{where}: maps nest deeper than {MAX_NESTING} levels; flatten nested chains")
     if not isinstance(spec, dict) or "type" not in spec:
         raise ValueError(f"{where} must be an object with a 'type' (ResidualNet, ResidualBlock, Affine, Chain)")
     kind = spec["type"]
+    if not isinstance(kind, str) or kind not in _JSON_KEYS:
+        raise ValueError(f"{where} has unknown type {kind!r}; use ResidualNet, ResidualBlock, Affine or Chain")
+    return _map_from_json(spec, kind, where, _depth)
+
+
+def _map_from_json(spec: dict[Any, Any], kind: str, where: str, depth: int) -> Map:
+    """map_from_json for an object `spec` already known to describe a `kind`."""
+    _check_json_keys(spec, kind, where)
 
     def need(key: str) -> Any:
         if key not in spec:
             raise ValueError(f"{where} ({kind}) needs '{key}'")
         return spec[key]
 
+    def array_of(key: str) -> list[Any]:
+        items = need(key)
+        if not isinstance(items, (list, tuple)):  # a malformed description is a ValueError, as documented
+            raise ValueError(  # noqa: TRY004
+                f"{where} ({kind}): '{key}' must be an array; got {type(items).__name__}")
+        return list(items)
+
     try:
         if kind == "ResidualNet":
-            blocks = [map_from_json(b, f"{where}.blocks[{i}]", _depth + 1) for i, b in enumerate(need("blocks"))]
-            return ResidualNet(cast(list[ResidualBlock], blocks))  # ResidualNet checks the types
+            blocks = [_block_from_json(b, f"{where}.blocks[{i}]", depth + 1) for i, b in enumerate(array_of("blocks"))]
+            return ResidualNet(blocks)
         if kind == "ResidualBlock":
+            activation = spec.get("activation")
             return ResidualBlock(need("A"), need("B"), spec.get("bias"), spec.get("shift"),
-                                 spec.get("activation", "tanh"))
+                                 "tanh" if activation is None else activation)
         if kind == "Affine":
             return Affine(need("W"), spec.get("b"))
-        if kind == "Chain":
-            return Chain(*(map_from_json(g, f"{where}.maps[{i}]", _depth + 1) for i, g in enumerate(need("maps"))))
+        return Chain(*(map_from_json(g, f"{where}.maps[{i}]", depth + 1) for i, g in enumerate(array_of("maps"))))
     except (TypeError, ValueError) as exc:
         if str(exc).startswith(where):
             raise
         raise ValueError(f"{where} ({kind}): {exc}") from exc
-    raise ValueError(f"{where} has unknown type {kind!r}; use ResidualNet, ResidualBlock, Affine or Chain")
+
+
+def _block_from_json(spec: Any, where: str, depth: int) -> ResidualBlock:
+    """One object of a ResidualNet's "blocks": a ResidualBlock whose "type" is optional."""
+    if not isinstance(spec, dict):  # a malformed description is a ValueError, as documented
+        raise ValueError(  # noqa: TRY004
+            f"{where} must be an object with the keys of a ResidualBlock (A, B and optionally bias, shift, "
+            f"activation); got {type(spec).__name__}")
+    if spec.get("type", "ResidualBlock") != "ResidualBlock":
+        raise ValueError(f"{where} has type {spec['type']!r}; the blocks of a ResidualNet are ResidualBlocks "
+                         "(their 'type' may be omitted)")
+    return cast(ResidualBlock, _map_from_json(spec, "ResidualBlock", where, depth))
+
+
+def _check_json_keys(spec: dict[Any, Any], kind: str, where: str) -> None:
+    allowed = _JSON_KEYS[kind]
+    unknown = [key for key in spec if key not in allowed]
+    if not unknown:
+        return
+    named = []
+    for key in unknown:
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        named.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise ValueError(f"{where} ({kind}) has unknown key{'s' if len(unknown) > 1 else ''} {', '.join(named)}; "
+                     f"allowed keys: {', '.join(repr(k) for k in allowed)}")
 
 
 # ---------------------------------------------------------------- decompositions
@@ -484,6 +642,7 @@ def load(path: Any) -> Any:
                 raise ValueError(f"{where}: the file has no entry '{key}'; it is incomplete or not a nearid file")
             if len(declared[key][0]) != rank:
                 raise ValueError(f"{where}: entry '{key}' must have {rank} dimension(s); got shape {declared[key][0]}")
+        _check_entries(declared, where, _DECOMPOSITION_SHAPES, "h/", None, "decomposition")
         d = declared["center"][0][0]
         m = declared["scales"][0][0]
         for key, shape in (("jacobian_at_center", (d, d)), ("constants", (5,)), ("inversion_numbers", (3,))):
@@ -493,8 +652,9 @@ def load(path: Any) -> Any:
             raise ValueError(f"{where}: entry 'linear_factors' must have shape (m', {d}, {d}); "
                              f"got {declared['linear_factors'][0]}")
         _check_structure(declared, where, "h/", d)
-
-        h = _map_from_entries(data, "h/", where)
+        nodes: dict[str, str] = {}
+        h = _map_from_entries(data, "h/", where, nodes)
+        _check_entries(declared, where, _DECOMPOSITION_SHAPES, "h/", nodes, "decomposition")
         alpha, M, R, L, B = (float(v) for v in _float_entry(data, "constants", where, (5,)))
         estimated = tuple(s for s in _text_entry(data, "constants_estimated", where).split(",") if s)
         n_samples = _count_entry(data, "constants_n_samples", where, (0, _core.LIMITS["n_samples"][1]))
