@@ -3,10 +3,10 @@
 Decomposes a 2-D map (a tanh net followed by a rotation by nearly pi and an
 uneven scaling) with m = 16 .. 128 layers and prints, per schedule, the
 largest measured deviation max_i ||h_i - Id||_Lip times m (pairwise and
-Jacobian estimates) and the proven bound times m. DESIGN 4b predicts a level
-eps * m for the uniform schedule; the paper's geometric schedules grow like
-log m; the balanced schedule equalises the layers and is never worse than
-uniform.
+Jacobian estimates) and the proven bound times m. The bound of
+docs/theory.md, section 4b, predicts a level eps * m for the uniform
+schedule; the paper's geometric schedules grow like log m; the balanced
+schedule equalises the layers and is never worse than uniform.
 
     python examples/layer_deviations.py
 """

@@ -1,11 +1,12 @@
 """Linear near-identity factors (Hardt & Ma 2017).
 
 A matrix A with det A > 0 is a product ``F_m ... F_1`` of matrices close to
-the identity. The construction (DESIGN 3): the polar decomposition A = U P,
-``U = exp(S)`` with S real skew-symmetric read off the real Schur form of U
-(pairs of eigenvalues -1 become rotations by pi), ``P = exp(L)`` with L
-symmetric; the path ``A(t) = U^t P^t`` runs from I to A, and
-``F_i = A(i/m) A((i-1)/m)^{-1}``. Every factor then satisfies
+the identity. The construction (docs/theory.md, section 3, which proves the
+bound below): the polar decomposition A = U P, ``U = exp(S)`` with S real
+skew-symmetric read off the real Schur form of U (pairs of eigenvalues -1
+become rotations by pi), ``P = exp(L)`` with L symmetric; the path
+``A(t) = U^t P^t`` runs from I to A, and ``F_i = A(i/m) A((i-1)/m)^{-1}``.
+Every factor then satisfies
 
     ||F_i - I||_2 <= (e^{g/m} - 1) + 2 sin(theta / (2m)),
 

@@ -1,12 +1,12 @@
 """Scale schedules 0 < a_1 < ... < a_m = 1 for the nonlinear layers.
 
 Layer i of a decomposition is ``h_i = g_i o g_{i-1}^{-1}`` with
-``g_i(z) = h~(a_i z) / a_i`` (DESIGN 2); the schedule decides how the
-nonlinearity of h~ is spread over the layers.
+``g_i(z) = h~(a_i z) / a_i`` (docs/theory.md, section 2); the schedule
+decides how the nonlinearity of h~ is spread over the layers.
 
-- "uniform": ``a_i = i / m``. DESIGN 4b shows ``||h_i - Id||_L <=
-  alpha R M (a_i - a_{i-1})`` (and ``alpha R a_1`` for i = 1), so this
-  schedule reaches O(1/m) without the log factor.
+- "uniform": ``a_i = i / m``. docs/theory.md, section 4b, proves
+  ``||h_i - Id||_L <= alpha R M (a_i - a_{i-1})`` (and ``alpha R a_1`` for
+  i = 1), so this schedule reaches O(1/m) without the log factor.
 - "theorem": the paper's ``a_i = (1 - c)^{m - i}`` with c minimising
   ``max{2 alpha R (1 - c)^{m-1}, B c}``, the bound of Theorem 2.
 - "geometric": ``a_i = (1 - c)^{m - i}`` with c given, or chosen to balance
@@ -75,8 +75,8 @@ def theorem_rate(m: int, alpha: float, R: float, B: float) -> float:
 
 
 def balanced_geometric_rate(m: int, M: float) -> float:
-    """c with ``(1 - c)^{m-1} = M c``: the first layer's DESIGN 4b bound
-    ``alpha R a_1`` equals the last layer's ``alpha R M c``."""
+    """c with ``(1 - c)^{m-1} = M c``: the first layer's bound ``alpha R a_1``
+    equals the last layer's ``alpha R M c`` (docs/theory.md, section 4b)."""
     if m == 1:
         return 0.5
     return _bisect(lambda c: (1.0 - c) ** (m - 1) - M * c)
