@@ -177,11 +177,22 @@ def test_theorem_schedule(smooth_map):
     assert dec.epsilon_bound == dec.epsilon_bounds["paper"]
 
 
-def test_vacuous_bound_is_reported(smooth_map):
-    dec = nearid.decompose(smooth_map, 2, radius=1.0, schedule="theorem", constants={"alpha": 5.0, "M": 3.0})
-    assert dec.epsilon_bound >= 1.0
+def test_vacuous_bound_is_reported_and_warned_once(smooth_map):
+    with pytest.warns(nearid.VacuousBoundWarning, match=r"proven bound .* is 8\.57143 >= 1") as caught:
+        dec = nearid.decompose(smooth_map, 2, radius=1.0, schedule="theorem", constants={"alpha": 5.0, "M": 3.0})
+    assert len(caught) == 1
+    # B = max(alpha M (R + M), M (L + 1 + 2 R alpha) + alpha R^2) = max(60, 3 * 17 + 5) = 60; c solves
+    # 2 alpha R (1 - c) = B c for m = 2, so the bound is 60 c with c = 10 / 70.
+    assert dec.epsilon_bound == pytest.approx(60 / 7, rel=1e-12)
+    assert dec.bound_status == "proven"
 
 
+def test_huge_inverse_lipschitz_constant_warns(smooth_map):
+    with pytest.warns(nearid.VacuousBoundWarning, match=r"given inverse Lipschitz constant M = 1e\+06 is huge"):
+        nearid.decompose(smooth_map, 4, constants={"alpha": 1e-9, "M": 1e6})
+
+
+@pytest.mark.filterwarnings("ignore::nearid.VacuousBoundWarning")  # B c = 1.04 for rate 0.2
 def test_geometric_schedule(smooth_map):
     dec = nearid.decompose(smooth_map, 10, schedule="geometric", rate=0.2, constants=KNOWN)
     assert_close(dec.scales, 0.8 ** np.arange(9, -1, -1), 1e-15)
@@ -214,7 +225,8 @@ def test_estimated_constants_are_lower_estimates_of_known_ones():
     x = np.linspace(-1, 1, 200001)
     alpha = np.max(np.abs(1 / np.cosh(x) ** 2 * np.tanh(x))) / 1.5
     M = 1.5 / (1 + 0.5 / np.cosh(1.0) ** 2)
-    assert c.estimated == ("alpha", "M") and c.n_samples == 4000
+    assert c.estimated == ("alpha", "M", "L", "B") and c.n_samples == 4000
+    assert dec.bound_status == "estimated" and "(estimated)" in repr(dec)
     assert alpha * 0.97 <= c.alpha <= alpha * (1 + 1e-9)
     assert M * 0.999 <= c.M <= M * (1 + 1e-9)
 
@@ -290,8 +302,9 @@ def test_non_finite_points(hard_map):
 def test_repr(hard_map):
     dec = nearid.decompose(hard_map, 3, center=CENTER)
     assert repr(dec).startswith("Decomposition(dim=2, m=3, linear_layers=3, schedule='uniform'")
-    assert repr(dec.layers[0]) == "Layer(nonlinear 0..0)"
-    assert repr(dec[1:5]) == "Segment(nonlinear 1..2, linear 0..1)"
+    assert repr(dec.layers[0]) == "Layer(h_1)"  # numbered from 1, as in the paper
+    assert repr(dec[1:5]) == "Segment(h_2..h_3, F_1..F_2)"
+    assert repr(dec[4]) == "Layer(F_2)"
 
 
 # ---------------------------------------------------------------- edge cases that used to give wrong answers
@@ -311,6 +324,7 @@ def complex_square():
     return FromCallable(square, 2, jacobian=jacobian)
 
 
+@pytest.mark.filterwarnings("ignore::nearid.VacuousBoundWarning")  # M = 5 on this ball: bound >= 1 for m <= 4
 @pytest.mark.parametrize("m", [2, 4, 8])
 def test_preimages_stay_in_the_ball(m):
     """Layer evaluation and dec.inverse used to return preimages outside the ball
@@ -329,6 +343,7 @@ def test_preimages_stay_in_the_ball(m):
         assert np.abs(dec.nonlinear[i](dec.g(i)(U)) - dec.g(i + 1)(U)).max() < 1e-10
 
 
+@pytest.mark.filterwarnings("ignore::nearid.VacuousBoundWarning")
 def test_points_outside_the_image_of_the_ball_are_refused():
     h = complex_square()
     dec = nearid.decompose(h, 4, radius=0.9, center=[1.0, 0.0])

@@ -15,7 +15,7 @@ bound, not guarantees; give the constants yourself for a guarantee.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,15 +27,25 @@ from .maps import Map
 __all__ = ["Constants", "estimate_constants", "paper_epsilon", "sharp_epsilon", "make_constants"]
 
 _GIVEN = ("alpha", "M")
+_NAMES = ("alpha", "M", "L", "B")
+
+#: The constants each bound on the nonlinear layers uses (besides R).
+USES = {"paper": ("alpha", "B"), "sharp": ("alpha", "M")}
+
+#: How each status is written in summaries, plot legends and reprs.
+STATUS_LABELS = {"proven": "proven bound", "estimated": "estimated bound (sample constants)"}
 
 
 @dataclass(frozen=True)
 class Constants:
     """alpha, M, R, L, B of Theorem 1 for h~ on the ball of radius R.
 
-    ``estimated`` names the constants (among "alpha", "M") that were estimated
-    from ``n_samples`` sample points rather than given; L and B are given or
-    derived from alpha, M and R.
+    ``estimated`` names the constants that are sample estimates rather than
+    given: "alpha" and "M" when estimated from ``n_samples`` sample points,
+    and "L" and "B" when they were derived from an estimated alpha or M.
+    (An L or B that equals the value derived from an estimated alpha or M is
+    counted as estimated even if it was passed in: the conservative reading.)
+    :attr:`status` is "proven" when nothing is estimated.
     """
 
     alpha: float
@@ -54,10 +64,29 @@ class Constants:
                 raise ValueError(f"constant {name} must be a number >= 0 (inf allowed); got {value!r}")
         if not (is_real_scalar(self.R) and np.isfinite(self.R) and self.R > 0):
             raise ValueError(f"constant R (the radius) must be a finite number > 0; got {self.R!r}")
-        if not set(self.estimated) <= set(_GIVEN) or len(set(self.estimated)) != len(self.estimated):
-            raise ValueError(f"estimated must list distinct names among {_GIVEN}; got {self.estimated!r}")
+        if not set(self.estimated) <= set(_NAMES) or len(set(self.estimated)) != len(self.estimated):
+            raise ValueError(f"estimated must list distinct names among {_NAMES}; got {self.estimated!r}")
+        # L and B derived from an estimated alpha or M are estimates too (files written
+        # before L and B were listed hold only "alpha" and "M").
+        estimated = set(self.estimated)
+        L, B = derived(self.alpha, self.M, self.R)
+        if "alpha" in estimated and self.L == L:
+            estimated.add("L")
+        if estimated & {"alpha", "M"} and self.B == B:
+            estimated.add("B")
+        object.__setattr__(self, "estimated", tuple(name for name in _NAMES if name in estimated))
         if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 0:
             raise ValueError(f"n_samples must be an integer >= 0; got {self.n_samples!r}")
+
+    @property
+    def status(self) -> str:
+        """"proven" when every constant was given, else "estimated"."""
+        return "estimated" if self.estimated else "proven"
+
+    def bound_status(self, kind: str) -> str:
+        """Status of the bound `kind` ("paper" or "sharp"): "proven" when every
+        constant it uses (:data:`USES`) was given, else "estimated"."""
+        return "estimated" if set(USES[kind]) & set(self.estimated) else "proven"
 
     def as_dict(self) -> dict[str, Any]:
         """The constants as a JSON-ready dict (``estimated`` as a list)."""
@@ -87,19 +116,73 @@ def sample_ball(rng: np.random.Generator, n: int, d: int, R: float) -> np.ndarra
     return directions * radii[:, None]
 
 
-def estimate_constants(h_tilde: Map, R: float, n_samples: int = 2000, seed: int = 0) -> tuple[float, float]:
+def _onto_ball(X: np.ndarray, R: float) -> np.ndarray:
+    """X with the rows outside the closed ball of radius R scaled back onto its sphere."""
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X * np.minimum(1.0, R / np.maximum(norms, np.finfo(float).tiny))
+
+
+#: Local ascent of the sample estimates (see :func:`estimate_constants`):
+#: candidates kept, trial moves per candidate and round, most rounds, and the
+#: step (relative to R) below which the ascent stops.
+ASCENT_CANDIDATES, ASCENT_TRIALS, ASCENT_ROUNDS, ASCENT_MIN_STEP = 16, 16, 40, 1e-4
+
+
+def _ascend(
+    objective: Callable[[np.ndarray], np.ndarray], P: np.ndarray, values: np.ndarray,
+    move: Callable[[np.ndarray, float, np.random.Generator], np.ndarray], rng: np.random.Generator, R: float,
+) -> float:
+    """The largest objective found by random local ascent from the best rows of P.
+
+    Each round moves every kept candidate ASCENT_TRIALS times by about `step`
+    and keeps its best move when that improves it; the step halves after a
+    round without improvement. Every value is the objective at an actual
+    candidate in the ball, so the result is a value attained there: still a
+    lower estimate of the supremum.
+    """
+    keep = np.argsort(np.nan_to_num(values, nan=-np.inf))[::-1][:ASCENT_CANDIDATES]
+    P, values = P[keep].copy(), values[keep].copy()
+    k, trials = P.shape[0], ASCENT_TRIALS
+    rows = np.arange(k)
+    step = 0.1 * R
+    for _ in range(ASCENT_ROUNDS):
+        if step < ASCENT_MIN_STEP * R or not np.all(np.isfinite(values)):
+            break
+        trial = move(np.repeat(P, trials, axis=0), step, rng)
+        scores = np.nan_to_num(objective(trial), nan=-np.inf).reshape(k, trials)
+        best = np.argmax(scores, axis=1)
+        better = scores[rows, best] > values
+        if np.any(better):
+            P[better] = trial[rows * trials + best][better]
+            values[better] = scores[rows, best][better]
+        else:
+            step *= 0.5
+    return float(np.max(values))
+
+
+def estimate_constants(
+    h_tilde: Map, R: float, n_samples: int = 2000, seed: int = 0, refine: bool = True
+) -> tuple[float, float]:
     """Sample estimates (alpha, M) for h~ on B_R(0).
 
     Draws ``n_samples`` points u uniform in the ball, each paired with a
     random other sample point and with a close partner u + delta w
     (delta = 1e-3 R, w a random unit vector; projected back onto the ball
-    when it leaves it), and returns
+    when it leaves it), and takes
 
     - alpha ~ max ||Dh~(u) - Dh~(v)||_2 / ||u - v|| over the pairs, and
     - M ~ max of 1 / sigma_min(Dh~(u)) over the points and of
       ||u - v|| / ||h~(u) - h~(v)|| over the pairs.
 
-    Both are lower estimates of the suprema (DESIGN 4).
+    With `refine` (the default), each maximum is then pushed up by random
+    local ascent from its best 16 candidates (close pairs for alpha, points
+    and far pairs for M; at most 40 rounds of 16 moves each, halving the step
+    from 0.1 R when no move helps): the suprema sit at isolated points, often
+    on the sphere, which uniform samples approach slowly.
+
+    Every value is a ratio attained at points of the ball, so both results
+    are *lower* estimates of the suprema (docs/theory.md, section 5); bounds
+    computed from them are estimates, not guarantees.
     """
     d = h_tilde.dim
     rng = np.random.default_rng(seed)
@@ -107,24 +190,58 @@ def estimate_constants(h_tilde: Map, R: float, n_samples: int = 2000, seed: int 
     w = rng.standard_normal((n_samples, d))
     w /= np.linalg.norm(w, axis=1, keepdims=True)
     delta = 1e-3 * R
-    close = U + delta * w
-    norms = np.linalg.norm(close, axis=1)
-    close *= np.minimum(1.0, R / norms)[:, None]  # back onto the ball where the step left it
+    close = _onto_ball(U + delta * w, R)
     far = U[rng.permutation(n_samples)]
-    values_u, jac_u = h_tilde.value_and_jacobian(U)
-    values_c, jac_c = h_tilde.value_and_jacobian(close)
-    values_f, jac_f = h_tilde.value_and_jacobian(far)
-    alpha = 0.0
-    M = float(np.max(1.0 / np.linalg.svd(jac_u, compute_uv=False)[:, -1]))
-    for V, values_v, jac_v in ((close, values_c, jac_c), (far, values_f, jac_f)):
-        gap = np.linalg.norm(U - V, axis=1)
-        keep = gap > 0
-        if not np.any(keep):
-            continue
-        jump = np.linalg.norm(jac_u[keep] - jac_v[keep], ord=2, axis=(1, 2))
-        alpha = max(alpha, float(np.max(jump / gap[keep])))
-        image_gap = np.linalg.norm(values_u[keep] - values_v[keep], axis=1)
-        M = max(M, float(np.max(gap[keep] / np.maximum(image_gap, np.finfo(float).tiny))))
+
+    # Pairs closer than delta / 2 are not counted: their ratios would divide rounding
+    # errors by a tiny gap (the ascent finds such pairs, e.g. two points on the sphere).
+    min_gap = 0.5 * delta
+
+    def jacobian_jump(P: np.ndarray) -> np.ndarray:
+        """||Dh~(u) - Dh~(v)|| / ||u - v|| for rows (u, v); 0 where u, v are too close."""
+        u, v = P[:, :d], P[:, d:]
+        gap = np.linalg.norm(u - v, axis=1)
+        jump = np.linalg.norm(h_tilde.jacobian(u) - h_tilde.jacobian(v), ord=2, axis=(1, 2))
+        return np.where(gap >= min_gap, jump / np.maximum(gap, min_gap), 0.0)
+
+    def inverse_gain(P: np.ndarray) -> np.ndarray:
+        """||u - v|| / ||h~(u) - h~(v)|| for rows (u, v); 0 where u, v are too close."""
+        u, v = P[:, :d], P[:, d:]
+        gap = np.linalg.norm(u - v, axis=1)
+        image_gap = np.maximum(np.linalg.norm(h_tilde(u) - h_tilde(v), axis=1), np.finfo(float).tiny)
+        return np.where(gap >= min_gap, gap / image_gap, 0.0)
+
+    def inverse_sigma(P: np.ndarray) -> np.ndarray:
+        """1 / sigma_min(Dh~(u)) (inf where singular)."""
+        with np.errstate(divide="ignore"):
+            return 1.0 / np.linalg.svd(h_tilde.jacobian(P), compute_uv=False)[:, -1]
+
+    close_pairs, far_pairs = np.hstack([U, close]), np.hstack([U, far])
+    jumps = np.concatenate([jacobian_jump(close_pairs), jacobian_jump(far_pairs)])
+    sigmas = inverse_sigma(U)
+    gains = inverse_gain(far_pairs)
+    alpha = float(np.max(jumps))
+    M = max(float(np.max(sigmas)), float(np.max(gains)))
+    if not refine:
+        return alpha, M
+
+    def move_close_pair(P: np.ndarray, step: float, rng: np.random.Generator) -> np.ndarray:
+        # Move u and turn the direction w, keeping the partner delta away.
+        u = _onto_ball(P[:, :d] + step / np.sqrt(d) * rng.standard_normal((P.shape[0], d)), R)
+        direction = P[:, d:] - P[:, :d]
+        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), np.finfo(float).tiny)
+        direction += (step / R) * rng.standard_normal(direction.shape)
+        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), np.finfo(float).tiny)
+        return np.hstack([u, _onto_ball(u + delta * direction, R)])
+
+    def move_points(P: np.ndarray, step: float, rng: np.random.Generator) -> np.ndarray:
+        k = P.shape[1] // d
+        moved = P + step / np.sqrt(d) * rng.standard_normal(P.shape)
+        return np.hstack([_onto_ball(moved[:, j * d:(j + 1) * d], R) for j in range(k)])
+
+    alpha = max(alpha, _ascend(jacobian_jump, close_pairs, jumps[:n_samples], move_close_pair, rng, R))
+    M = max(M, _ascend(inverse_sigma, U, sigmas, move_points, rng, R),
+            _ascend(inverse_gain, far_pairs, gains, move_points, rng, R))
     return alpha, M
 
 
@@ -148,16 +265,20 @@ def make_constants(
             raise ValueError(f"constants[{key!r}] must be a finite number >= 0; got {value!r}")
     if "R" in given and float(given["R"]) != R:
         raise ValueError(f"constants['R'] = {given['R']} differs from radius = {R}; R is the radius")
-    estimated = tuple(k for k in _GIVEN if k not in given)
+    estimated = [k for k in _GIVEN if k not in given]
     alpha, M = float(given.get("alpha", 0.0)), float(given.get("M", 0.0))
     if estimated:
         alpha_hat, M_hat = estimate_constants(h_tilde, R, n_samples, seed)
         alpha = alpha_hat if "alpha" in estimated else alpha
         M = M_hat if "M" in estimated else M
     L, B = derived(alpha, M, R)
+    if "L" not in given and "alpha" in estimated:
+        estimated.append("L")
+    if "B" not in given and estimated:
+        estimated.append("B")
     L = float(given.get("L", L))
     B = float(given.get("B", B))
-    return Constants(alpha, M, R, L, B, estimated, n_samples if estimated else 0)
+    return Constants(alpha, M, R, L, B, tuple(estimated), n_samples if estimated else 0)
 
 
 def paper_epsilon(scales: np.ndarray, c: Constants) -> float:

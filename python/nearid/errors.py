@@ -1,8 +1,8 @@
-"""nearid's own exceptions. Invalid arguments raise ValueError or TypeError."""
+"""nearid's own exceptions and warnings. Invalid arguments raise ValueError or TypeError."""
 
 from __future__ import annotations
 
-__all__ = ["ConvergenceError"]
+__all__ = ["ConvergenceError", "NearidWarning", "EstimateWarning", "VacuousBoundWarning"]
 
 
 class ConvergenceError(RuntimeError):
@@ -27,3 +27,19 @@ class ConvergenceError(RuntimeError):
         self.total = total
         self.worst_residual = worst_residual
         self.reason = reason
+
+
+class NearidWarning(UserWarning):
+    """Base class of nearid's warnings."""
+
+
+class EstimateWarning(NearidWarning):
+    """A measured value contradicts a bound: the bound was computed from sample
+    estimates of its constants that are too low (or from given constants that
+    are wrong). Use more samples (``n_samples``) or give the constants."""
+
+
+class VacuousBoundWarning(NearidWarning):
+    """A decomposition's bound on the layer deviations says nothing useful: it is
+    >= 1, or the inverse Lipschitz constant M is so large that the map is close
+    to non-injective on the ball."""
