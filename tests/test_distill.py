@@ -17,22 +17,34 @@ def distilled():
     return h, dec, nearid.distill(dec, width=64)
 
 
+# Tolerances below are 1.2x what the method achieves at these fixed seeds (measured
+# values in the comments; the README's target for the held-out error is 1e-3), so a
+# change that makes distillation markedly less accurate fails here.
+
+
 def test_accuracy_and_deviations(distilled):
     h, dec, net = distilled
     assert isinstance(net, nearid.maps.ResidualNet) and net.depth == len(dec.layers)
     X = sample_ball(np.random.default_rng(99), 3000, 2, 1.0)  # held out: never seen by the fit
     error = np.abs(net(X) - h(X)).max() / np.abs(h(X)).max()
-    assert error <= 1e-3
+    assert error <= 3.8e-6  # measured 3.16e-6
     report = net.report
-    assert report.heldout_relative_error <= 1e-3
-    largest_layer = report.max_layer_deviation
+    assert report.heldout_relative_error <= 3.8e-6  # measured 3.18e-6 on the report's own points
     for block in report.blocks:
-        assert block.block_deviation <= 1.5 * largest_layer + 1e-3
-    # Independent check of the deviations on the fresh points.
+        if block.kind == "linear":  # exact blocks: the same matrix, so the same deviation
+            assert block.block_deviation == pytest.approx(block.layer_deviation, rel=1e-12)
+        else:
+            # Maxima over two different samples (the report's held-out points for the block,
+            # dec.lipschitz's for the layer), so they differ by sampling: measured ratios
+            # 1.055 .. 1.086; 1.1 allows 1.2x the largest excess over 1.
+            assert block.block_deviation <= 1.1 * block.layer_deviation
+    # Independent check on the same fresh points for block and layer: measured relative
+    # difference at most 2.9e-3 for the nonlinear blocks, 0 for the linear ones.
     inputs = X
     for block, layer in zip(net.blocks, dec.layers):
-        deviation = nearid.jacobian_norms(block, inputs).deviation.max()
-        assert deviation <= 1.5 * largest_layer + 1e-3
+        block_deviation = nearid.jacobian_norms(block, inputs).deviation.max()
+        layer_deviation = nearid.jacobian_norms(layer, inputs).deviation.max()
+        assert abs(block_deviation - layer_deviation) <= 3.5e-3 * layer_deviation
         inputs = layer(inputs)
 
 
@@ -50,7 +62,7 @@ def test_each_block_matches_its_layer(distilled):
     U = sample_ball(np.random.default_rng(5), 500, 2, 1.0)
     for i in range(1, dec.m):
         inputs, outputs = dec.g(i)(U), dec.g(i + 1)(U)
-        assert np.abs(net.blocks[i](inputs) - outputs).max() <= 1e-5
+        assert np.abs(net.blocks[i](inputs) - outputs).max() <= 1.3e-6  # measured 1.09e-6 at most
     assert repr(net).startswith("DistilledNet(dim=2, depth=32, width=64")
 
 
@@ -61,7 +73,7 @@ def test_nonzero_centre_and_rotation():
     dec = nearid.decompose(h, 16, center=[0.2, -0.1])
     net = nearid.distill(dec, width=64, seed=3)
     X = sample_ball(np.random.default_rng(7), 2000, 2, 1.0) + dec.center
-    assert np.abs(net(X) - h(X)).max() / np.abs(h(X)).max() <= 1e-3
+    assert np.abs(net(X) - h(X)).max() / np.abs(h(X)).max() <= 3.1e-6  # measured 2.55e-6
 
 
 def test_reproducible(distilled):
@@ -73,16 +85,16 @@ def test_reproducible(distilled):
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        (dict(width=0), ValueError, "width must be >= 1"),
-        (dict(activation="gelu"), ValueError, "activation must be one of"),
-        (dict(ridge=-1.0), ValueError, "ridge must be a finite number >= 0"),
-        (dict(n_samples=1), ValueError, "n_samples must be >= 2"),
-        (dict(feature_scale=0.0), ValueError, "feature_scale must be a finite number > 0"),
+        ({"width": 0}, ValueError, "width must be >= 1"),
+        ({"activation": "gelu"}, ValueError, "activation must be one of"),
+        ({"ridge": -1.0}, ValueError, "ridge must be a finite number >= 0"),
+        ({"n_samples": 1}, ValueError, "n_samples must be >= 2"),
+        ({"feature_scale": 0.0}, ValueError, "feature_scale must be a finite number > 0"),
     ],
 )
 def test_errors(distilled, kwargs, error, message):
     _, dec, _ = distilled
-    arguments = dict(width=8)
+    arguments = {"width": 8}
     arguments.update(kwargs)
     with pytest.raises(error, match=message):
         nearid.distill(dec, **arguments)
