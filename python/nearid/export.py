@@ -1,26 +1,221 @@
 """Export to PyTorch (optional extra ``torch``).
 
-:func:`to_torch` turns a :class:`nearid.maps.ResidualNet` into a
-``torch.nn.Module`` computing the same function, with the parameters as
-float64 ``nn.Parameter`` tensors, ready for further training in PyTorch.
+:func:`to_torch` turns a :class:`nearid.maps.ResidualNet` (a
+:class:`nearid.distill.DistilledNet` included), a :class:`~nearid.maps.ResidualBlock`,
+an :class:`~nearid.maps.Affine` or a :class:`~nearid.maps.Chain` of those into a
+``torch.nn.Module`` computing the same function, with the parameters as float64
+``nn.Parameter`` tensors, ready for further training in PyTorch. The modules
+can be saved with ``torch.save``, loaded with ``torch.load(path,
+weights_only=False)`` and compiled with ``torch.jit.script``.
+
+The module classes are ``nearid.export.TorchAffine``,
+``nearid.export.TorchResidualBlock`` and ``nearid.export.TorchChain``.
+Importing this module does not import PyTorch: the classes are defined the
+first time they are needed (by :func:`to_torch`, or by looking the name up in
+this module, as unpickling does) and are then kept here under those names, so
+pickling refers to them by name and a fresh process that loads a saved
+module finds the same classes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
 from typing import Any
 
-from .maps import ResidualNet
+import numpy as np
+
+from .maps import ACTIVATIONS, Affine, Chain, Map, ResidualBlock, ResidualNet
 
 __all__ = ["to_torch"]
 
+#: The names of the module classes, defined in this module on first use.
+_CLASS_NAMES = ("TorchAffine", "TorchResidualBlock", "TorchChain")
+_define_lock = threading.Lock()
 
-def to_torch(net: ResidualNet, dtype: Any = None) -> Any:
-    """A ``torch.nn.Module`` equal to `net`.
+_SUPPORTED = (
+    "nearid.maps.ResidualNet (nearid.distill.DistilledNet included), nearid.maps.ResidualBlock, "
+    "nearid.maps.Affine, and nearid.maps.Chain of those"
+)
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError("nearid.export needs PyTorch: pip install 'nearid[torch]'") from exc
+    return torch
+
+
+def __getattr__(name: str) -> Any:
+    # Module-level lookup of the module classes (PEP 562): how torch.load and
+    # pickle find them in a process that has not called to_torch yet.
+    if name in _CLASS_NAMES:
+        return _torch_classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _torch_classes() -> dict[str, type]:
+    """The module classes, defined once per process and stored in this module's namespace."""
+    namespace = globals()
+    with _define_lock:
+        if not all(name in namespace for name in _CLASS_NAMES):
+            for cls in _define_torch_classes():
+                # Defined inside a function; give them the names they are stored
+                # under so that pickle finds them as nearid.export.<name>.
+                cls.__qualname__ = cls.__name__
+                cls.__module__ = __name__
+                namespace[cls.__name__] = cls
+    return {name: namespace[name] for name in _CLASS_NAMES}
+
+
+def _parameter(torch: Any, values: Any, dtype: Any) -> Any:
+    # np.array copies: nearid's arrays are read-only and torch must own its data.
+    return torch.nn.Parameter(torch.as_tensor(np.array(values, dtype=np.float64)).to(dtype))
+
+
+def _define_torch_classes() -> tuple[type, ...]:
+    _import_torch()  # ImportError naming the extra to install
+    import torch
+    from torch import nn
+
+    class TorchAffine(nn.Module):
+        """``x -> x W^T + b`` on a batch (n, d) or one point (d,): nearid's ``Affine`` in PyTorch.
+
+        Parameters
+        ----------
+        W : array_like, shape (d, d)
+        b : array_like, shape (d,)
+        dtype : torch.dtype
+            Parameter dtype (default ``torch.float64``).
+
+        Attributes ``W`` and ``b`` are ``nn.Parameter`` s.
+        """
+
+        def __init__(self, W: Any, b: Any, dtype: Any = torch.float64) -> None:
+            super().__init__()
+            self.W = _parameter(torch, W, dtype)
+            self.b = _parameter(torch, b, dtype)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            """``x W^T + b``, the shape of `x`."""
+            return x @ self.W.T + self.b
+
+        def extra_repr(self) -> str:
+            """The dimension."""
+            return f"dim={self.W.shape[0]}"
+
+    class TorchResidualBlock(nn.Module):
+        """``x -> x + A s(B x + bias) + shift``: nearid's ``ResidualBlock`` in PyTorch.
+
+        Parameters
+        ----------
+        A : array_like, shape (d, k)
+        B : array_like, shape (k, d)
+        bias : array_like, shape (k,)
+        shift : array_like, shape (d,)
+        activation : {"tanh", "sigmoid", "softplus", "relu", "identity"}
+            As in nearid; softplus is log(1 + e^z) computed as
+            max(z, 0) + log1p(e^-|z|), as nearid does (``torch.nn.Softplus``
+            returns z above a threshold instead).
+        dtype : torch.dtype
+            Parameter dtype (default ``torch.float64``).
+
+        Attributes ``A``, ``B``, ``bias`` and ``shift`` are ``nn.Parameter`` s;
+        ``activation`` is the name.
+        """
+
+        def __init__(
+            self, A: Any, B: Any, bias: Any, shift: Any, activation: str, dtype: Any = torch.float64
+        ) -> None:
+            super().__init__()
+            if activation not in ACTIVATIONS:
+                raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
+            self.A = _parameter(torch, A, dtype)
+            self.B = _parameter(torch, B, dtype)
+            self.bias = _parameter(torch, bias, dtype)
+            self.shift = _parameter(torch, shift, dtype)
+            self.activation = activation
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            """``x + A s(B x + bias) + shift``, row by row; the shape of `x`."""
+            return x + (self.activate(x @ self.B.T + self.bias) @ self.A.T + self.shift)
+
+        def activate(self, z: torch.Tensor) -> torch.Tensor:
+            """The activation s, elementwise."""
+            if self.activation == "tanh":
+                return torch.tanh(z)
+            if self.activation == "sigmoid":
+                return torch.sigmoid(z)
+            if self.activation == "softplus":
+                return torch.clamp_min(z, 0.0) + torch.log1p(torch.exp(-torch.abs(z)))
+            if self.activation == "relu":
+                return torch.relu(z)
+            return z  # identity (the constructor accepts nothing else)
+
+        def extra_repr(self) -> str:
+            """Dimension, width and activation."""
+            d, k = self.A.shape
+            return f"dim={d}, width={k}, activation={self.activation!r}"
+
+    class TorchChain(nn.Sequential):
+        """``TorchAffine`` and ``TorchResidualBlock`` modules applied in order (an ``nn.Sequential``).
+
+        ``module[i]`` is the i-th layer; a nearid ``ResidualNet`` exports as a
+        chain of its blocks.
+        """
+
+    return TorchAffine, TorchResidualBlock, TorchChain
+
+
+def _flat_layers(net: Any) -> list[Affine | ResidualBlock]:
+    """The Affine and ResidualBlock maps that `net` applies, in order; TypeError for anything else."""
+    if isinstance(net, (Affine, ResidualBlock)):
+        return [net]
+    if isinstance(net, ResidualNet):
+        return list(net.blocks)
+    if isinstance(net, Chain):
+        layers: list[Affine | ResidualBlock] = []
+        for i, f in enumerate(net.flat_maps()):
+            if isinstance(f, ResidualNet):
+                layers.extend(f.blocks)
+            elif isinstance(f, (Affine, ResidualBlock)):
+                layers.append(f)
+            else:
+                raise TypeError(
+                    f"to_torch cannot export map {i} of the Chain (flattened), a {_type_name(f)}: "
+                    f"supported are {_SUPPORTED}{_hint(f)}"
+                )
+        return layers
+    raise TypeError(f"to_torch cannot export a {_type_name(net)}: supported are {_SUPPORTED}{_hint(net)}")
+
+
+def _type_name(obj: Any) -> str:
+    cls = type(obj)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _hint(obj: Any) -> str:
+    if type(obj).__name__ == "Decomposition" or (isinstance(obj, Map) and type(obj).__name__ == "Assembled"):
+        return (
+            ". A decomposition and its layers evaluate by inversion and have no PyTorch form; "
+            "distil it first: nearid.distill(dec, width) returns a ResidualNet that exports"
+        )
+    if type(obj).__name__ == "FromCallable":
+        return ". A FromCallable wraps a Python function, which has no PyTorch form"
+    return ""
+
+
+def to_torch(net: Map, dtype: Any = None) -> Any:
+    """A ``torch.nn.Module`` computing the same function as `net`.
 
     Parameters
     ----------
-    net : ResidualNet
+    net : ResidualNet, ResidualBlock, Affine or Chain
+        A :class:`~nearid.maps.ResidualNet` (such as the
+        :class:`~nearid.distill.DistilledNet` returned by
+        :func:`nearid.distill`), one :class:`~nearid.maps.ResidualBlock` or
+        :class:`~nearid.maps.Affine`, or a :class:`~nearid.maps.Chain` of
+        these (nested chains and nets are flattened into one sequence).
     dtype : torch.dtype, optional
         Parameter dtype (default ``torch.float64``; the module then matches
         nearid to rounding).
@@ -28,58 +223,34 @@ def to_torch(net: ResidualNet, dtype: Any = None) -> Any:
     Returns
     -------
     torch.nn.Module
-        ``module(x)`` for a tensor of shape (n, d) or (d,) applies the blocks
-        in order: x + A s(B x + bias) + shift. Attributes ``A``, ``B``,
-        ``bias``, ``shift`` are ``nn.ParameterList`` s, one entry per block.
+        ``module(x)`` for a tensor of shape (n, d) or (d,) returns the same
+        shape. An Affine gives a ``TorchAffine`` (parameters ``W``, ``b``), a
+        ResidualBlock a ``TorchResidualBlock`` (parameters ``A``, ``B``,
+        ``bias``, ``shift``), a ResidualNet or Chain a ``TorchChain`` (an
+        ``nn.Sequential`` of those, ``module[i]`` the i-th layer applied).
+        The classes live in :mod:`nearid.export`: the module pickles with
+        ``torch.save``/``torch.load(..., weights_only=False)`` and compiles
+        with ``torch.jit.script``.
 
     Raises
     ------
+    TypeError
+        For any other object: maps wrapping Python callables
+        (``FromCallable``), decomposition layers and other maps assembled by
+        nearid (which evaluate by inversion; distil them first), non-maps.
     ImportError
         When PyTorch is not installed (``pip install 'nearid[torch]'``).
     """
-    if not isinstance(net, ResidualNet):
-        raise TypeError(f"net must be a nearid.maps.ResidualNet; got {type(net).__name__}")
-    try:
-        import torch
-        from torch import nn
-    except ImportError as exc:  # pragma: no cover - exercised only without torch
-        raise ImportError("nearid.export.to_torch needs PyTorch: pip install 'nearid[torch]'") from exc
-
+    layers = _flat_layers(net)
+    torch = _import_torch()
+    classes = _torch_classes()
     dtype = torch.float64 if dtype is None else dtype
 
-    def softplus(z: Any) -> Any:
-        # log(1 + e^z) exactly; torch's softplus switches to z above a threshold.
-        return torch.logaddexp(z, torch.zeros_like(z))
+    def convert(f: Affine | ResidualBlock) -> Any:
+        if isinstance(f, Affine):
+            return classes["TorchAffine"](f.W, f.b, dtype=dtype)
+        return classes["TorchResidualBlock"](f.A, f.B, f.bias, f.shift, f.activation, dtype=dtype)
 
-    functions: dict[str, Callable[[Any], Any]] = {
-        "tanh": torch.tanh,
-        "sigmoid": torch.sigmoid,
-        "softplus": softplus,
-        "relu": torch.relu,
-        "identity": lambda z: z,
-    }
-
-    class NearidResidualNet(nn.Module):
-        """Residual blocks x -> x + A s(B x + bias) + shift, applied in order (exported from nearid)."""
-
-        def __init__(self) -> None:
-            super().__init__()
-
-            def parameters(name: str) -> Any:
-                return nn.ParameterList(
-                    nn.Parameter(torch.as_tensor(getattr(b, name).copy(), dtype=dtype)) for b in net.blocks
-                )
-
-            self.A, self.B = parameters("A"), parameters("B")
-            self.bias, self.shift = parameters("bias"), parameters("shift")
-            self.activations = [b.activation for b in net.blocks]
-
-        def forward(self, x: Any) -> Any:
-            for A, B, bias, shift, name in zip(self.A, self.B, self.bias, self.shift, self.activations):
-                x = x + functions[name](x @ B.T + bias) @ A.T + shift
-            return x
-
-        def extra_repr(self) -> str:
-            return f"dim={net.dim}, depth={net.depth}"
-
-    return NearidResidualNet()
+    if isinstance(net, (Affine, ResidualBlock)):
+        return convert(net)
+    return classes["TorchChain"](*(convert(f) for f in layers))
