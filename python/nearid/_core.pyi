@@ -1,10 +1,12 @@
 """Type stubs for nearid's compiled core (``_core``; ``_core_avx2`` and
 ``_core_avx512`` have the same API). Private: use the nearid package.
 
-tests/test_stubs.py fails when these stubs and the module disagree.
+tests/test_stubs.py fails when these stubs and the module disagree (mypy's
+stubtest, and the parameter names pybind11 writes in each docstring).
 """
 
 from collections.abc import Callable, Sequence
+from typing import type_check_only
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +54,11 @@ STOP_REASONS: tuple[str, ...]
 INVERSION_METHODS: tuple[str, ...]
 LIMITS: dict[str, tuple[int, int]]
 
-class Map:
+@type_check_only
+class _Pybind11Type(type):
+    """pybind11_builtins.pybind11_type: the metaclass of every class pybind11 binds."""
+
+class Map(metaclass=_Pybind11Type):
     @property
     def dim(self) -> int: ...
     @property
