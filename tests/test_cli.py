@@ -14,6 +14,14 @@ from nearid import io, report
 from nearid.maps import Affine, Chain, ResidualNet
 
 
+def strict_loads(text):
+    """json.loads that refuses Infinity, -Infinity and NaN, as strict JSON readers do."""
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "nearid", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=300)
@@ -52,9 +60,16 @@ def check_report(data, m, d, sweep):
     assert data["bounds"]["epsilon_bound"] > 0 and {"paper", "sharp", "linear_bound"} <= set(data["bounds"])
     assert len(data["deviations"]["nonlinear"]) == m and len(data["deviations"]["linear"]) == dec["linear_layers"]
     assert data["composition_error"]["layers_vs_h"] < 1e-10 and data["composition_error"]["inverse_vs_x"] < 1e-10
-    assert data["sweep"]["m"] == sweep
-    for schedule in ("uniform", "theorem", "balanced"):
-        assert len(data["sweep"][schedule]) == len(sweep) and all(v > 0 for v in data["sweep"][schedule])
+    assert data["bounds"]["status"] == "estimated" and data["bounds"]["label"] == "estimated bound (sample constants)"
+    assert data["settings"]["seed"] == 0 and data["settings"]["method"] == "jacobian"
+    names = data["deviations"]["layer_names"]
+    assert names[0] == "h_1" and names[m - 1] == f"h_{m}" and len(names) == m + dec["linear_layers"]
+    if sweep is None:
+        assert data["sweep"] is None
+    else:
+        assert data["sweep"]["m"] == sweep and data["sweep"]["method"] == "jacobian"
+        for schedule in ("uniform", "theorem", "balanced"):
+            assert len(data["sweep"][schedule]) == len(sweep) and all(v > 0 for v in data["sweep"][schedule])
     assert all(v >= 0 for v in data["timings"].values())
 
 
@@ -64,8 +79,9 @@ def test_decompose_demo_writes_report_and_plots(tmp_path):
     result = run("decompose", "--demo", "planar", "-m", "6", "--sweep", "2,4,8", "--samples", "400",
                  "--report", str(out))
     assert result.returncode == 0, result.stderr
-    assert "proven bound" in result.stdout and "wrote" in result.stdout
-    data = json.loads((out / "report.json").read_text())
+    assert "proven" not in result.stdout and "wrote" in result.stdout
+    assert "estimated bound (sample constants) on max ||h_i - Id||_Lip" in result.stdout
+    data = strict_loads((out / "report.json").read_text())
     check_report(data, 6, 2, [2, 4, 8])
     assert data["plots"] == ["deviations.png", "sweep.png", "grid.png"]
     for name in data["plots"]:
@@ -80,14 +96,95 @@ def test_decompose_map_files_json_and_npz(tmp_path):
     result = run("decompose", "--map", str(spec), "-m", "5", "--sweep", "2,4", "--samples", "300",
                  "--schedule", "balanced", "--json", "--quiet")
     assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
+    data = strict_loads(result.stdout)
     check_report(data, 5, 3, [2, 4])
     assert data["decomposition"]["schedule"] == "balanced" and data["map"]["source"] == str(spec)
+    # The full map parameters: the report alone rebuilds the map.
+    X = np.random.default_rng(0).standard_normal((7, 3))
+    assert np.array_equal(io.map_from_json(data["map"]["spec"])(X), h(X))
     io.save_map(h, tmp_path / "map.npz")
     result = run("decompose", "--map", str(tmp_path / "map.npz"), "-m", "3", "--sweep", "2", "--samples", "300",
                  "--report", str(tmp_path / "r"), "--no-plots", "--quiet")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == ["report.json"]
+
+
+def test_decompose_sweeps_only_when_asked(tmp_path):
+    """The m-sweep (3 decompositions per m) took 27 s for the planar demo by default; now it runs only
+    with --sweep, or with --report unless --no-sweep."""
+    result = run("decompose", "--demo", "planar", "-m", "4", "--samples", "300", "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    data = strict_loads(result.stdout)
+    check_report(data, 4, 2, None)
+    assert "sweep_s" not in data["timings"]
+    result = run("decompose", "--demo", "planar", "-m", "4", "--samples", "300", "--sweep", "--json", "--quiet")
+    assert strict_loads(result.stdout)["sweep"]["m"] == [4, 8, 16, 32, 64]
+    out = tmp_path / "r"
+    result = run("decompose", "--demo", "planar", "-m", "4", "--samples", "300", "--report", str(out),
+                 "--no-sweep", "--quiet")
+    assert result.returncode == 0, result.stderr
+    data = strict_loads((out / "report.json").read_text())
+    assert data["sweep"] is None and "sweep.png" not in data["plots"]
+    assert_one_line_error(run("decompose", "--demo", "planar", "--sweep", "4", "--no-sweep"), text="at most one")
+
+
+def test_decompose_with_given_constants_is_proven(tmp_path):
+    result = run("decompose", "--demo", "resnet", "--alpha", "0.5", "--M", "1.2", "--samples", "300")
+    assert result.returncode == 0, result.stderr
+    assert "proven bound on max ||h_i - Id||_Lip: 0.0375;" in result.stdout  # alpha R M / m = 0.5 * 1.2 / 16
+    partial = run("decompose", "--demo", "resnet", "--alpha", "0.5", "--samples", "300", "--json", "--quiet")
+    bounds = strict_loads(partial.stdout)["bounds"]
+    assert bounds["status"] == "estimated" and bounds["statuses"] == {"paper": "estimated", "sharp": "estimated"}
+
+
+def test_own_demos_print_an_estimated_bound_above_the_measured_deviation():
+    for demo in ("resnet", "planar"):
+        data = strict_loads(run("decompose", "--demo", demo, "--json", "--quiet").stdout)
+        assert data["bounds"]["status"] == "estimated"
+        assert data["deviations"]["max_nonlinear"] <= data["bounds"]["epsilon_bound"]
+        assert data["deviations"]["above_bound"] == []
+
+
+def test_json_output_is_strict_when_values_are_infinite(tmp_path):
+    X = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0]])  # a duplicate point with different outputs: ratio inf
+    Y = np.array([[0.0], [1.0], [2.0]])
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Y.npy", Y)
+    result = run("lipschitz", str(tmp_path / "X.npy"), str(tmp_path / "Y.npy"), "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    data = strict_loads(result.stdout)
+    assert data["value"] is None and data["non_finite"]["value"] == "inf"
+    assert data["top"][0][0] is None and data["non_finite"]["top.0.0"] == "inf"
+
+
+def test_version_and_defaults_in_help():
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"nearid {nearid.__version__}"
+    text = run("decompose", "--help").stdout
+    text = text[text.index("options:"):]
+    for option, default in [("-m M", "16"), ("--radius", "1.0"), ("--schedule", "uniform"), ("--method", "jacobian"),
+                            ("--samples", "2000"), ("--seed", "0")]:
+        block = text[text.index(option):]
+        assert f"(default: {default})" in " ".join(block.split()[:40]), option
+    lipschitz_help = " ".join(run("lipschitz", "--help").stdout.split())
+    assert "(default: max)" in lipschitz_help and "(default: 1)" in lipschitz_help
+
+
+def test_report_directory_that_is_a_file_is_a_usage_error(tmp_path):
+    file = tmp_path / "taken"
+    file.write_text("keep me")
+    assert_one_line_error(run("decompose", "--demo", "planar", "--report", str(file)), text="is an existing file")
+    assert file.read_text() == "keep me"
+
+
+def test_text_files_given_as_npy_name_the_expected_format(tmp_path):
+    np.savetxt(tmp_path / "X.csv", np.zeros((4, 2)), delimiter=",")
+    np.save(tmp_path / "Y.npy", np.zeros((4, 2)))
+    result = run("lipschitz", str(tmp_path / "X.csv"), str(tmp_path / "Y.npy"))
+    assert_one_line_error(result, text="is not a .npy file (NumPy's binary array format, written by numpy.save)")
+    assert "np.loadtxt" in result.stderr and "pickle" not in result.stderr
+    np.savez(tmp_path / "both.npz", X=np.zeros((4, 2)))
+    assert_one_line_error(run("lipschitz", str(tmp_path / "both.npz"), str(tmp_path / "Y.npy")), text=".npz archive")
 
 
 def test_map_json_round_trip():
@@ -161,7 +258,7 @@ def test_lipschitz_errors(tmp_path):
 def test_bench_json():
     result = run("bench", "--json", "--quiet")
     assert result.returncode == 0, result.stderr
-    rows = json.loads(result.stdout)
+    rows = strict_loads(result.stdout)
     assert {r["kernel"] for r in rows} >= {"ResidualNet forward (64 tanh blocks)", "exact max pairwise Lipschitz ratio"}
     for r in rows:
         assert r["ratio"] > 0 and r["difference"] < 1e-9

@@ -1,6 +1,6 @@
 """The constants of Theorem 1 and the proven bounds on layer deviations.
 
-For the normalised map h~ on the ball B_R(0) (DESIGN 1, 4):
+For the normalised map h~ on the ball B_R(0) (docs/theory.md, sections 1 and 4):
 
 - alpha: Lipschitz constant of Dh~ in operator norm;
 - M: Lipschitz constant of h~^{-1} on h~(B_R(0));
@@ -291,7 +291,8 @@ def paper_epsilon(scales: np.ndarray, c: Constants) -> float:
 
 
 def sharp_epsilon(scales: np.ndarray, c: Constants) -> float:
-    """DESIGN 4b's bound for any schedule: max{alpha R a_1, alpha R M max_i (a_i - a_{i-1})}."""
+    """The sharp bound (docs/theory.md, section 4b) for any schedule:
+    max{alpha R a_1, alpha R M max_i (a_i - a_{i-1})}."""
     first = c.alpha * c.R * scales[0]
     if scales.size == 1:
         return float(first)

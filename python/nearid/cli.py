@@ -1,14 +1,16 @@
 """The ``nearid`` command line (also ``python -m nearid``).
 
-    nearid decompose --demo planar -m 16 --report out/      # report.json and PNG plots
-    nearid decompose --map net.json -m 32 --schedule balanced
+    nearid decompose --demo planar -m 16 --report out/      # report.json and PNG plots (with the m-sweep)
+    nearid decompose --map net.json -m 32 --schedule balanced  # summary only; --sweep adds the m-sweep
     nearid lipschitz X.npy Y.npy --reduce max --top-k 3
     nearid bench                                            # kernels beside NumPy/SciPy
     nearid demo                                             # the README's main job
 
 Errors are one line on standard error and a non-zero exit status: 2 for bad
 arguments or files, 1 for a computation that failed (for example an
-inversion that did not converge), 130 after Ctrl-C.
+inversion that did not converge), 130 after Ctrl-C. ``--json`` output is
+strict JSON: inf and NaN are written as null and listed under
+``"non_finite"`` by their path (see :mod:`nearid._json`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from . import _json, schedules
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -73,10 +77,25 @@ def _load_map(path: str) -> Any:
     raise UsageError(f"map file {path} must be .json or .npz (see `nearid decompose --help`)")
 
 
+#: The first bytes of every .npy file (NumPy's binary format).
+NPY_MAGIC = b"\x93NUMPY"
+
+
 def _load_points(path: str, name: str) -> np.ndarray:
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"{name} file {path} does not exist")
+    with open(file, "rb") as handle:
+        head = handle.read(len(NPY_MAGIC))
+    if head.startswith(b"PK"):
+        raise UsageError(f"{name} file {path} is an .npz archive (several arrays); give one .npy array, written "
+                         "by numpy.save")
+    if head != NPY_MAGIC:
+        raise UsageError(
+            f"{name} file {path} is not a .npy file (NumPy's binary array format, written by numpy.save); for a "
+            f"CSV or text file convert it first: python -c \"import numpy as np; "
+            f"np.save('{Path(path).stem}.npy', np.loadtxt('{path}', delimiter=','))\""
+        )
     try:
         array = np.load(file, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -101,12 +120,22 @@ def command_decompose(args: argparse.Namespace) -> int:
         description = {"source": str(args.map)}
     if args.center is not None:
         center = _parse_floats(args.center, "--center")
-    sweep = _parse_ints(args.sweep, "--sweep")
+    if args.report is not None and Path(args.report).exists() and not Path(args.report).is_dir():
+        raise UsageError(f"--report {args.report} is an existing file; give a directory (it is created if missing)")
+    if args.no_sweep and args.sweep is not None:
+        raise UsageError("give at most one of --sweep and --no-sweep")
+    if args.sweep is not None:
+        sweep = _parse_ints(args.sweep, "--sweep")
+    elif args.report is not None and not args.no_sweep:
+        sweep = list(DEFAULT_SWEEP)
+    else:
+        sweep = []
+    constants = {name: value for name, value in (("alpha", args.alpha), ("M", args.M)) if value is not None}
     try:
         result, dec = report.build_report(
             h, args.m, radius=args.radius, center=center, schedule=args.schedule,
             linear_layers=args.linear_layers, method=args.method, n_samples=args.samples, seed=args.seed,
-            sweep=sweep, map_description=description, progress=not args.quiet,
+            sweep=sweep, map_description=description, progress=not args.quiet, constants=constants or None,
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
@@ -118,7 +147,7 @@ def command_decompose(args: argparse.Namespace) -> int:
         written = report.write_report(result, dec, args.report, plots=plots)
         result["plots"] = [w for w in written if w.endswith(".png")]
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(_json.dumps(result))
     elif not args.quiet:
         print(report.summary(result))
         if args.report is not None:
@@ -148,7 +177,7 @@ def command_lipschitz(args: argparse.Namespace) -> int:
         "seconds": seconds,
     }
     if args.json:
-        print(json.dumps(out, indent=2))
+        print(_json.dumps(out))
     else:
         print(f"{args.reduce} ratio ||Y_j - Y_k|| / ||X_j - X_k|| = {result.value:.17g} at pair {result.pair}")
         for value, j, k in result.top[1:]:
@@ -163,7 +192,7 @@ def command_bench(args: argparse.Namespace) -> int:
 
     rows = bench.run(full=args.full, progress=not args.quiet)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(_json.dumps(rows))
     else:
         print(bench.table(rows))
     return 0
@@ -176,61 +205,86 @@ def command_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The values of m of ``--sweep`` without a list (and of --report's sweep).
+DEFAULT_SWEEP = (4, 8, 16, 32, 64)
+
+
 def parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    # Every option's help ends with its default.
+    formatter = argparse.ArgumentDefaultsHelpFormatter
     top = argparse.ArgumentParser(
         prog="nearid",
         description="Deep compositions of near-identity maps: decompose, measure, benchmark.",
+        formatter_class=formatter,
     )
+    top.add_argument("--version", action="version", version=f"nearid {__version__}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = commands.add_parser(
-        "decompose", help="decompose a map into near-identity layers and report on it",
+        "decompose", help="decompose a map into near-identity layers and report on it", formatter_class=formatter,
         description="Decompose a map (a JSON/NPZ spec of a ResidualNet, ResidualBlock, Affine or Chain, or a "
                     "built-in demo map) into m near-identity layers; print a summary, or write report.json and "
-                    "PNG plots with --report DIR. JSON spec: {\"type\": \"ResidualNet\", \"blocks\": [{\"A\": "
+                    "PNG plots with --report DIR. The bound is labelled 'proven' only when --alpha and --M give "
+                    "the constants; otherwise they are sample estimates and so is the bound. JSON spec: "
+                    "{\"type\": \"ResidualNet\", \"blocks\": [{\"A\": "
                     "[[...]], \"B\": [[...]], \"bias\": [...], \"shift\": [...], \"activation\": \"tanh\"}]}, "
                     "{\"type\": \"Affine\", \"W\": [[...]], \"b\": [...]}, {\"type\": \"Chain\", \"maps\": [...]}.")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--map", metavar="FILE", help="map spec, .json or .npz (nearid.io.save_map)")
     source.add_argument("--demo", choices=("planar", "resnet"), help="a built-in map (planar: 2-D, resnet: 4-D)")
-    p.add_argument("-m", type=int, default=16, help="nonlinear layers (default 16)")
-    p.add_argument("--radius", type=float, default=1.0, help="radius of the ball (default 1)")
-    p.add_argument("--center", metavar="X1,X2,...", help="centre of the ball (default the origin; planar demo: 0.2,-0.1)")
-    p.add_argument("--schedule", default="uniform", choices=("uniform", "theorem", "geometric", "balanced"))
-    p.add_argument("--linear-layers", type=int, default=None, help="Hardt-Ma factors (default m)")
-    p.add_argument("--method", default="jacobian", choices=("jacobian", "pairwise"), help="deviation estimate")
+    p.add_argument("-m", type=int, default=16, help="nonlinear layers")
+    p.add_argument("--radius", type=float, default=1.0, help="radius of the ball")
+    p.add_argument("--center", metavar="X1,X2,...",
+                   help="centre of the ball (None: the origin; the planar demo's is 0.2,-0.1)")
+    p.add_argument("--schedule", default="uniform", choices=schedules.NAMES, help="scales a_i of the layers")
+    p.add_argument("--linear-layers", type=int, default=None, help="Hardt-Ma factors (None: m)")
+    p.add_argument("--alpha", type=float, default=None,
+                   help="a known Lipschitz constant of Dh~ on the ball (None: estimated from samples)")
+    p.add_argument("--M", type=float, default=None, dest="M",
+                   help="a known Lipschitz constant of h~^-1 on h~(ball) (None: estimated from samples)")
+    p.add_argument("--method", default="jacobian", choices=("jacobian", "pairwise"),
+                   help="how layer deviations are measured (both give lower estimates; jacobian is tighter)")
     p.add_argument("--samples", type=int, default=2000, help="sample points for constants and deviations")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sweep", default="4,8,16,32,64", help="values of m for the deviation-vs-m sweep")
-    p.add_argument("--report", metavar="DIR", help="write report.json and PNG plots into DIR")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample points")
+    p.add_argument("--sweep", nargs="?", metavar="M,M,...", const=",".join(map(str, DEFAULT_SWEEP)), default=None,
+                   help="run the deviation-vs-m sweep (slow: 3 decompositions per m) over these m; with --report it "
+                        f"runs over {','.join(map(str, DEFAULT_SWEEP))} unless --no-sweep (None: no sweep)")
+    p.add_argument("--no-sweep", action="store_true", help="with --report, skip the sweep (no sweep.png)")
+    p.add_argument("--report", metavar="DIR", help="write report.json and PNG plots into DIR (created if missing)")
     p.add_argument("--no-plots", action="store_true", help="with --report, write report.json only")
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--json", action="store_true", help="print the report as strict JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars, no summary")
     p.set_defaults(run=command_decompose)
 
     p = commands.add_parser(
         "lipschitz", help="exact max (or min) pairwise ratio ||Y_j - Y_k|| / ||X_j - X_k||",
-        description="Exact extreme ratio over all pairs of rows of two .npy arrays of the same number of rows.")
-    p.add_argument("X", help=".npy array (n, dx)")
-    p.add_argument("Y", help=".npy array (n, dy)")
-    p.add_argument("--reduce", default="max", choices=("max", "min"))
-    p.add_argument("--on-duplicate", default="inf", choices=("inf", "raise"))
-    p.add_argument("--top-k", type=int, default=1)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+        description="Exact extreme ratio over all pairs of rows of two .npy arrays of the same number of rows.",
+        formatter_class=formatter)
+    p.add_argument("X", help=".npy array (n, dx), written by numpy.save")
+    p.add_argument("Y", help=".npy array (n, dy), written by numpy.save")
+    p.add_argument("--reduce", default="max", choices=("max", "min"), help="largest or smallest ratio")
+    p.add_argument("--on-duplicate", default="inf", choices=("inf", "raise"),
+                   help="pairs with X_j = X_k but Y_j != Y_k: an infinite ratio, or an error")
+    p.add_argument("--top-k", type=int, default=1, help="how many of the best pairs to report")
+    p.add_argument("--json", action="store_true", help="print the result as strict JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=command_lipschitz)
 
     p = commands.add_parser(
         "bench", help="time the kernels beside NumPy/SciPy baselines",
         description="Time nearid's kernels beside the NumPy/SciPy code a user would write, in this process, and "
-                    "print the ratios (baseline time / nearid time). --full uses the README's sizes.")
+                    "print the ratios (baseline time / nearid time). --full uses the README's sizes.",
+        formatter_class=formatter)
     p.add_argument("--full", action="store_true", help="the README's problem sizes (slower)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the rows as strict JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=command_bench)
 
     p = commands.add_parser("demo", help="run the main job (the README's example)",
-                            description="Run nearid's main job: evaluate, decompose, invert, with timings.")
+                            description="Run nearid's main job: evaluate, decompose, invert, with timings.",
+                            formatter_class=formatter)
     p.set_defaults(run=command_demo)
     return top
 

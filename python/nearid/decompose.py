@@ -232,7 +232,7 @@ class Decomposition:
     epsilon_bound : float
         The bound on max_i ||h_i - Id||_Lip over the nonlinear layers:
         Theorem 2's for the "theorem" and "geometric" schedules, the sharp
-        O(1/m) bound (docs/theory.md, section 4) for the others. Reported as
+        O(1/m) bound (docs/theory.md, section 4b) for the others. Reported as
         is, even when >= 1 (vacuous; :func:`decompose` then warns).
     bound_status : str
         "proven" when every constant epsilon_bound uses was given by the user
@@ -739,7 +739,7 @@ def decompose(
         Known values of "alpha", "M", "L" and/or "B" for h~ on the ball.
         alpha and M not given are estimated from ``n_samples`` samples (lower
         estimates: see :func:`nearid.bounds.estimate_constants`); L and B not
-        given follow from alpha, M and R (docs/theory.md, section 3). With
+        given follow from alpha, M and R (docs/theory.md, section 4). With
         any of them estimated, :attr:`Decomposition.bound_status` is
         "estimated".
     rate : float, optional

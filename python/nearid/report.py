@@ -5,19 +5,24 @@ composition against the map and sweeps m over several schedules;
 :func:`write_report` writes ``report.json`` and, when matplotlib is
 installed, three plots:
 
-- ``deviations.png``: each layer's measured deviation beside the proven bound;
-- ``sweep.png``: the largest deviation against m for the uniform, theorem and
-  balanced schedules on log axes, with O(1/m) and O(log m / m) reference lines;
+- ``deviations.png``: each layer's measured deviation beside the bound,
+  labelled "proven bound" or "estimated bound (sample constants)";
+- ``sweep.png`` (when a sweep was run): the largest deviation against m for
+  the uniform, theorem and balanced schedules on log axes, with reference
+  lines of slope -1 (O(1/m)) and of log m / m through the first point;
 - ``grid.png`` (2-D maps): a grid of the ball deformed layer by layer.
 
-Files are written through temporary files and renamed, so a report
-directory never holds a partial file.
+Layers are numbered from 1 as in the paper (h_1..h_m, then F_1..F_m').
+report.json is strict JSON: inf and NaN are written as null and listed
+under ``"non_finite"`` (see :mod:`nearid._json`). Files are written through
+temporary files and renamed, so a report directory never holds a partial
+file.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import warnings
 import platform
 import time
 from collections.abc import Sequence
@@ -26,16 +31,17 @@ from typing import Any
 
 import numpy as np
 
-from . import _progress, bounds
-from .io import atomic_write
+from . import _json, _progress, bounds
 from .decompose import Decomposition, decompose
+from .errors import NearidWarning
+from .io import atomic_write, map_to_json
 from .maps import Map
 
 __all__ = ["REPORT_KEYS", "build_report", "write_report", "plots_available", "summary"]
 
 #: Top-level keys of report.json.
-REPORT_KEYS = ("versions", "map", "decomposition", "constants", "bounds", "deviations", "composition_error",
-               "sweep", "timings", "plots")
+REPORT_KEYS = ("versions", "settings", "map", "decomposition", "constants", "bounds", "deviations",
+               "composition_error", "sweep", "timings", "plots")
 
 SWEEP_SCHEDULES = ("uniform", "theorem", "balanced")
 
@@ -73,23 +79,30 @@ def build_report(
     method: str = "jacobian",
     n_samples: int = 2000,
     seed: int = 0,
-    sweep: Sequence[int] = (4, 8, 16, 32, 64),
+    sweep: Sequence[int] = (),
     n_check: int = 2000,
     map_description: dict[str, Any] | None = None,
     progress: bool = False,
+    constants: dict[str, float] | None = None,
 ) -> tuple[dict[str, Any], Decomposition]:
     """Decompose `h`, measure it, and return (report dict, decomposition).
 
-    The report holds the scales, constants, proven bounds, per-layer measured
-    deviations (``method``, ``n_samples`` points), the composition error
-    (whole composition, layers one by one and the inverse against h on
-    ``n_check`` points of the ball), the sweep over ``sweep`` values of m for
-    the uniform, theorem and balanced schedules, timings and versions.
+    The report holds the settings (seed, samples, method), the map's full
+    parameters (null for maps nearid cannot write, e.g. FromCallable), the
+    scales, the constants, the bounds with their status ("proven" or
+    "estimated"), per-layer measured deviations (``method``, ``n_samples``
+    points), the composition error (whole composition, layers one by one and
+    the inverse against h on ``n_check`` points of the ball), timings and
+    versions. With a non-empty ``sweep`` (the command line's default is
+    4, 8, 16, 32, 64), it also decomposes and measures h for each of
+    those values of m with the uniform, theorem and balanced schedules (the
+    slow part: 3 len(sweep) decompositions); the sweep's own warnings about
+    vacuous bounds are not raised, its bounds are recorded instead.
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
     dec = decompose(h, m, radius=radius, center=center, schedule=schedule, linear_layers=linear_layers,
-                    n_samples=n_samples, seed=seed)
+                    constants=constants, n_samples=n_samples, seed=seed)
     timings["decompose_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -108,18 +121,35 @@ def build_report(
     inverse = dec.inverse(expected)
     timings["inverse_s"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    sweep_values: dict[str, list[float]] = {name: [] for name in SWEEP_SCHEDULES}
-    jobs = [(name, size) for name in SWEEP_SCHEDULES for size in sweep]
-    for name, size in _progress.iterate(jobs, "sweep over m", progress, total=len(jobs)):
-        trial = decompose(h, size, radius=radius, center=center, schedule=name, n_samples=n_samples, seed=seed)
-        sweep_values[name].append(trial.lipschitz(n_samples=n_samples, method=method, seed=seed).max_nonlinear)
-    timings["sweep_s"] = time.perf_counter() - start
+    sweep_report: dict[str, Any] | None = None
+    if len(sweep):
+        start = time.perf_counter()
+        sweep = [int(size) for size in sweep]
+        sweep_report = {"m": sweep, "method": method}
+        sweep_report.update({name: [] for name in SWEEP_SCHEDULES})
+        sweep_report.update({f"{name}_bound": [] for name in SWEEP_SCHEDULES})
+        jobs = [(name, size) for name in SWEEP_SCHEDULES for size in sweep]
+        for name, size in _progress.iterate(jobs, "sweep over m", progress, total=len(jobs)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NearidWarning)
+                trial = decompose(h, size, radius=radius, center=center, schedule=name, constants=constants,
+                                  n_samples=n_samples, seed=seed)
+                measured = trial.lipschitz(n_samples=n_samples, method=method, seed=seed).max_nonlinear
+            sweep_report[name].append(measured)
+            sweep_report[f"{name}_bound"].append(trial.epsilon_bound)
+        sweep_report["bound_status"] = dec.bound_status
+        timings["sweep_s"] = time.perf_counter() - start
 
     c = dec.constants
+    try:
+        spec: Any = map_to_json(h)
+    except (TypeError, ValueError):
+        spec = None  # FromCallable and other maps without a file format
     report = {
         "versions": _versions(),
-        "map": dict(map_description or {}, type=type(h).__name__, dim=h.dim),
+        "settings": {"seed": seed, "n_samples": n_samples, "method": method, "n_check": n_check,
+                     "inversion": {"method": dec.inversion.method, "tol": dec.inversion.tol}},
+        "map": dict(map_description or {}, type=type(h).__name__, dim=h.dim, spec=spec),
         "decomposition": {
             "m": dec.m,
             "linear_layers": len(dec.linear_factors),
@@ -130,13 +160,24 @@ def build_report(
             "scales": dec.scales.tolist(),
         },
         "constants": c.as_dict(),
-        "bounds": {"epsilon_bound": dec.epsilon_bound, **dec.epsilon_bounds, "linear_bound": dec.linear_bound},
+        "bounds": {
+            "epsilon_bound": dec.epsilon_bound,
+            "status": dec.bound_status,
+            "label": bounds.STATUS_LABELS[dec.bound_status],
+            "kind": dec.bound_kind,
+            **dec.epsilon_bounds,
+            "statuses": dict(dec.bound_statuses),
+            "linear_bound": dec.linear_bound,
+        },
         "deviations": {
             "method": method,
             "n_samples": n_samples,
+            "layer_names": [f"h_{i}" for i in range(1, dec.m + 1)]
+            + [f"F_{i}" for i in range(1, len(dec.linear_factors) + 1)],
             "nonlinear": deviations.nonlinear.tolist(),
             "linear": deviations.linear.tolist(),
             "max_nonlinear": deviations.max_nonlinear,
+            "above_bound": [f"h_{i}" for i in deviations.exceeds_bound],
         },
         "composition_error": {
             "n_points": n_check,
@@ -144,7 +185,7 @@ def build_report(
             "layers_vs_h": float(np.abs(Z - expected).max() / scale),
             "inverse_vs_x": float(np.abs(inverse - X).max()),
         },
-        "sweep": {"m": list(sweep), "method": method, **{k: v for k, v in sweep_values.items()}},
+        "sweep": sweep_report,
         "timings": timings,
         "plots": [],
     }
@@ -160,16 +201,19 @@ def write_report(report: dict[str, Any], dec: Decomposition, directory: Any, plo
         The files written, report.json last.
     """
     directory = Path(os.fspath(directory))
+    if directory.exists() and not directory.is_dir():
+        raise NotADirectoryError(f"report directory {directory} exists and is not a directory; give a directory path")
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     if plots and plots_available():
         written += _plots(report, dec, directory)
     report = dict(report, plots=list(written))
 
+    text = _json.dumps(report) + "\n"
+
     def dump(path: str) -> None:
         with open(path, "w") as handle:
-            json.dump(report, handle, indent=2)
-            handle.write("\n")
+            handle.write(text)
 
     atomic_write(directory / "report.json", dump)
     return written + ["report.json"]
@@ -189,41 +233,48 @@ def _plots(report: dict[str, Any], dec: Decomposition, directory: Path) -> list[
         plt.close(figure)
         written.append(name)
 
-    # 1. Per-layer deviations beside the proven bounds.
-    deviations = report["deviations"]
-    nonlinear, linear = np.array(deviations["nonlinear"]), np.array(deviations["linear"])
+    # 1. Per-layer deviations beside the bounds, numbered from 1 as in the paper.
+    deviations, bound = report["deviations"], report["bounds"]
+    nonlinear, linear = np.array(deviations["nonlinear"], dtype=float), np.array(deviations["linear"], dtype=float)
     figure, axes = plt.subplots(figsize=(8, 4.5))
     index = np.arange(1, nonlinear.size + 1)
-    axes.semilogy(index, nonlinear, "o-", ms=3, label=f"measured, nonlinear layers ({deviations['method']})")
+    axes.semilogy(index, nonlinear, "o-", ms=3,
+                  label=f"measured, nonlinear layers h_i ({deviations['method']}; a lower estimate)")
     if linear.size:
         axes.semilogy(np.arange(nonlinear.size + 1, nonlinear.size + linear.size + 1), linear, "s-", ms=3,
-                      label="measured, Hardt-Ma factors")
-        axes.axhline(report["bounds"]["linear_bound"], color="C1", ls=":", label="bound on the factors")
-    axes.axhline(report["bounds"]["epsilon_bound"], color="C0", ls="--",
-                 label=f"proven bound ({dec.schedule} schedule)")
-    axes.set_xlabel("layer")
+                      label="measured, Hardt-Ma factors F_i")
+        axes.axhline(bound["linear_bound"], color="C1", ls=":", label="proven bound on the factors")
+    axes.axhline(bound["epsilon_bound"], color="C0", ls="--", label=f"{bound['label']}, {dec.schedule} schedule")
+    axes.set_xlabel(f"layer: h_1..h_{nonlinear.size}" + (f", then F_1..F_{linear.size}" if linear.size else ""))
     axes.set_ylabel(r"$\|h_i - \mathrm{Id}\|_{\mathrm{Lip}}$")
     axes.set_title(f"Layer deviations, m = {dec.m}, d = {dec.dim}")
     axes.legend(fontsize=8)
     axes.grid(True, which="both", alpha=0.3)
     save(figure, "deviations.png")
 
-    # 2. Largest deviation against m, with O(1/m) and O(log m / m) references.
+    # 2. Largest deviation against m, with reference slopes through the first point.
     sweep = report["sweep"]
-    ms = np.array(sweep["m"], dtype=float)
-    figure, axes = plt.subplots(figsize=(7, 5))
-    for name, marker in zip(SWEEP_SCHEDULES, "os^"):
-        axes.loglog(ms, sweep[name], marker + "-", label=name)
-    anchor_uniform = sweep["uniform"][0] * ms[0]
-    axes.loglog(ms, anchor_uniform / ms, "k--", lw=1, label="O(1/m)")
-    anchor_theorem = sweep["theorem"][0] * ms[0] / np.log(2 * ms[0])
-    axes.loglog(ms, anchor_theorem * np.log(2 * ms) / ms, "k:", lw=1, label="O(log m / m)")
-    axes.set_xlabel("m (nonlinear layers)")
-    axes.set_ylabel(r"$\max_i \|h_i - \mathrm{Id}\|_{\mathrm{Lip}}$")
-    axes.set_title("Largest layer deviation against depth")
-    axes.legend(fontsize=8)
-    axes.grid(True, which="both", alpha=0.3)
-    save(figure, "sweep.png")
+    if sweep is not None:
+        from matplotlib.ticker import FixedLocator, NullLocator
+
+        ms = np.array(sweep["m"], dtype=float)
+        figure, axes = plt.subplots(figsize=(7, 5))
+        for name, marker in zip(SWEEP_SCHEDULES, "os^"):
+            axes.loglog(ms, sweep[name], marker + "-", label=f"{name} schedule")
+        first = sweep["uniform"][0]
+        axes.loglog(ms, first * ms[0] / ms, "k--", lw=1, label="slope -1: c / m through the first uniform point")
+        first = sweep["theorem"][0]
+        axes.loglog(ms, first * (np.log(2 * ms) / ms) / (np.log(2 * ms[0]) / ms[0]), "k:", lw=1,
+                    label="c log(2m) / m through the first theorem point")
+        axes.xaxis.set_major_locator(FixedLocator(ms))
+        axes.xaxis.set_minor_locator(NullLocator())
+        axes.set_xticklabels([str(int(m)) for m in ms])
+        axes.set_xlabel("m (nonlinear layers)")
+        axes.set_ylabel(r"measured $\max_i \|h_i - \mathrm{Id}\|_{\mathrm{Lip}}$" + f" ({sweep['method']})")
+        axes.set_title(f"Largest measured layer deviation against depth ({sweep['method']})", fontsize=10)
+        axes.legend(fontsize=8)
+        axes.grid(True, which="both", alpha=0.3)
+        save(figure, "sweep.png")
 
     # 3. A grid deformed layer by layer (2-D maps).
     if dec.dim == 2:
@@ -232,7 +283,12 @@ def _plots(report: dict[str, Any], dec: Decomposition, directory: Path) -> list[
 
 
 def _grid_figure(plt: Any, dec: Decomposition) -> Any:
-    """Grid lines of the ball around x0, pushed through the first i layers for a few i."""
+    """Grid lines of the ball around x0, pushed through the first i layers for a few i.
+
+    The panels live in three coordinate systems, each labelled on its axes:
+    the input x; after h_1..h_i (i <= m) the normalised coordinates
+    u = g_i(x - x0) of h~; after every layer the output y = h(x).
+    """
     R = dec.radius
     t = np.linspace(-1.0, 1.0, 201)
     lines = []
@@ -244,7 +300,7 @@ def _grid_figure(plt: Any, dec: Decomposition) -> Any:
     angle = np.linspace(0, 2 * np.pi, 400)
     lines.append(R * np.column_stack([np.cos(angle), np.sin(angle)]))
     stages = sorted({0, max(1, dec.m // 4), max(1, dec.m // 2), dec.m, len(dec.layers)})
-    figure, axes = plt.subplots(1, len(stages), figsize=(3.2 * len(stages), 3.4))
+    figure, axes = plt.subplots(1, len(stages), figsize=(3.4 * len(stages), 3.8))
     for ax, stage in zip(np.atleast_1d(axes), stages):
         for U in lines:
             if stage == 0:
@@ -254,12 +310,20 @@ def _grid_figure(plt: Any, dec: Decomposition) -> Any:
             else:
                 P = dec[:stage](U + dec.center)
             ax.plot(P[:, 0], P[:, 1], lw=0.6, color="C0")
-        title = "input ball" if stage == 0 else (
-            f"after layer {stage}" + (" (= h~)" if stage == dec.m else "") if stage <= dec.m else "after all (= h)")
+        if stage == 0:
+            title, axis = "input: the ball around x0", "x"
+        elif stage <= dec.m:
+            title = f"after h_1..h_{stage}" + (" (= h~)" if stage == dec.m else "")
+            axis = "u"
+        else:
+            title, axis = f"after h_1..h_{dec.m}, F_1..F_{len(dec.linear)} (= h)", "y"
         ax.set_title(title, fontsize=9)
+        ax.set_xlabel(f"${axis}_1$" + (" (normalised)" if axis == "u" else ""), fontsize=8)
+        ax.set_ylabel(f"${axis}_2$", fontsize=8)
         ax.set_aspect("equal")
         ax.tick_params(labelsize=7)
-    figure.suptitle(f"The ball pushed through the layers (m = {dec.m} nonlinear + {len(dec.linear)} linear)")
+    figure.suptitle(f"The ball pushed through the layers (m = {dec.m} nonlinear + {len(dec.linear)} linear); "
+                    "x: input, u: normalised coordinates of h~, y = h(x)", fontsize=9)
     return figure
 
 
@@ -273,8 +337,10 @@ def summary(report: dict[str, Any]) -> str:
         f"around {np.round(d['center'], 6).tolist()}",
         f"constants: alpha = {c['alpha']:.6g}, M = {c['M']:.6g}, R = {c['R']:.6g}, L = {c['L']:.6g}, B = {c['B']:.6g}"
         + (f" (estimated: {', '.join(c['estimated'])})" if c["estimated"] else ""),
-        f"proven bound on max ||h_i - Id||_Lip: {b['epsilon_bound']:.6g}; measured max "
-        f"{report['deviations']['max_nonlinear']:.6g} ({report['deviations']['method']})",
+        f"{b['label']} on max ||h_i - Id||_Lip: {b['epsilon_bound']:.6g}; measured max "
+        f"{report['deviations']['max_nonlinear']:.6g} ({report['deviations']['method']}, a lower estimate)"
+        + (f"; ABOVE the bound at {', '.join(report['deviations']['above_bound'])}"
+           if report["deviations"]["above_bound"] else ""),
         f"composition error vs h: whole {e['whole_vs_h']:.2e}, layers one by one {e['layers_vs_h']:.2e}; "
         f"inverse {e['inverse_vs_x']:.2e} ({e['n_points']} points)",
     ]
