@@ -3,6 +3,7 @@ to the in-memory functions; clear errors from failing tasks and workers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -126,52 +127,81 @@ def test_errors_inside_tasks_surface(client):
         nd.map_blocks(dec.layers[1], Y).compute()
 
 
+@contextlib.contextmanager
+def retries(client, allowed_failures):
+    """Let the scheduler retry a task whose worker died `allowed_failures` times. The
+    scheduler reads distributed.scheduler.allowed-failures once, when it starts, so a
+    dask.config.set around a test would not change it."""
+
+    def swap(dask_scheduler, value):
+        previous, dask_scheduler.allowed_failures = dask_scheduler.allowed_failures, value
+        return previous
+
+    previous = client.run_on_scheduler(swap, value=allowed_failures)
+    try:
+        yield
+    finally:
+        client.run_on_scheduler(swap, value=previous)
+        client.wait_for_workers(2, timeout=60)  # the nanny restarts a killed worker for the other tests
+
+
+@contextlib.contextmanager
+def worker_dies_at_first_tile(client, tmp_path):
+    """The first worker that starts running a pairwise tile exits at that moment (once:
+    a marker file stops the restarted worker from doing it again)."""
+    marker = str(tmp_path / "killed")
+
+    class DieAtFirstTile(distributed.WorkerPlugin):  # local: cloudpickle sends it by value
+        name = "nearid-test-die-at-first-tile"
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish != "executing" or "_tile" not in str(key):
+                return
+            try:
+                os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+            except FileExistsError:
+                return
+            os._exit(1)  # the task is running on this worker: its result is lost
+
+    client.register_plugin(DieAtFirstTile())
+    try:
+        yield
+    finally:
+        client.unregister_worker_plugin(DieAtFirstTile.name)
+    assert os.path.exists(marker), "no worker was killed"
+
+
 def test_a_dying_worker_is_a_clear_error_not_an_answer(client):
     def die(Z):
         os._exit(3)  # kills the worker process running this task
 
     killer = nearid.maps.FromCallable(die, 2)
-    X = da.from_array(np.ones((4, 2)), chunks=(2, 2))
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        with pytest.raises(distributed.scheduler.KilledWorker):
-            nd.map_blocks(killer, X).compute()
-    client.wait_for_workers(2, timeout=60)  # the nanny restarts it for the other tests
+    X = da.from_array(np.ones((4, 2)), chunks=(4, 2))  # one task: one worker dies
+    with retries(client, 0), pytest.raises(distributed.scheduler.KilledWorker):
+        nd.map_blocks(killer, X).compute()
 
 
-def test_a_worker_killed_during_pairwise_gives_an_error_or_the_exact_answer(client):
-    import threading
-    import time
+def test_a_worker_killed_during_pairwise_without_retries_is_a_worker_failure(client, tmp_path):
+    X = np.random.default_rng(3).standard_normal((4_000, 6))
+    failure = "pairwise_lipschitz failed on the cluster .*no result was returned"
+    with (
+        retries(client, 0),
+        worker_dies_at_first_tile(client, tmp_path),
+        pytest.raises(nd.WorkerFailure, match=failure),
+    ):
+        nd.pairwise_lipschitz(X, np.sin(X), chunk=500, threads_per_task=1)
 
-    rng = np.random.default_rng(3)
-    X = rng.standard_normal((60_000, 16))  # a few seconds of tiles: the kill lands mid-run
+
+def test_a_worker_killed_during_pairwise_with_retries_gives_the_exact_answer(client, tmp_path):
+    """The dying worker's tile runs again elsewhere; dask-array blocks it held are
+    recomputed from the graph (scattered NumPy blocks could not be)."""
+    X = np.random.default_rng(3).standard_normal((4_000, 6))
     Y = np.sin(X)
-    expected = nearid.pairwise_lipschitz(X, Y)
-    outcome = {}
-
-    def work():
-        try:
-            outcome["result"] = nd.pairwise_lipschitz(X, Y, chunk=2_000, threads_per_task=1)
-        except Exception as exc:  # noqa: BLE001 - the test inspects it
-            outcome["error"] = exc
-
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        thread = threading.Thread(target=work)
-        thread.start()
-        time.sleep(0.8)
-        victim = list(client.scheduler_info()["workers"])[0]
-
-        async def die():
-            os._exit(1)
-
-        client.run(die, workers=[victim], wait=False)
-        thread.join(timeout=120)
-    assert not thread.is_alive()
-    if "error" in outcome:
-        assert isinstance(outcome["error"], nd.WorkerFailure)
-        assert "no result was returned" in str(outcome["error"])
-    else:  # the killed worker held no unfinished task: the answer must still be exact
-        assert outcome["result"] == expected
-    client.wait_for_workers(2, timeout=60)
+    expected = nearid.pairwise_lipschitz(X, Y, top_k=3)
+    with retries(client, 1), worker_dies_at_first_tile(client, tmp_path):
+        got = nd.pairwise_lipschitz(da.from_array(X, chunks=(500, 6)), da.from_array(Y, chunks=(500, 6)), top_k=3,
+                                    threads_per_task=1)
+    assert got == expected
 
 
 def test_cluster_failures_are_wrapped_with_context(client, data, monkeypatch):
@@ -198,3 +228,4 @@ def test_tiles_are_exact_at_extreme_scales(client, reduce):
     assert nd.pairwise_lipschitz(X, Y, reduce=reduce, top_k=5, chunk=90) == expected
     assert nd.pairwise_lipschitz(da.from_array(X, chunks=(70, 3)), da.from_array(Y, chunks=(70, 2)),
                                  reduce=reduce, top_k=5) == expected
+
