@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["ConvergenceError", "NearidWarning", "EstimateWarning", "VacuousBoundWarning"]
+from typing import Any
+
+__all__ = ["ConvergenceError", "DivergenceError", "NearidWarning", "EstimateWarning", "VacuousBoundWarning"]
 
 
 class ConvergenceError(RuntimeError):
@@ -27,6 +29,31 @@ class ConvergenceError(RuntimeError):
         self.total = total
         self.worst_residual = worst_residual
         self.reason = reason
+
+
+class DivergenceError(ValueError):
+    """Training reached a non-finite loss or non-finite parameters.
+
+    Raised by :func:`nearid.landscape.train` when the starting loss overflows; when a step
+    leaves the finite numbers with the safeguard off (``max_increase=None``);
+    or when no step size down to ``lr * 2**-60`` keeps the loss finite and
+    within the safeguard. The message gives the step and the first and last
+    losses. A ValueError, so callers catching ValueError still do.
+
+    Attributes
+    ----------
+    step : int
+        The step that failed, counted from 1 as in ``TrainResult.losses``
+        (0: the starting loss is not finite).
+    losses : ndarray, shape (step + 1,)
+        The loss before every step, ending with the failed step's: non-finite,
+        or the safeguard's last trial (NaN when the parameters were not finite).
+    """
+
+    def __init__(self, message: str, step: int, losses: Any):
+        super().__init__(message)
+        self.step = step
+        self.losses = losses
 
 
 class NearidWarning(UserWarning):

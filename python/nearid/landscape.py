@@ -33,6 +33,7 @@ import numpy as np
 from . import _progress
 from ._native import core as _core
 from ._validation import as_count, as_matrix, is_real_scalar
+from .errors import DivergenceError
 from .maps import ResidualBlock, ResidualNet
 
 __all__ = [
@@ -114,31 +115,6 @@ def functional_gradient(net: ResidualNet, X: Any, Y: Any) -> np.ndarray:
     """
     X_, Y_ = _data(net, X, Y)
     return _core.functional_gradients(net._impl, X_, Y_).reshape(net.depth, X_.shape[0], net.dim)
-
-
-class DivergenceError(ValueError):
-    """Training reached a non-finite loss or non-finite parameters.
-
-    Raised by :func:`train` when the starting loss overflows; when a step
-    leaves the finite numbers with the safeguard off (``max_increase=None``);
-    or when no step size down to ``lr * 2**-60`` keeps the loss finite and
-    within the safeguard. The message gives the step and the first and last
-    losses. A ValueError, so callers catching ValueError still do.
-
-    Attributes
-    ----------
-    step : int
-        The step that failed, counted from 1 as in ``TrainResult.losses``
-        (0: the starting loss is not finite).
-    losses : ndarray, shape (step + 1,)
-        The loss before every step, ending with the failed step's: non-finite,
-        or the safeguard's last trial (NaN when the parameters were not finite).
-    """
-
-    def __init__(self, message: str, step: int, losses: np.ndarray):
-        super().__init__(message)
-        self.step = step
-        self.losses = losses
 
 
 @dataclass(frozen=True, repr=False)
