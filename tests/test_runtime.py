@@ -8,11 +8,11 @@ import threading
 
 import numpy as np
 import pytest
-from references import assert_close
 
 import nearid
 from nearid import _native
 from nearid.maps import ResidualNet
+from references import assert_close
 
 
 def available_variants():
