@@ -115,9 +115,11 @@ def half_squared_loss(xp: Any, forward: Callable) -> Callable:
     return loss
 
 
-def torch_loss_and_grad(torch: Any, forward: Callable) -> Callable:
-    """(Q, [grad per parameter]) by autograd; params must require gradients."""
-    loss = half_squared_loss(torch, forward)
+def torch_loss_and_grad(torch: Any, forward: Callable, loss: Callable | None = None) -> Callable:
+    """(Q, [grad per parameter]) by autograd; params must require gradients. `loss`
+    (default: half_squared_loss of forward) may be compiled: torch.compile builds
+    its backward too (AOTAutograd), while autograd.grad itself cannot be compiled."""
+    loss = loss or half_squared_loss(torch, forward)
 
     def value_and_grad(p: Any, X: Any, Y: Any) -> Any:
         flat = [a for block in p for a in block]

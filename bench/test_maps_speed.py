@@ -58,6 +58,7 @@ def test_resnet_forward_jax(peer_benchmark, resnet_case):
     record_error(peer_benchmark, ours, peer_benchmark(lambda: fn(p, Xj).block_until_ready()))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script:DeprecationWarning")  # raised inside torch.compile / torch.func
 @pytest.mark.parametrize("mode", ["eager", "compile"])
 def test_resnet_forward_torch(peer_benchmark, resnet_case, mode, request):
     torch = peers.torch_module()
@@ -112,7 +113,7 @@ def test_resnet_jacobian_jax(peer_benchmark, jacobian_case):
 
 
 @pytest.mark.benchmark(group=JACOBIAN_GROUP)
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # inside torch.func
+@pytest.mark.filterwarnings("ignore:`torch.jit.script:DeprecationWarning")  # raised inside torch.compile / torch.func
 def test_resnet_jacobian_torch(peer_benchmark, jacobian_case):
     torch = peers.torch_module()
     _, params, X, ours = jacobian_case
