@@ -10,11 +10,11 @@
 from __future__ import annotations
 
 import numpy as np
+import peers
 import pytest
-from conftest import peer, record_error
 
 import nearid
-import peers
+from conftest import peer, record_error
 from nearid.bench import NumpyLayer
 from nearid.bounds import sample_ball
 from nearid.maps import ResidualNet

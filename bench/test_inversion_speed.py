@@ -12,11 +12,11 @@ Newton wins at d=5.
 from __future__ import annotations
 
 import numpy as np
+import peers
 import pytest
-from conftest import peer, record_error
 
 import nearid
-import peers
+from conftest import peer, record_error
 from nearid.bench import numpy_resnet_forward, numpy_resnet_jacobian
 from nearid.maps import ResidualNet
 

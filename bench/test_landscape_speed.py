@@ -5,11 +5,11 @@ jit(value_and_grad), PyTorch autograd eager and compiled), in the same run."""
 from __future__ import annotations
 
 import numpy as np
+import peers
 import pytest
-from conftest import measuring, peer, record_error
 
 import nearid
-import peers
+from conftest import measuring, peer, record_error
 from nearid.bench import numpy_loss_and_grad
 from nearid.maps import ResidualNet
 

@@ -16,12 +16,12 @@ import sys
 import time
 
 import numpy as np
+import peers
 import pytest
-from conftest import measuring, peer, record_error
 from scipy.spatial.distance import pdist
 
 import nearid
-import peers
+from conftest import measuring, peer, record_error
 
 
 def dgemm_gflops() -> float:

@@ -7,13 +7,12 @@ Run: pytest bench --benchmark-enable --benchmark-json=bench.json && python bench
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from conftest import measuring, peer, record_error
-
 import peers
+import pytest
+
+from conftest import measuring, peer, record_error
 from nearid.bench import numpy_resnet_forward, numpy_resnet_jacobian
 from nearid.maps import Affine, ResidualNet
-
 
 CASES = {
     "small": dict(n=100_000, d=8, k=16, depth=64),
