@@ -1,11 +1,15 @@
-"""Print nearid-vs-baseline speed ratios from a pytest-benchmark JSON file.
+"""Print nearid beside its strongest peer from a pytest-benchmark JSON file.
 
     pytest bench --benchmark-enable --benchmark-json=bench.json
     python bench/report.py bench.json
 
-Each group pairs one nearid benchmark with its NumPy/SciPy baseline, timed in
-the same run; the ratio is baseline median time / nearid median time (> 1:
-nearid is faster).
+Each group times one nearid kernel and the peers a user would pick instead
+(NumPy/SciPy, JAX, PyTorch, scikit-learn), in the same run. Times are
+pytest-benchmark minimums (the least disturbed run on a shared machine); a
+ratio is peer time / nearid time (> 1: nearid is faster). The strongest peer
+is the fastest one; its error is max |peer - nearid| over the answer, and
+"inexact" marks tools that trade accuracy for speed. Groups that pair nearid
+with a baseline (the same work without what nearid adds) print as overheads.
 """
 
 from __future__ import annotations
@@ -20,26 +24,67 @@ def load(path: str) -> dict:
         return json.load(handle)
 
 
-def ratios(path: str) -> list[tuple[str, float, float, float]]:
-    data = load(path)
-    groups: dict[str, dict[str, float]] = defaultdict(dict)
-    for bench in data["benchmarks"]:
-        groups[bench["group"]][bench["extra_info"]["impl"]] = bench["stats"]["median"]
+def groups(path: str) -> dict[str, dict]:
+    """Per group: 'nearid' (min time), 'baseline' (min time) and 'peers', a list of
+    (name, min time, max_abs_error or None, exact), fastest first."""
+    out: dict[str, dict] = defaultdict(lambda: {"peers": []})
+    for bench in load(path)["benchmarks"]:
+        info, best = bench["extra_info"], bench["stats"]["min"]
+        entry = out[bench["group"]]
+        if info["impl"] == "peer":
+            entry["peers"].append((info["peer"], best, info.get("max_abs_error"), info.get("exact", True)))
+        elif info["impl"] in ("nearid", "baseline") and info["impl"] not in entry:
+            entry[info["impl"]] = best
+        else:  # further nearid variants (other methods) are listed beside the peers
+            entry["peers"].append((info.get("variant", bench["name"]), best, info.get("max_abs_error"), True))
+    for entry in out.values():
+        entry["peers"].sort(key=lambda p: p[1])
+    return dict(sorted(out.items()))
+
+
+def strongest(path: str) -> list[tuple[str, float, str, float, float, float | None, bool]]:
+    """(group, nearid time, strongest peer, its time, ratio, its error, exact) per group with peers."""
     rows = []
-    for group, times in sorted(groups.items()):
-        if "nearid" in times and "baseline" in times:
-            rows.append((group, times["nearid"], times["baseline"], times["baseline"] / times["nearid"]))
+    for group, entry in groups(path).items():
+        peers = [p for p in entry["peers"] if not p[0].startswith("nearid")]
+        if "nearid" in entry and peers:
+            name, best, error, exact = peers[0]
+            rows.append((group, entry["nearid"], name, best, best / entry["nearid"], error, exact))
     return rows
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:9.2f} ms"
+
+
+def error_text(error: float | None, exact: bool) -> str:
+    text = "-" if error is None else f"{error:.1e}"
+    return text if exact else text + " (inexact)"
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__)
         return 2
-    print(f"{'benchmark':70s} {'nearid':>10s} {'baseline':>10s} {'ratio':>7s}")
-    for group, ours, theirs, ratio in ratios(argv[1]):
-        print(f"{group:70s} {ours * 1e3:8.2f}ms {theirs * 1e3:8.2f}ms {ratio:6.2f}x")
-    for bench in load(argv[1])["benchmarks"]:
+    path = argv[1]
+    print(f"{'kernel':72s} {'nearid':>12s}  {'strongest peer':24s} {'peer':>12s} {'ratio':>8s}  error")
+    for group, ours, name, theirs, ratio, error, exact in strongest(path):
+        print(f"{group:72s} {ms(ours)}  {name:24s} {ms(theirs)} {ratio:7.2f}x  {error_text(error, exact)}")
+    print("\nEvery peer (min time, peer / nearid, max |peer - nearid|):")
+    for group, entry in groups(path).items():
+        if not entry["peers"]:
+            continue
+        ours = entry.get("nearid")
+        print(f"  {group}" + (f": nearid {ms(ours).strip()}" if ours else ""))
+        for name, best, error, exact in entry["peers"]:
+            ratio = f"{best / ours:7.2f}x" if ours else ""
+            print(f"    {name:30s} {ms(best)} {ratio}  {error_text(error, exact)}")
+    overheads = [(g, e["nearid"], e["baseline"]) for g, e in groups(path).items() if "nearid" in e and "baseline" in e]
+    if overheads:
+        print("\nOverheads (nearid / baseline, the same work without what nearid adds):")
+        for group, ours, theirs in overheads:
+            print(f"  {group:70s} {ms(ours)} {ms(theirs)} {ours / theirs:6.2f}x")
+    for bench in load(path)["benchmarks"]:
         info = bench["extra_info"]
         if "pairs_per_second" in info:
             line = f"{bench['group']}: {info['pairs_per_second'] / 1e6:.0f} M pairs/s"
@@ -49,6 +94,9 @@ def main(argv: list[str]) -> int:
             if "extra_mb" in info:
                 line += f", {info['extra_mb']:.1f} MB extra peak memory, {info['seconds']:.2f} s"
             print(line)
+        if "iterations_mean" in info:
+            print(f"{bench['group']} [{info.get('variant', bench['name'])}]: iterations per point mean "
+                  f"{info['iterations_mean']:.2f}, max {info['iterations_max']}")
     return 0
 
 

@@ -1,4 +1,8 @@
-"""Exact pairwise Lipschitz ratios beside SciPy's pdist, in the same run.
+"""Exact pairwise Lipschitz ratios beside the distance tools a user would
+pick, in the same run: SciPy's pdist (exact: direct differences) and the
+fast-but-inexact Gram-matrix formulas of torch.cdist and scikit-learn's
+euclidean_distances, both by blocks (the full matrices would take 6 GB);
+each peer's error is |its max ratio - nearid's exact one|.
 
 With --benchmark-disable (the test suite's smoke run) the problems shrink so
 the suite stays fast; measured figures come from --benchmark-enable.
@@ -12,11 +16,12 @@ import sys
 import time
 
 import numpy as np
+import peers
 import pytest
-from conftest import measuring
 from scipy.spatial.distance import pdist
 
 import nearid
+from conftest import measuring, peer, record_error
 
 
 def dgemm_gflops() -> float:
@@ -57,12 +62,34 @@ def test_pairwise_nearid(nearid_benchmark, dense_case):
     assert abs(nearid.pairwise_lipschitz(X[sub], Y[sub]).value - expected) <= 1e-12 * expected
 
 
-def test_pairwise_pdist(baseline_benchmark, dense_case):
+def test_pairwise_pdist(peer_benchmark, dense_case):
     n, d, X, Y = dense_case
-    baseline_benchmark.group = group(n, d)
-    value = baseline_benchmark.pedantic(lambda: (pdist(Y) / pdist(X)).max(), rounds=1, iterations=1)
+    peer(peer_benchmark, "SciPy pdist").group = group(n, d)
+    value = peer_benchmark.pedantic(lambda: (pdist(Y) / pdist(X)).max(), rounds=1, iterations=1)
     ours = nearid.pairwise_lipschitz(X, Y).value
+    record_error(peer_benchmark, ours, value)
     assert abs(ours - value) <= 1e-12 * value
+
+
+BLOCK = 2048  # rows per block of the chunked peers: two 2048 x 2048 matrices, 64 MB
+
+
+def test_pairwise_torch_cdist(peer_benchmark, dense_case):
+    torch = peers.torch_module()
+    n, d, X, Y = dense_case
+    peer(peer_benchmark, "torch.cdist by blocks", exact=False).group = group(n, d)
+    Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+    value = peer_benchmark.pedantic(peers.chunked_max_ratio, args=(torch.cdist, Xt, Yt, BLOCK), rounds=2, iterations=1)
+    record_error(peer_benchmark, nearid.pairwise_lipschitz(X, Y).value, value)
+
+
+def test_pairwise_sklearn(peer_benchmark, dense_case):
+    pairwise = pytest.importorskip("sklearn.metrics.pairwise")
+    n, d, X, Y = dense_case
+    peer(peer_benchmark, "scikit-learn by blocks", exact=False).group = group(n, d)
+    value = peer_benchmark.pedantic(peers.chunked_max_ratio, args=(pairwise.euclidean_distances, X, Y, BLOCK),
+                                    rounds=2, iterations=1)
+    record_error(peer_benchmark, nearid.pairwise_lipschitz(X, Y).value, value)
 
 
 @pytest.fixture(scope="module")
@@ -83,18 +110,19 @@ def test_pairwise_top_k_nearid(nearid_benchmark, top_k_case):
     nearid_benchmark.pedantic(nearid.pairwise_lipschitz, args=(X, Y), kwargs=dict(top_k=k), rounds=3, iterations=1)
 
 
-def test_pairwise_top_k_numpy(baseline_benchmark, top_k_case):
+def test_pairwise_top_k_numpy(peer_benchmark, top_k_case):
     """The k largest ratios by pdist, argpartition and a sort of those k."""
     n, k, X, Y = top_k_case
-    baseline_benchmark.group = top_k_group(n, k)
+    peer(peer_benchmark, "pdist + argpartition").group = top_k_group(n, k)
 
     def numpy_top_k():
         ratios = pdist(Y) / pdist(X)
         best = np.argpartition(ratios, -k)[-k:]
         return ratios[best[np.argsort(-ratios[best], kind="stable")]]
 
-    values = baseline_benchmark.pedantic(numpy_top_k, rounds=3, iterations=1)
+    values = peer_benchmark.pedantic(numpy_top_k, rounds=3, iterations=1)
     ours = np.array([v for v, _, _ in nearid.pairwise_lipschitz(X, Y, top_k=k).top])
+    record_error(peer_benchmark, ours, values)
     assert np.allclose(ours, values, rtol=1e-14, atol=0)
 
 

@@ -5,7 +5,10 @@ C++) and climbs a ladder per point: fixed-point iteration
 ``x <- x - (f(x) - y)``, which contracts when ``||f - Id||_Lip < 1`` (every
 near-identity layer); Anderson acceleration of that iteration (regularised,
 restarted when its history becomes ill-conditioned); and damped Newton with
-the analytic Jacobian and a backtracking line search.
+the analytic Jacobian and a backtracking line search. "auto" skips Anderson
+for a point whose fixed-point iteration would need more steps than Newton
+costs (a Jacobian counted as d / 2 evaluations): slow contractions in small
+dimensions go straight to Newton.
 
 A small residual does not make a solution accurate when Df is
 ill-conditioned, so every point that meets the residual test is verified: its
@@ -124,6 +127,9 @@ def invert(
         Right-hand sides.
     method : {"auto", "fixed_point", "anderson", "newton"}
         "auto" starts with fixed-point iteration and, per point, moves to
+        Newton when the fixed-point steps still needed (predicted from the
+        contraction of each step) would cost more than finishing by Newton,
+        taking a Jacobian as d / 2 evaluations of f (small d); otherwise to
         Anderson acceleration when the residual falls by less than a factor
         of 4 per step, then to Newton when Anderson stops improving.
     tol : float
