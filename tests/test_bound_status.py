@@ -19,6 +19,9 @@ OWN_EXAMPLES = {
     "resnet demo": (demo.resnet_map, None),
     "planar demo": (demo.planar_map, demo.PLANAR_CENTER),
     "README d = 8 net": (lambda: ResidualNet.random(dim=8, width=16, depth=64, scale=0.5, seed=0), None),
+    # In d = 32 a random direction misses the steepest one: before directions were turned
+    # by power iteration the estimated bound was 0.00075 against a measured 0.00102.
+    "d = 32 net": (lambda: ResidualNet.random(dim=32, width=64, depth=4, scale=0.3, seed=0), None),
 }
 
 

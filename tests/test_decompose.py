@@ -150,7 +150,7 @@ def test_uniform_schedule_and_sharp_bound(smooth_map):
     assert (c.alpha, c.M, c.R) == (0.4, 1.5, 2.0) and c.estimated == ()
     assert c.L == 1 + 0.4 * 2.0
     assert c.B == max(0.4 * 1.5 * (2.0 + 1.5), 1.5 * (c.L + 1 + 2 * 2.0 * 0.4) + 0.4 * 4.0)
-    # DESIGN 4b: alpha R max(1, M) / m for the uniform schedule.
+    # docs/theory.md, section 4b: alpha R max(1, M) / m for the uniform schedule.
     assert dec.epsilon_bound == pytest.approx(0.4 * 2.0 * 1.5 / 8, rel=1e-15)
     assert dec.epsilon_bounds["sharp"] == dec.epsilon_bound
     with pytest.raises(ValueError):

@@ -125,30 +125,38 @@ def _onto_ball(X: np.ndarray, R: float) -> np.ndarray:
 #: Local ascent of the sample estimates (see :func:`estimate_constants`):
 #: candidates kept, trial moves per candidate and round, most rounds, and the
 #: step (relative to R) below which the ascent stops.
-ASCENT_CANDIDATES, ASCENT_TRIALS, ASCENT_ROUNDS, ASCENT_MIN_STEP = 16, 16, 40, 1e-4
+ASCENT_CANDIDATES, ASCENT_TRIALS, ASCENT_ROUNDS, ASCENT_MIN_STEP = 8, 8, 100, 1e-5
+#: Sample pairs whose direction is turned towards the steepest one before the ascent,
+#: and power iterations for the singular vectors that turn it.
+ASCENT_TURNED, SINGULAR_ITERATIONS = 256, 8
 
 
 def _ascend(
     objective: Callable[[np.ndarray], np.ndarray], P: np.ndarray, values: np.ndarray,
     move: Callable[[np.ndarray, float, np.random.Generator], np.ndarray], rng: np.random.Generator, R: float,
+    polish: Callable[[np.ndarray, float], np.ndarray] | None = None,
 ) -> float:
-    """The largest objective found by random local ascent from the best rows of P.
+    """The largest objective found by local ascent from the best rows of P.
 
-    Each round moves every kept candidate ASCENT_TRIALS times by about `step`
-    and keeps its best move when that improves it; the step halves after a
-    round without improvement. Every value is the objective at an actual
-    candidate in the ball, so the result is a value attained there: still a
-    lower estimate of the supremum.
+    Each round moves every kept candidate ASCENT_TRIALS times at random by
+    about `step` and, with `polish` (a first-order step computed from
+    derivatives, e.g. a power-iteration step for a direction), once more by
+    ``polish(P, step)``; a candidate keeps its best move when that improves
+    it, and the step halves after a round without improvement. Every value
+    is the objective at an actual candidate in the ball, so the result is a
+    value attained there: still a lower estimate of the supremum.
     """
     keep = np.argsort(np.nan_to_num(values, nan=-np.inf))[::-1][:ASCENT_CANDIDATES]
     P, values = P[keep].copy(), values[keep].copy()
-    k, trials = P.shape[0], ASCENT_TRIALS
+    k, trials = P.shape[0], ASCENT_TRIALS + (polish is not None)
     rows = np.arange(k)
     step = 0.1 * R
     for _ in range(ASCENT_ROUNDS):
         if step < ASCENT_MIN_STEP * R or not np.all(np.isfinite(values)):
             break
         trial = move(np.repeat(P, trials, axis=0), step, rng)
+        if polish is not None:
+            trial[trials - 1::trials] = polish(P, step)
         scores = np.nan_to_num(objective(trial), nan=-np.inf).reshape(k, trials)
         best = np.argmax(scores, axis=1)
         better = scores[rows, best] > values
@@ -225,6 +233,36 @@ def estimate_constants(
     if not refine:
         return alpha, M
 
+    def unit(X: np.ndarray) -> np.ndarray:
+        return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), np.finfo(float).tiny)
+
+    def bilinear_gradient(u: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """grad_u of a^T Dh~(u) b, i.e. the derivative of Dh~(u)^T a along b, by
+        central differences (two Jacobians per row)."""
+        Jp, Jm = h_tilde.jacobian(u + delta * b), h_tilde.jacobian(u - delta * b)
+        return np.einsum("kij,ki->kj", Jp - Jm, a) / (2.0 * delta)
+
+    def top_singular_pair(D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Approximate top singular vectors (a, b) of each matrix, by power iteration
+        (an SVD of every matrix costs too much for d in the hundreds)."""
+        b = unit(np.ones(D.shape[:2]) + rng.standard_normal(D.shape[:2]) * 1e-3)
+        for _ in range(SINGULAR_ITERATIONS):
+            b = unit(np.einsum("kij,ki->kj", D, unit(np.einsum("kij,kj->ki", D, b))))
+        return unit(np.einsum("kij,kj->ki", D, b)), b
+
+    def turn_towards_steepest(P: np.ndarray, step: float) -> np.ndarray:
+        # One power-iteration step for w maximising ||D^2 h~(u)[w]||: with (a, b) the top singular
+        # pair of Dh~(v) - Dh~(u), the best next w is grad_u a^T Dh~(u) b.
+        u, v = P[:, :d], P[:, d:]
+        a, b = top_singular_pair(h_tilde.jacobian(v) - h_tilde.jacobian(u))
+        direction = unit(bilinear_gradient(u, a, b))
+        return np.hstack([u, _onto_ball(u + delta * direction, R)])
+
+    def flatten_further(P: np.ndarray, step: float) -> np.ndarray:
+        # A gradient step that lowers sigma_min(Dh~(u)): d sigma = a^T dDh~ b for its singular pair (a, b).
+        left, _, right = np.linalg.svd(h_tilde.jacobian(P))
+        return _onto_ball(P - step * unit(bilinear_gradient(P, left[:, :, -1], right[:, -1, :])), R)
+
     def move_close_pair(P: np.ndarray, step: float, rng: np.random.Generator) -> np.ndarray:
         # Move u and turn the direction w, keeping the partner delta away.
         u = _onto_ball(P[:, :d] + step / np.sqrt(d) * rng.standard_normal((P.shape[0], d)), R)
@@ -239,8 +277,16 @@ def estimate_constants(
         moved = P + step / np.sqrt(d) * rng.standard_normal(P.shape)
         return np.hstack([_onto_ball(moved[:, j * d:(j + 1) * d], R) for j in range(k)])
 
-    alpha = max(alpha, _ascend(jacobian_jump, close_pairs, jumps[:n_samples], move_close_pair, rng, R))
-    M = max(M, _ascend(inverse_sigma, U, sigmas, move_points, rng, R),
+    # In high dimensions a random w is nearly orthogonal to the steepest direction: turn the
+    # best sample pairs' w once before choosing the candidates (three Jacobians per pair).
+    best = np.argsort(jumps[:n_samples])[::-1][:ASCENT_TURNED]
+    turned = turn_towards_steepest(close_pairs[best], 0.0)
+    turned_jumps = jacobian_jump(turned)
+    alpha = max(alpha, float(np.max(turned_jumps)))
+    alpha = max(alpha, _ascend(jacobian_jump, np.vstack([turned, close_pairs]),
+                               np.concatenate([turned_jumps, jumps[:n_samples]]), move_close_pair, rng, R,
+                               polish=turn_towards_steepest))
+    M = max(M, _ascend(inverse_sigma, U, sigmas, move_points, rng, R, polish=flatten_further),
             _ascend(inverse_gain, far_pairs, gains, move_points, rng, R))
     return alpha, M
 
