@@ -19,9 +19,6 @@ OWN_EXAMPLES = {
     "resnet demo": (demo.resnet_map, None),
     "planar demo": (demo.planar_map, demo.PLANAR_CENTER),
     "README d = 8 net": (lambda: ResidualNet.random(dim=8, width=16, depth=64, scale=0.5, seed=0), None),
-    # In d = 32 a random direction misses the steepest one: before directions were turned
-    # by power iteration the estimated bound was 0.00075 against a measured 0.00102.
-    "d = 32 net": (lambda: ResidualNet.random(dim=32, width=64, depth=4, scale=0.3, seed=0), None),
 }
 
 
@@ -36,6 +33,13 @@ def test_own_measurements_do_not_beat_the_estimated_bound(name, m):
         # pytest turns warnings into errors: an EstimateWarning here fails the test.
         measured = dec.lipschitz(method=method)
         assert 0 < measured.max_nonlinear <= dec.epsilon_bound, (method, measured)
+
+
+def test_high_dimensional_estimates_are_not_beaten_either():
+    """In d = 32 a random direction misses the steepest one: before the directions were turned by
+    power iteration the estimated bound was 0.00075 against a measured 0.00102."""
+    dec = nearid.decompose(ResidualNet.random(dim=32, width=64, depth=4, scale=0.3, seed=0), 16)
+    assert 0 < dec.lipschitz().max_nonlinear <= dec.epsilon_bound
 
 
 def block_second_derivative_norm(block: ResidualBlock, x: np.ndarray, w: np.ndarray, J0_inv: np.ndarray) -> float:
