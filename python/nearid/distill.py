@@ -36,7 +36,9 @@ class BlockReport:
     Attributes
     ----------
     layer : int
-        Index in ``dec.layers``.
+        Index in ``dec.layers`` (0-based, as Python indexes).
+    name : str
+        The layer's name as in the paper: "h_1".."h_m", then "F_1".."F_m'".
     kind : str
         "nonlinear" or "linear".
     heldout_sup_error : float
@@ -49,6 +51,7 @@ class BlockReport:
     """
 
     layer: int
+    name: str
     kind: str
     heldout_sup_error: float
     block_deviation: float
@@ -198,6 +201,7 @@ def distill(
         reports.append(
             BlockReport(
                 layer=index,
+                name=f"h_{index + 1}" if index < dec.m else f"F_{index - dec.m + 1}",
                 kind=kind,
                 heldout_sup_error=float(np.linalg.norm(block(Xh) - Yh, axis=1).max()),
                 block_deviation=float(jacobian_norms(block, Xh).deviation.max()),
