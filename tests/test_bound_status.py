@@ -107,7 +107,9 @@ def test_status_is_proven_only_when_the_constants_it_uses_are_given():
     given = dict(alpha=estimated.constants.alpha * 2, M=estimated.constants.M * 2)
     proven = nearid.decompose(net, 16, constants=given)
     assert proven.bound_status == "proven" and proven.constants.estimated == ()
-    assert "(proven)" in repr(proven) and "(estimated)" in repr(estimated)
+    assert repr(proven).endswith("epsilon_bound=%.4g [proven bound])" % proven.epsilon_bound)
+    assert repr(estimated).endswith("[estimated bound (sample constants)])")
+    assert repr(estimated.lipschitz()).endswith("[estimated bound (sample constants)])")
     # The paper's bound uses alpha and B, the sharp one alpha and M: giving alpha and B proves
     # the theorem schedule's bound although M (and with it the sharp bound) is estimated.
     partial = nearid.decompose(net, 16, schedule="theorem", constants=dict(alpha=given["alpha"], B=40.0))

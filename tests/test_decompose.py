@@ -226,7 +226,7 @@ def test_estimated_constants_are_lower_estimates_of_known_ones():
     alpha = np.max(np.abs(1 / np.cosh(x) ** 2 * np.tanh(x))) / 1.5
     M = 1.5 / (1 + 0.5 / np.cosh(1.0) ** 2)
     assert c.estimated == ("alpha", "M", "L", "B") and c.n_samples == 4000
-    assert dec.bound_status == "estimated" and "(estimated)" in repr(dec)
+    assert dec.bound_status == "estimated" and "[estimated bound (sample constants)]" in repr(dec)
     assert alpha * 0.97 <= c.alpha <= alpha * (1 + 1e-9)
     assert M * 0.999 <= c.M <= M * (1 + 1e-9)
 

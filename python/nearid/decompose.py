@@ -162,7 +162,7 @@ class LayerDeviations:
         linear = f", max linear={self.linear.max():.4g}" if self.linear.size else ""
         return (
             f"LayerDeviations({self.method}, n_samples={self.n_samples}, max nonlinear={self.max_nonlinear:.4g}"
-            f"{linear}, epsilon_bound={self.epsilon_bound:.4g} ({self.bound_status}))"
+            f"{linear}, epsilon_bound={self.epsilon_bound:.4g} [{bounds.STATUS_LABELS[self.bound_status]}])"
         )
 
     @property
@@ -328,7 +328,7 @@ class Decomposition:
         return (
             f"Decomposition(dim={self.dim}, m={self.m}, linear_layers={len(self.linear_factors)}, "
             f"schedule={self.schedule!r}, radius={self.radius}, epsilon_bound={self.epsilon_bound:.4g} "
-            f"({self.bound_status}))"
+            f"[{bounds.STATUS_LABELS[self.bound_status]}])"
         )
 
     # ----------------------------------------------------------- pieces
