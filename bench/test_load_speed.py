@@ -35,7 +35,8 @@ _SPIN = "import time\nend = time.time() + 600\nwhile time.time() < end:\n    pas
 @pytest.fixture(scope="module")
 def busy(request):
     """Busy processes on every core while the module's benchmarks run (only when measuring)."""
-    processes = [subprocess.Popen([sys.executable, "-c", _SPIN]) for _ in range(BUSY if measuring(request.config) else 0)]
+    processes = [subprocess.Popen([sys.executable, "-c", _SPIN])
+                 for _ in range(BUSY if measuring(request.config) else 0)]
     yield len(processes)
     for p in processes:
         p.kill()

@@ -29,12 +29,14 @@ def main() -> None:
     print(f"distilled {len(dec.layers)} layers into {net.depth} blocks of width 64 in {elapsed:.2f} s")
     print(f"{'layer':>5s} {'kind':>9s} {'held-out sup error':>19s} {'block deviation':>16s} {'layer deviation':>16s}")
     for b in net.report.blocks:
-        print(f"{b.name:>5s} {b.kind:>9s} {b.heldout_sup_error:19.2e} {b.block_deviation:16.5f} {b.layer_deviation:16.5f}")
+        print(f"{b.name:>5s} {b.kind:>9s} {b.heldout_sup_error:19.2e} "
+              f"{b.block_deviation:16.5f} {b.layer_deviation:16.5f}")
     X = sample_ball(np.random.default_rng(7), 10_000, 2, 1.0)
     error = np.abs(net(X) - h(X)).max() / np.abs(h(X)).max()
     print(f"\nheld-out relative error of the distilled network against h: {error:.2e} (target 1e-3)")
     print(f"largest block deviation {net.report.max_block_deviation:.5f}, largest layer deviation "
-          f"{net.report.max_layer_deviation:.5f} (ratio {net.report.max_block_deviation / net.report.max_layer_deviation:.3f})")
+          f"{net.report.max_layer_deviation:.5f} "
+          f"(ratio {net.report.max_block_deviation / net.report.max_layer_deviation:.3f})")
     try:
         import torch
     except ImportError:

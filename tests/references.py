@@ -130,6 +130,7 @@ def mp_best(ratios, reduce: str):
     best = max(r for r, _, _ in ratios) if reduce == "max" else min(r for r, _, _ in ratios)
     value = to_double(best)
     ulp = np.spacing(abs(value)) if np.isfinite(value) else 0.0
-    near = {(j, k) for r, j, k in ratios if abs(to_double(r) - value) <= ulp or (np.isinf(value) and to_double(r) == value)}
+    near = {(j, k) for r, j, k in ratios
+            if abs(to_double(r) - value) <= ulp or (np.isinf(value) and to_double(r) == value)}
     first = min((j, k) for r, j, k in ratios if r == best)
     return value, near | {first}

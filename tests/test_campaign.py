@@ -62,7 +62,8 @@ def maps_and_references(draw, d):
             bounds = (np.abs(X) @ aB.T + np.abs(block.bias),
                       np.abs(X) + np.abs(activation(block.activation, Z)) @ aA.T + np.abs(block.shift),
                       np.einsum("kb,nbc->nkc", aB, np.abs(J)),
-                      np.abs(J) + np.einsum("ak,nkc->nac", aA, np.einsum("kb,nbc->nkc", aB, np.abs(J)) * slope[:, :, None]))
+                      np.abs(J) + np.einsum("ak,nkc->nac", aA,
+                                            np.einsum("kb,nbc->nkc", aB, np.abs(J)) * slope[:, :, None]))
             return out, J + update, max(_largest(b) for b in bounds)
 
         def exact(x, bound):
@@ -70,7 +71,8 @@ def maps_and_references(draw, d):
             s = [_mp_activation(block.activation, v) for v in z]
             y = [x[a] + mpmath.fsum(block.A[a, i] * s[i] for i in range(k)) + block.shift[a] for a in range(d)]
             # Rounding of z (relative to its terms) reaches y through |A| s' (s' <= 1).
-            z_terms = max([abs(block.B[i, j] * x[j]) for i in range(k) for j in range(d)] + [abs(v) for v in block.bias])
+            z_terms = max([abs(block.B[i, j] * x[j]) for i in range(k) for j in range(d)]
+                          + [abs(v) for v in block.bias])
             y_terms = max([abs(v) for v in x] + [abs(block.A[a, i] * s[i]) for a in range(d) for i in range(k)]
                           + [abs(v) for v in block.shift])
             a_norm, b_norm = np.abs(block.A).sum(axis=1).max(), np.abs(block.B).sum(axis=1).max()

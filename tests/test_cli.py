@@ -246,7 +246,8 @@ def test_lipschitz_errors(tmp_path):
     np.save(tmp_path / "Y.npy", np.zeros((5, 2)))
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     np.save(tmp_path / "nan.npy", np.array([[np.nan, 0.0], [1.0, 1.0], [0.0, 2.0], [3.0, 1.0]]))
-    assert_one_line_error(run("lipschitz", str(tmp_path / "X.npy"), str(tmp_path / "Y.npy")), text="same number of rows")
+    assert_one_line_error(run("lipschitz", str(tmp_path / "X.npy"), str(tmp_path / "Y.npy")),
+                          text="same number of rows")
     assert_one_line_error(run("lipschitz", str(tmp_path / "X.npy"), str(tmp_path / "none.npy")), text="does not exist")
     assert_one_line_error(run("lipschitz", str(tmp_path / "objects.npy"), str(tmp_path / "X.npy")),
                           text="not a readable .npy array")

@@ -165,7 +165,8 @@ for name in ("module", "block"):
     np.save(path + "/" + name + "_out.npy", module(X).detach().numpy())
 print(type(module).__name__)
 """
-    run = subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=False, capture_output=True, text=True, timeout=120)
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path)],
+                         check=False, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "TorchResidualBlock"
     assert_allclose = np.testing.assert_allclose
@@ -200,11 +201,13 @@ def test_unknown_attribute_is_an_attribute_error():
 
 
 def test_rejects_what_it_cannot_export(rng):
-    supported = r"supported are nearid\.maps\.ResidualNet .*ResidualBlock, nearid\.maps\.Affine, and nearid\.maps\.Chain"
+    supported = (r"supported are nearid\.maps\.ResidualNet .*ResidualBlock, "
+                 r"nearid\.maps\.Affine, and nearid\.maps\.Chain")
     square = FromCallable(lambda X: X**2, 2)
     with pytest.raises(TypeError, match=rf"a nearid\.maps\.FromCallable: {supported}.*Python function"):
         nearid.export.to_torch(square)
-    with pytest.raises(TypeError, match=rf"map 1 of the Chain \(flattened\), a nearid\.maps\.FromCallable: {supported}"):
+    with pytest.raises(TypeError,
+                       match=rf"map 1 of the Chain \(flattened\), a nearid\.maps\.FromCallable: {supported}"):
         nearid.export.to_torch(Chain(Affine(np.eye(2)), square))
     with pytest.raises(TypeError, match=rf"a numpy\.ndarray: {supported}"):
         nearid.export.to_torch(np.eye(2))

@@ -199,7 +199,8 @@ def test_huge_anderson_memory_is_an_error_not_a_crash():
         "    print('ValueError:', exc)\n"
         "inverse = nearid.maps.Affine(np.eye(3))  # the compiled solver refuses it too\n"
         "try:\n"
-        "    nearid._native.core.Inverse(inverse._impl, 'anderson', 1e-12, 1e-12, 100, 2**62, float('inf'), None, 1.0)\n"
+        "    nearid._native.core.Inverse(inverse._impl, 'anderson', 1e-12, 1e-12, 100, 2**62, float('inf'), "
+        "None, 1.0)\n"
         "except ValueError as exc:\n"
         "    print('ValueError:', exc)\n"
     )

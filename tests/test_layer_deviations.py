@@ -94,7 +94,9 @@ def test_balanced_is_no_worse_than_uniform(planar_map, m):
     u = uniform.lipschitz(method="pairwise", seed=3).max_nonlinear
     assert b <= u
     # It really balances: the spread of the layer deviations shrinks.
-    spread = lambda dec: np.ptp(dec.lipschitz(method="jacobian").nonlinear) / dec.lipschitz(method="jacobian").max_nonlinear
+    def spread(dec):
+        return np.ptp(dec.lipschitz(method="jacobian").nonlinear) / dec.lipschitz(method="jacobian").max_nonlinear
+
     assert spread(balanced) < spread(uniform)
     X = nearid.bounds.sample_ball(np.random.default_rng(0), 200, 2, 1.0) + CENTER
     Z = X

@@ -155,7 +155,8 @@ def test_block_jacobian_central_differences(rng, act):
 
 
 def test_net_jacobian_closed_form_and_central_differences(rng):
-    net = ResidualNet([random_block(rng, d=4, k=k, activation=a) for k, a in ((5, "tanh"), (3, "sigmoid"), (8, "softplus"))])
+    net = ResidualNet([random_block(rng, d=4, k=k, activation=a)
+                       for k, a in ((5, "tanh"), (3, "sigmoid"), (8, "softplus"))])
     X = rng.standard_normal((300, 4))
     values, expected = net_forward_and_jacobian(net.blocks, X)
     assert_close(net.jacobian(X), expected, 1e-12)
@@ -312,7 +313,8 @@ def test_non_finite_points_are_rejected(rng, bad):
     [
         ((10, 4), r"X must have shape \(n, 3\) for a map of dim 3; got \(10, 4\)"),
         ((4,), r"X must have shape \(3,\) for one point of a map of dim 3; got \(4,\)"),
-        ((2, 5, 3), r"X must be one point of shape \(3,\) or a batch of shape \(n, 3\); got an array of shape \(2, 5, 3\)"),
+        ((2, 5, 3), r"X must be one point of shape \(3,\) or a batch of shape \(n, 3\); "
+                    r"got an array of shape \(2, 5, 3\)"),
         ((), r"got an array of shape \(\)"),
     ],
 )
@@ -324,7 +326,8 @@ def test_wrong_shapes_are_rejected(shape, message):
         net.jacobian(np.zeros(shape))
 
 
-@pytest.mark.parametrize("value", [np.zeros((2, 3), dtype=complex), np.zeros((2, 3), dtype=bool), [["a", "b", "c"]], None])
+@pytest.mark.parametrize("value", [np.zeros((2, 3), dtype=complex), np.zeros((2, 3), dtype=bool),
+                                   [["a", "b", "c"]], None])
 def test_wrong_types_are_rejected(value):
     net = ResidualNet.random(3, 4, 2, 0.5)
     with pytest.raises(TypeError, match="X must be an array of real numbers"):

@@ -57,7 +57,8 @@ def test_every_row_equals_the_single_point_result(net, data):
 )
 def test_dtypes_are_converted_to_float64(d, dtype, n, data):
     kind = np.dtype(dtype).kind
-    elements = st.integers(0 if kind == "u" else -5, 5) if kind in "iu" else st.floats(-50, 50, width=np.dtype(dtype).itemsize * 8)
+    elements = (st.integers(0 if kind == "u" else -5, 5) if kind in "iu"
+                else st.floats(-50, 50, width=np.dtype(dtype).itemsize * 8))
     X = data.draw(hnp.arrays(dtype, (n, d), elements=elements))
     W = np.eye(d) * 2.0
     f = Chain(Affine(W), ResidualNet.random(d, 3, 2, 0.5, seed=0))

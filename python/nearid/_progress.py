@@ -42,7 +42,9 @@ def iterate(items: Iterable[T], description: str, requested: bool, total: int | 
     yield from tqdm(items, desc=description, total=total, leave=False)
 
 
-def fraction_callback(total: float, description: str, requested: bool, unit: str = "it") -> tuple[Callable[[float], None] | None, Any]:
+def fraction_callback(
+    total: float, description: str, requested: bool, unit: str = "it"
+) -> tuple[Callable[[float], None] | None, Any]:
     """(callback(fraction), bar) for the C++ progress hook, or (None, None)."""
     progress_bar = bar(total, description, requested, unit)
     if progress_bar is None:

@@ -364,7 +364,8 @@ class Decomposition:
         count = self.m + len(self.linear_factors)
         start, stop = as_index(start, "start"), as_index(stop, "stop")
         if not (0 <= start < stop <= count):
-            raise ValueError(f"need 0 <= start < stop <= {count} (the number of layers); got start={start}, stop={stop}")
+            raise ValueError(f"need 0 <= start < stop <= {count} (the number of layers); "
+                             f"got start={start}, stop={stop}")
         d = self.dim
         pieces = []
         label = []

@@ -23,7 +23,9 @@ class ConvergenceError(RuntimeError):
         "singular_jacobian" or "non_finite".
     """
 
-    def __init__(self, message: str, failed: int = 0, total: int = 0, worst_residual: float = float("nan"), reason: str = ""):
+    def __init__(
+        self, message: str, failed: int = 0, total: int = 0, worst_residual: float = float("nan"), reason: str = ""
+    ):
         super().__init__(message)
         self.failed = failed
         self.total = total

@@ -197,7 +197,9 @@ def solve(
     )
 
 
-def raise_unless_converged(result: InversionResult, what: str, hint: str | None = None, strict_option: bool = True) -> None:
+def raise_unless_converged(
+    result: InversionResult, what: str, hint: str | None = None, strict_option: bool = True
+) -> None:
     """:class:`ConvergenceError` stating how many points failed, the worst residual and why
     (`hint` replaces the generic advice for reasons without a specific one; `strict_option`
     says whether the caller has a strict=False to suggest)."""

@@ -271,7 +271,8 @@ def train(
         return float(loss), grads
 
     def network(params: list[dict[str, np.ndarray]]) -> ResidualNet:
-        return ResidualNet([ResidualBlock(b["A"], b["B"], b["bias"], b["shift"], a) for b, a in zip(params, activations)])
+        return ResidualNet([ResidualBlock(b["A"], b["B"], b["bias"], b["shift"], a)
+                            for b, a in zip(params, activations)])
 
     params = [{p: np.array(getattr(b, p), dtype=np.float64) for p in PARAMETERS} for b in net.blocks]
     loss, grads = evaluate(params)

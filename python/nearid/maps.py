@@ -435,7 +435,8 @@ class FromCallable(Map):
             J = as_float_array(self._jacobian_fn(X), "output of jacobian")
             if J.shape != (n, d, d):
                 raise ValueError(
-                    f"FromCallable: jacobian returned shape {J.shape} for input of shape {X.shape}; expected {(n, d, d)}"
+                    f"FromCallable: jacobian returned shape {J.shape} for input of shape {X.shape}; "
+                    f"expected {(n, d, d)}"
                 )
             check_finite(J, "output of jacobian")
         return J.reshape(n, d * d)
