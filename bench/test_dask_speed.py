@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import measuring
 
 import nearid
+from conftest import measuring
 
 distributed = pytest.importorskip("distributed")
 import nearid.dask as nd  # noqa: E402

@@ -22,9 +22,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import measuring
 
 import nearid
+from conftest import measuring
 from nearid.bounds import sample_ball
 from nearid.maps import ResidualNet
 

@@ -17,10 +17,10 @@ import mpmath
 import numpy as np
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from references import activation, activation_slope, block_forward, mp_best, mp_pairwise
 
 import nearid
 from nearid.maps import Affine, Chain, ResidualBlock, ResidualNet
+from references import activation, activation_slope, block_forward, mp_best, mp_pairwise
 
 CASES = int(os.environ.get("NEARID_CAMPAIGN", "150"))
 CAMPAIGN = settings(max_examples=CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

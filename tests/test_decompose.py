@@ -6,11 +6,11 @@ import time
 
 import numpy as np
 import pytest
-from references import assert_close
 
 import nearid
 from nearid.bounds import sample_ball
 from nearid.maps import Affine, Chain, FromCallable, ResidualBlock, ResidualNet
+from references import assert_close
 
 
 def rotation(theta):

@@ -7,9 +7,10 @@ import pickle
 import subprocess
 import sys
 
-import nearid
 import numpy as np
 import pytest
+
+import nearid
 from nearid.maps import (
     ACTIVATIONS,
     Affine,

@@ -18,8 +18,8 @@ from hypothesis.extra import numpy as hnp
 
 import nearid
 from nearid import cli
-from references import activation, ball_points
 from nearid.maps import Affine, Chain, FromCallable, ResidualBlock, ResidualNet
+from references import activation, ball_points
 
 
 @pytest.fixture

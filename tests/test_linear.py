@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
-from references import assert_close
 from scipy.stats import ortho_group, special_ortho_group
 
 import nearid
+from references import assert_close
 
 
 def product(factors):

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from references import mp_best, mp_pairwise, to_double
 from scipy.spatial.distance import cdist, pdist
 
 import nearid
 from nearid.maps import ResidualNet
+from references import mp_best, mp_pairwise, to_double
 
 
 def brute_force(X, Y, reduce="max"):

@@ -11,6 +11,9 @@ import weakref
 
 import numpy as np
 import pytest
+
+import nearid
+from nearid.maps import ACTIVATIONS, Affine, Chain, FromCallable, ResidualBlock, ResidualNet
 from references import (
     activation,
     assert_close,
@@ -19,9 +22,6 @@ from references import (
     central_differences,
     net_forward_and_jacobian,
 )
-
-import nearid
-from nearid.maps import ACTIVATIONS, Affine, Chain, FromCallable, ResidualBlock, ResidualNet
 
 
 def random_block(rng, d=5, k=7, activation="tanh", scale=0.5):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
-from references import assert_close, net_forward_and_jacobian
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from nearid.maps import ACTIVATIONS, Affine, Chain, ResidualNet
+from references import assert_close, net_forward_and_jacobian
 
 dims = st.integers(1, 9)
 finite = st.floats(-50, 50, allow_nan=False, allow_infinity=False)

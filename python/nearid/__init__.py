@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from types import MappingProxyType
 from importlib.metadata import PackageNotFoundError, version
+from types import MappingProxyType
 
 from . import _native, bounds, export, landscape, lipschitz, maps, schedules
 from ._native import variant as cpu_variant

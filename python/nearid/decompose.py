@@ -19,8 +19,8 @@ at most one inversion, solved in C++ (fixed point, Anderson, Newton).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 

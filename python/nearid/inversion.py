@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._native import core as _core
-from ._validation import as_points, as_count
+from ._validation import as_count, as_points
 from .errors import ConvergenceError
 from .maps import Map
 

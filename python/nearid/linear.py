@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ._native import core as _core
-from ._validation import as_matrix, as_count
+from ._validation import as_count, as_matrix
 
 __all__ = ["hardt_ma", "hardt_ma_bound"]
 

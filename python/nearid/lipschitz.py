@@ -25,7 +25,7 @@ import numpy as np
 
 from . import _progress
 from ._native import core as _core
-from ._validation import as_float_array, as_points, as_count, check_finite
+from ._validation import as_count, as_float_array, as_points, check_finite
 from .maps import Map
 
 __all__ = [

@@ -22,9 +22,9 @@ file.
 from __future__ import annotations
 
 import os
-import warnings
 import platform
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
