@@ -83,6 +83,17 @@ def test_auto_does_no_more_work_than_newton_where_newton_is_best():
     assert f_auto + 2.5 * jac_auto < f_newton + 2.5 * jac_newton
 
 
+def test_auto_keeps_each_tile_on_one_method():
+    """Deciding point by point left about 2% of the benchmark's points iterating by fixed
+    point for up to 15 passes after the rest had moved to Newton, each pass costing nearly
+    a whole tile's: "auto" took 1.07x Newton's time. The tile now decides together."""
+    net = ResidualNet.random(5, 12, 4, 0.3, seed=3)
+    Y = net(np.random.default_rng(4).standard_normal((20_000, 5)))
+    result = nearid.invert(net, Y, tol=1e-13)
+    assert result.success and np.all(result.method == "newton")
+    assert result.iterations.max() <= 4  # one fixed-point step that measures, then Newton
+
+
 def test_auto_keeps_fixed_point_iteration_where_it_contracts_fast():
     """A decomposition layer's g_39 (bench/test_decompose_speed.py) contracts by
     about 0.01 per step: fixed-point iteration needs one Jacobian per point (to

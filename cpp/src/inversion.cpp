@@ -192,6 +192,8 @@ struct Point {
   bool needs_direction = true;
   bool residual_met = false;  // the residual met the tolerance at some iterate whose error estimate did not
   AndersonHistory history;
+  bool cost_judged = false;  // "auto" has measured its first contraction
+  double steps_left = -1.0;  // fixed-point steps predicted from it, until the tile decides
 };
 
 /// Fixed-point steps still needed to bring residual `rn` within `tol` at the
@@ -265,6 +267,7 @@ class TileSolver {
       jacobian_pass(active);
       propose(active);
       accept(active);
+      if (judging_) decide_tile();
     }
     finish(out);
   }
@@ -294,6 +297,28 @@ class TileSolver {
       } else if (p.rn <= p.tol) {
         to_verify(p);
       }
+    }
+  }
+
+  /// "auto": when most of the tile's points still iterating by fixed point would
+  /// need more steps than finishing by Newton costs, all of them move to Newton.
+  /// One decision for the tile keeps its points on one method: a few points left
+  /// on another cost a pass each, nearly as much as the whole tile's.
+  void decide_tile() {
+    judging_ = false;
+    std::vector<double> steps;
+    for (const Point& p : points_)
+      if (p.steps_left >= 0.0 && p.stage == Stage::FixedPoint) steps.push_back(p.steps_left);
+    bool newton = false;
+    if (!steps.empty()) {
+      auto median = steps.begin() + static_cast<std::ptrdiff_t>(steps.size() / 2);
+      std::nth_element(steps.begin(), median, steps.end());
+      newton = *median > newton_cost_;
+    }
+    for (Point& p : points_) {
+      if (p.steps_left < 0.0) continue;
+      p.steps_left = -1.0;
+      if (p.stage == Stage::FixedPoint && newton) enter(p, Stage::Newton);
     }
   }
 
@@ -545,9 +570,16 @@ class TileSolver {
           const double q = rcn / p.rn;
           move(p, rc, rcn);
           if (p.stage != Stage::FixedPoint) return;  // within tolerance: verify
-          // Contracting, but more slowly than Newton would finish (small d, cheap
-          // Jacobians): Newton from here. Otherwise accelerate a slow contraction.
-          if (fixed_point_steps_left(rcn, q, p.tol) > newton_cost_) return enter(p, Stage::Newton);
+          // The first contraction measured says how many fixed-point steps are left;
+          // the tile weighs them against finishing by Newton once this pass is over
+          // (decide_tile), so that its points keep one method and are evaluated
+          // together. Later, a slow contraction is accelerated.
+          if (!p.cost_judged) {
+            p.cost_judged = true;
+            p.steps_left = fixed_point_steps_left(rcn, q, p.tol);
+            judging_ = true;
+            return;
+          }
           if (q > options_.slow_contraction) enter(p, Stage::Anderson);
         } else {
           enter(p, Stage::Anderson);  // not contracting here: accelerate
@@ -615,6 +647,7 @@ class TileSolver {
   std::vector<double> storage_, buffer_in_, buffer_out_, jacobians_, scratch_, correction_;
   std::vector<Index> proposing_, pivots_;
   double newton_cost_;  // evaluations of f that finishing by Newton costs ("auto")
+  bool judging_ = false;  // points measured their first contraction in this pass
 };
 
 /// g_a(z) = base(a z) / a, the map continuation follows from a near 0 (the

@@ -6,9 +6,10 @@ C++) and climbs a ladder per point: fixed-point iteration
 near-identity layer); Anderson acceleration of that iteration (regularised,
 restarted when its history becomes ill-conditioned); and damped Newton with
 the analytic Jacobian and a backtracking line search. "auto" skips Anderson
-for a point whose fixed-point iteration would need more steps than Newton
-costs (a Jacobian counted as d / 2 evaluations): slow contractions in small
-dimensions go straight to Newton.
+when the points of a tile (a block of rows solved together) would need, at
+the median, more fixed-point steps than Newton costs (a Jacobian counted as
+d / 2 evaluations): slow contractions in small dimensions go straight to
+Newton, all points of the tile together.
 
 A small residual does not make a solution accurate when Df is
 ill-conditioned, so every point that meets the residual test is verified: its
@@ -126,12 +127,13 @@ def invert(
     Y : array_like, shape (n, d) or (d,)
         Right-hand sides.
     method : {"auto", "fixed_point", "anderson", "newton"}
-        "auto" starts with fixed-point iteration and, per point, moves to
-        Newton when the fixed-point steps still needed (predicted from the
-        contraction of each step) would cost more than finishing by Newton,
-        taking a Jacobian as d / 2 evaluations of f (small d); otherwise to
-        Anderson acceleration when the residual falls by less than a factor
-        of 4 per step, then to Newton when Anderson stops improving.
+        "auto" starts with fixed-point iteration; after its first step, a
+        tile of points moves to Newton together when the median of the
+        fixed-point steps still needed (predicted from that step's
+        contraction) would cost more than finishing by Newton, taking a
+        Jacobian as d / 2 evaluations of f (small d). Otherwise each point
+        moves to Anderson acceleration when its residual falls by less than a
+        factor of 4 per step, then to Newton when Anderson stops improving.
     tol : float
         Relative tolerance: a point has converged when
         ``||f(x) - y|| <= atol + tol * ||y||`` and its error estimate
