@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -263,3 +264,18 @@ def test_bench_json():
     assert {r["kernel"] for r in rows} >= {"ResidualNet forward (64 tanh blocks)", "exact max pairwise Lipschitz ratio"}
     for r in rows:
         assert r["ratio"] > 0 and r["difference"] < 1e-9
+
+
+def test_readme_shows_what_the_resnet_demo_prints():
+    """The README quotes `nearid decompose --demo resnet`; its numbers must be the command's own."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    quoted = readme[readme.index("decomposed a ResidualNet in d = 4"):].split("```")[0].strip().splitlines()
+    printed = run("decompose", "--demo", "resnet").stdout.strip().splitlines()
+    assert len(quoted) == len(printed) == 4
+    number = r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+    for a, b in zip(quoted, printed):
+        assert re.sub(number, "#", a) == re.sub(number, "#", b)
+        np.testing.assert_allclose([float(x) for x in re.findall(number, a)],
+                                   [float(x) for x in re.findall(number, b)], rtol=1e-4)
