@@ -233,7 +233,16 @@ def _plots(report: dict[str, Any], dec: Decomposition, directory: Path) -> list[
         plt.close(figure)
         written.append(name)
 
-    # 1. Per-layer deviations beside the bounds, numbered from 1 as in the paper.
+    save(_deviations_figure(plt, report, dec), "deviations.png")
+    if report["sweep"] is not None:
+        save(_sweep_figure(plt, report), "sweep.png")
+    if dec.dim == 2:
+        save(_grid_figure(plt, dec), "grid.png")
+    return written
+
+
+def _deviations_figure(plt: Any, report: dict[str, Any], dec: Decomposition) -> Any:
+    """Per-layer deviations beside the bounds, numbered from 1 as in the paper."""
     deviations, bound = report["deviations"], report["bounds"]
     nonlinear, linear = np.array(deviations["nonlinear"], dtype=float), np.array(deviations["linear"], dtype=float)
     figure, axes = plt.subplots(figsize=(8, 4.5))
@@ -250,36 +259,32 @@ def _plots(report: dict[str, Any], dec: Decomposition, directory: Path) -> list[
     axes.set_title(f"Layer deviations, m = {dec.m}, d = {dec.dim}")
     axes.legend(fontsize=8)
     axes.grid(True, which="both", alpha=0.3)
-    save(figure, "deviations.png")
+    return figure
 
-    # 2. Largest deviation against m, with reference slopes through the first point.
+
+def _sweep_figure(plt: Any, report: dict[str, Any]) -> Any:
+    """Largest deviation against m, ticks at the m used, reference slopes through the first point."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     sweep = report["sweep"]
-    if sweep is not None:
-        from matplotlib.ticker import FixedLocator, NullLocator
-
-        ms = np.array(sweep["m"], dtype=float)
-        figure, axes = plt.subplots(figsize=(7, 5))
-        for name, marker in zip(SWEEP_SCHEDULES, "os^"):
-            axes.loglog(ms, sweep[name], marker + "-", label=f"{name} schedule")
-        first = sweep["uniform"][0]
-        axes.loglog(ms, first * ms[0] / ms, "k--", lw=1, label="slope -1: c / m through the first uniform point")
-        first = sweep["theorem"][0]
-        axes.loglog(ms, first * (np.log(2 * ms) / ms) / (np.log(2 * ms[0]) / ms[0]), "k:", lw=1,
-                    label="c log(2m) / m through the first theorem point")
-        axes.xaxis.set_major_locator(FixedLocator(ms))
-        axes.xaxis.set_minor_locator(NullLocator())
-        axes.set_xticklabels([str(int(m)) for m in ms])
-        axes.set_xlabel("m (nonlinear layers)")
-        axes.set_ylabel(r"measured $\max_i \|h_i - \mathrm{Id}\|_{\mathrm{Lip}}$" + f" ({sweep['method']})")
-        axes.set_title(f"Largest measured layer deviation against depth ({sweep['method']})", fontsize=10)
-        axes.legend(fontsize=8)
-        axes.grid(True, which="both", alpha=0.3)
-        save(figure, "sweep.png")
-
-    # 3. A grid deformed layer by layer (2-D maps).
-    if dec.dim == 2:
-        save(_grid_figure(plt, dec), "grid.png")
-    return written
+    ms = np.array(sweep["m"], dtype=float)
+    figure, axes = plt.subplots(figsize=(7, 5))
+    for name, marker in zip(SWEEP_SCHEDULES, "os^"):
+        axes.loglog(ms, sweep[name], marker + "-", label=f"{name} schedule")
+    first = sweep["uniform"][0]
+    axes.loglog(ms, first * ms[0] / ms, "k--", lw=1, label="slope -1: c / m through the first uniform point")
+    first = sweep["theorem"][0]
+    axes.loglog(ms, first * (np.log(2 * ms) / ms) / (np.log(2 * ms[0]) / ms[0]), "k:", lw=1,
+                label="c log(2m) / m through the first theorem point")
+    axes.xaxis.set_major_locator(FixedLocator(ms))
+    axes.xaxis.set_minor_locator(NullLocator())
+    axes.set_xticklabels([str(int(m)) for m in ms])
+    axes.set_xlabel("m (nonlinear layers)")
+    axes.set_ylabel(r"measured $\max_i \|h_i - \mathrm{Id}\|_{\mathrm{Lip}}$" + f" ({sweep['method']})")
+    axes.set_title(f"Largest measured layer deviation against depth ({sweep['method']})", fontsize=10)
+    axes.legend(fontsize=8)
+    axes.grid(True, which="both", alpha=0.3)
+    return figure
 
 
 def _grid_figure(plt: Any, dec: Decomposition) -> Any:
