@@ -29,16 +29,16 @@ import difflib
 import os
 import zipfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
 from ._files import atomic_write
+from ._map_spec import COUNT_ENTRIES, FIELDS, LISTS, OPTIONAL, RANKS, SpecPath, map_from_spec, map_to_spec
 from ._native import core as _core
 from .bounds import Constants
-from .maps import Affine, Chain, FromCallable, Map, ResidualBlock, ResidualNet
+from .maps import Map
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MAX_NESTING", "load", "load_map", "map_from_json", "map_to_json", "save_map"]
 
@@ -67,43 +67,18 @@ def npz_path(path: Any) -> Path:
 # ---------------------------------------------------------------- maps in files
 
 
-def _flat(f: Map) -> Iterator[Map]:
-    yield from (f.flat_maps() if isinstance(f, Chain) else (f,))
-
-
-def _map_entries(f: Map, prefix: str, out: dict[str, np.ndarray]) -> None:
-    if isinstance(f, ResidualNet):
-        out[f"{prefix}type"] = np.array("ResidualNet")
-        out[f"{prefix}depth"] = np.array(f.depth)
-        for i, block in enumerate(f.blocks):
-            _map_entries(block, f"{prefix}{i}/", out)
-    elif isinstance(f, ResidualBlock):
-        out[f"{prefix}type"] = np.array("ResidualBlock")
-        out[f"{prefix}A"] = f.A
-        out[f"{prefix}B"] = f.B
-        out[f"{prefix}bias"] = f.bias
-        out[f"{prefix}shift"] = f.shift
-        out[f"{prefix}activation"] = np.array(f.activation)
-    elif isinstance(f, Affine):
-        out[f"{prefix}type"] = np.array("Affine")
-        out[f"{prefix}W"] = f.W
-        out[f"{prefix}b"] = f.b
-    elif isinstance(f, Chain):
-        # Flattened (iteratively): nested chains compose to the same map.
-        maps = f.flat_maps()
-        out[f"{prefix}type"] = np.array("Chain")
-        out[f"{prefix}length"] = np.array(len(maps))
-        for i, g in enumerate(maps):
-            _map_entries(g, f"{prefix}{i}/", out)
-    elif isinstance(f, FromCallable):
-        # A map that cannot be stored is a ValueError here, as every refusal of io is.
-        raise ValueError(  # noqa: TRY004
-            "cannot save a decomposition of a FromCallable map: Python callables cannot be stored without "
-            "pickle. Save the parameters of your function yourself and call nearid.decompose again after loading."
-        )
-    else:
-        raise ValueError(f"cannot save a decomposition of a {type(f).__name__}: only ResidualNet, "  # noqa: TRY004
-                         "ResidualBlock, Affine and Chain maps can be stored")
+def _spec_entries(spec: dict[str, Any], prefix: str, out: dict[str, np.ndarray]) -> None:
+    """Add the .npz entries of the map `spec` (see :mod:`nearid._map_spec`) under `prefix` to `out`."""
+    kind = spec["type"]
+    out[f"{prefix}type"] = np.array(kind)
+    for field in FIELDS[kind]:
+        value = spec[field]
+        if field in COUNT_ENTRIES:  # a list of maps: its length, then each map under "<prefix><i>/"
+            out[f"{prefix}{COUNT_ENTRIES[field]}"] = np.array(len(value))
+            for i, item in enumerate(value):
+                _spec_entries(item, f"{prefix}{i}/", out)
+        else:
+            out[f"{prefix}{field}"] = np.array(value) if isinstance(value, str) else value
 
 
 #: What reading a damaged archive member can raise (a bad CRC, an unknown compression
@@ -137,47 +112,47 @@ def _text_entry(data: Any, key: str, where: str) -> str:
     return str(value)
 
 
-#: The entries of each kind of map in a file, under its prefix ("map/", "h/0/", ...);
-#: the maps of a ResidualNet or Chain are under "<prefix>0/", "<prefix>1/", ...
+#: The entries of each kind of map in a file, under its prefix ("map/", "h/0/", ...): its
+#: spec's fields, a list of maps stored as its length (the maps are under "<prefix>0/", ...).
 _NPZ_ENTRIES: dict[str, tuple[str, ...]] = {
-    "ResidualNet": ("type", "depth"),
-    "ResidualBlock": ("type", "A", "B", "bias", "shift", "activation"),
-    "Affine": ("type", "W", "b"),
-    "Chain": ("type", "length"),
+    kind: ("type", *(COUNT_ENTRIES.get(field, field) for field in fields)) for kind, fields in FIELDS.items()
 }
 #: The number of dimensions of every entry name a map may have.
-_NPZ_RANKS = {"type": 0, "depth": 0, "length": 0, "activation": 0, "A": 2, "B": 2, "W": 2, "bias": 1, "shift": 1,
-              "b": 1}
+_NPZ_RANKS = {"type": 0, **dict.fromkeys(COUNT_ENTRIES.values(), 0), **RANKS}
 #: _NPZ_ENTRIES for error messages.
 _NPZ_NAMES = "; ".join(f"{kind}: {', '.join(fields)}" for kind, fields in _NPZ_ENTRIES.items())
 
 
-def _map_from_entries(data: Any, prefix: str, where: str, nodes: dict[str, str], depth: int = 0) -> Map:
-    """The map stored under `prefix`; records in `nodes` the prefix and kind of every map read."""
+def _spec_from_entries(data: Any, prefix: str, where: str, nodes: dict[str, str], depth: int = 0) -> dict[str, Any]:
+    """The spec of the map stored under `prefix`; records in `nodes` the prefix and kind of every map read."""
     if depth > MAX_NESTING:
         raise ValueError(f"{where}: maps nest deeper than {MAX_NESTING} levels at '{prefix}'; "
                          "flatten nested chains (nearid saves them flat)")
     kind = _text_entry(data, f"{prefix}type", where)
     nodes[prefix] = kind
-    try:
-        if kind == "ResidualNet":
-            depth_ = _count_entry(data, f"{prefix}depth", where, "depth")
-            blocks = [_map_from_entries(data, f"{prefix}{i}/", where, nodes, depth + 1) for i in range(depth_)]
-            return ResidualNet(cast(list[ResidualBlock], blocks))  # ResidualNet checks the types
-        if kind == "ResidualBlock":
-            return ResidualBlock(_entry(data, f"{prefix}A", where), _entry(data, f"{prefix}B", where),
-                                 _entry(data, f"{prefix}bias", where), _entry(data, f"{prefix}shift", where),
-                                 _text_entry(data, f"{prefix}activation", where))
-        if kind == "Affine":
-            return Affine(_entry(data, f"{prefix}W", where), _entry(data, f"{prefix}b", where))
-        if kind == "Chain":
-            length = _count_entry(data, f"{prefix}length", where, "depth")
-            return Chain(*(_map_from_entries(data, f"{prefix}{i}/", where, nodes, depth + 1) for i in range(length)))
-    except (TypeError, ValueError) as exc:
-        if str(exc).startswith(where):
-            raise
-        raise ValueError(f"{where}: the map at '{prefix}' ({kind}) is invalid: {exc}") from exc
-    raise ValueError(f"{where}: unknown map type {kind!r} at '{prefix}type'")
+    if kind not in FIELDS:
+        raise ValueError(f"{where}: unknown map type {kind!r} at '{prefix}type'")
+    spec: dict[str, Any] = {"type": kind}
+    for field in FIELDS[kind]:
+        if field in COUNT_ENTRIES:
+            count = _count_entry(data, f"{prefix}{COUNT_ENTRIES[field]}", where, "depth")
+            spec[field] = [_spec_from_entries(data, f"{prefix}{i}/", where, nodes, depth + 1) for i in range(count)]
+        elif RANKS[field] == 0:
+            spec[field] = _text_entry(data, f"{prefix}{field}", where)
+        else:
+            spec[field] = _entry(data, f"{prefix}{field}", where)
+    return spec
+
+
+def _map_from_entries(data: Any, prefix: str, where: str, nodes: dict[str, str]) -> Map:
+    """The map stored under `prefix`; records in `nodes` the prefix and kind of every map read."""
+    spec = _spec_from_entries(data, prefix, where, nodes)
+
+    def invalid(path: SpecPath, kind: str, exc: Exception) -> ValueError:
+        place = prefix + "".join(f"{i}/" for _, i in path)
+        return ValueError(f"{where}: the map at '{place}' ({kind}) is invalid: {exc}")
+
+    return map_from_spec(spec, invalid)
 
 
 # ---------------------------------------------------------------- writing
@@ -355,7 +330,7 @@ def save_map(f: Map, path: Any) -> None:
     """Write a ResidualNet, ResidualBlock, Affine or Chain of those to an .npz file (no pickle);
     ".npz" is appended to the name when missing."""
     entries: dict[str, np.ndarray] = {"format": np.array(MAP_FORMAT), "format_version": np.array(FORMAT_VERSION)}
-    _map_entries(f, "map/", entries)
+    _spec_entries(map_to_spec(f), "map/", entries)
     _write_npz(entries, path)
 
 
@@ -374,15 +349,10 @@ def load_map(path: Any) -> Map:
 
 # ---------------------------------------------------------------- JSON
 
-#: The keys of each kind of JSON map object, "type" first. "type" is required
-#: everywhere except in the objects of a ResidualNet's "blocks", which are
+#: The keys of each kind of JSON map object, "type" first: its spec's fields. "type" is
+#: required everywhere except in the objects of a ResidualNet's "blocks", which are
 #: always ResidualBlocks.
-_JSON_KEYS: dict[str, tuple[str, ...]] = {
-    "ResidualNet": ("type", "blocks"),
-    "ResidualBlock": ("type", "A", "B", "bias", "shift", "activation"),
-    "Affine": ("type", "W", "b"),
-    "Chain": ("type", "maps"),
-}
+_JSON_KEYS: dict[str, tuple[str, ...]] = {kind: ("type", *fields) for kind, fields in FIELDS.items()}
 
 
 def map_to_json(f: Map) -> dict[str, Any]:
@@ -395,17 +365,16 @@ def map_to_json(f: Map) -> dict[str, Any]:
     ``map_from_json(json.loads(json.dumps(map_to_json(f))))`` has bitwise the
     same parameters as ``f``.
     """
-    if isinstance(f, ResidualNet):
-        return {"type": "ResidualNet", "blocks": [map_to_json(b) for b in f.blocks]}
-    if isinstance(f, ResidualBlock):
-        return {"type": "ResidualBlock", "A": f.A.tolist(), "B": f.B.tolist(), "bias": f.bias.tolist(),
-                "shift": f.shift.tolist(), "activation": f.activation}
-    if isinstance(f, Affine):
-        return {"type": "Affine", "W": f.W.tolist(), "b": f.b.tolist()}
-    if isinstance(f, Chain):
-        return {"type": "Chain", "maps": [map_to_json(g) for g in f.flat_maps()]}
-    _map_entries(f, "", {})  # raises the explanatory error for FromCallable and others
-    raise AssertionError("unreachable")
+    return cast(dict[str, Any], _with_lists(map_to_spec(f)))
+
+
+def _with_lists(spec: Any) -> Any:
+    """`spec` with every array written as nested lists of Python floats."""
+    if isinstance(spec, dict):
+        return {key: _with_lists(value) for key, value in spec.items()}
+    if isinstance(spec, list):
+        return [_with_lists(item) for item in spec]
+    return spec.tolist() if isinstance(spec, np.ndarray) else spec
 
 
 def map_from_json(spec: Any, where: str = "map", _depth: int = 0) -> Map:
@@ -456,50 +425,47 @@ def map_from_json(spec: Any, where: str = "map", _depth: int = 0) -> Map:
         arrays of the wrong shape or not numbers, an unknown activation, maps
         nested deeper than :data:`MAX_NESTING`.
     """
-    if _depth > MAX_NESTING:
+    def invalid(path: SpecPath, kind: str, exc: Exception) -> ValueError:
+        return ValueError(f"{where}{''.join(f'.{field}[{i}]' for field, i in path)} ({kind}): {exc}")
+
+    return map_from_spec(_spec_from_json(spec, where, _depth), invalid)
+
+
+def _spec_from_json(spec: Any, where: str, depth: int) -> dict[str, Any]:
+    """The spec of the JSON map object `spec`, checked as :func:`map_from_json` documents."""
+    if depth > MAX_NESTING:
         raise ValueError(f"{where}: maps nest deeper than {MAX_NESTING} levels; flatten nested chains")
     if not isinstance(spec, dict) or "type" not in spec:
         raise ValueError(f"{where} must be an object with a 'type' (ResidualNet, ResidualBlock, Affine, Chain)")
     kind = spec["type"]
     if not isinstance(kind, str) or kind not in _JSON_KEYS:
         raise ValueError(f"{where} has unknown type {kind!r}; use ResidualNet, ResidualBlock, Affine or Chain")
-    return _map_from_json(spec, kind, where, _depth)
+    return _kind_spec_from_json(spec, kind, where, depth)
 
 
-def _map_from_json(spec: dict[Any, Any], kind: str, where: str, depth: int) -> Map:
-    """map_from_json for an object `spec` already known to describe a `kind`."""
+def _kind_spec_from_json(spec: dict[Any, Any], kind: str, where: str, depth: int) -> dict[str, Any]:
+    """_spec_from_json for an object `spec` already known to describe a `kind`."""
     _check_json_keys(spec, kind, where)
-
-    def need(key: str) -> Any:
-        if key not in spec:
-            raise ValueError(f"{where} ({kind}) needs '{key}'")
-        return spec[key]
-
-    def array_of(key: str) -> list[Any]:
-        items = need(key)
+    out: dict[str, Any] = {"type": kind}
+    for field in FIELDS[kind]:
+        if field in OPTIONAL:
+            out[field] = spec.get(field)
+            continue
+        if field not in spec:
+            raise ValueError(f"{where} ({kind}) needs '{field}'")
+        if field != LISTS.get(kind):
+            out[field] = spec[field]
+            continue
+        items = spec[field]
         if not isinstance(items, (list, tuple)):  # a malformed description is a ValueError, as documented
             raise ValueError(  # noqa: TRY004
-                f"{where} ({kind}): '{key}' must be an array; got {type(items).__name__}")
-        return list(items)
-
-    try:
-        if kind == "ResidualNet":
-            blocks = [_block_from_json(b, f"{where}.blocks[{i}]", depth + 1) for i, b in enumerate(array_of("blocks"))]
-            return ResidualNet(blocks)
-        if kind == "ResidualBlock":
-            activation = spec.get("activation")
-            return ResidualBlock(need("A"), need("B"), spec.get("bias"), spec.get("shift"),
-                                 "tanh" if activation is None else activation)
-        if kind == "Affine":
-            return Affine(need("W"), spec.get("b"))
-        return Chain(*(map_from_json(g, f"{where}.maps[{i}]", depth + 1) for i, g in enumerate(array_of("maps"))))
-    except (TypeError, ValueError) as exc:
-        if str(exc).startswith(where):
-            raise
-        raise ValueError(f"{where} ({kind}): {exc}") from exc
+                f"{where} ({kind}): '{field}' must be an array; got {type(items).__name__}")
+        read = _block_spec_from_json if kind == "ResidualNet" else _spec_from_json
+        out[field] = [read(item, f"{where}.{field}[{i}]", depth + 1) for i, item in enumerate(items)]
+    return out
 
 
-def _block_from_json(spec: Any, where: str, depth: int) -> ResidualBlock:
+def _block_spec_from_json(spec: Any, where: str, depth: int) -> dict[str, Any]:
     """One object of a ResidualNet's "blocks": a ResidualBlock whose "type" is optional."""
     if not isinstance(spec, dict):  # a malformed description is a ValueError, as documented
         raise ValueError(  # noqa: TRY004
@@ -508,7 +474,7 @@ def _block_from_json(spec: Any, where: str, depth: int) -> ResidualBlock:
     if spec.get("type", "ResidualBlock") != "ResidualBlock":
         raise ValueError(f"{where} has type {spec['type']!r}; the blocks of a ResidualNet are ResidualBlocks "
                          "(their 'type' may be omitted)")
-    return cast(ResidualBlock, _map_from_json(spec, "ResidualBlock", where, depth))
+    return _kind_spec_from_json(spec, "ResidualBlock", where, depth)
 
 
 def _check_json_keys(spec: dict[Any, Any], kind: str, where: str) -> None:
@@ -530,7 +496,7 @@ def _check_json_keys(spec: dict[Any, Any], kind: str, where: str) -> None:
 def save_decomposition(dec: Any, path: Any) -> None:
     """Write `dec` to :func:`npz_path` (path). The file appears complete or not at all."""
     entries: dict[str, np.ndarray] = {}
-    _map_entries(dec.h, "h/", entries)
+    _spec_entries(map_to_spec(dec.h), "h/", entries)
     c: Constants = dec.constants
     entries.update(
         {
