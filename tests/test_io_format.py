@@ -79,3 +79,19 @@ def test_v1_decomposition_files_load_with_every_field(name):
 def test_v1_decomposition_file_is_what_save_writes_today(name, tmp_path):
     nearid.load(V1 / f"{name}.npz").save(tmp_path / "again")
     assert_same_entries(entries(tmp_path / "again.npz"), entries(V1 / f"{name}.npz"))
+
+
+def test_save_and_its_alias_dec_save_write_the_same_entries(tmp_path):
+    dec = nearid.load(V1 / "geometric.npz")
+    nearid.save(dec, tmp_path / "function")
+    dec.save(tmp_path / "method")
+    assert nearid.save is nearid.io.save
+    assert_same_entries(entries(tmp_path / "function.npz"), entries(tmp_path / "method.npz"))
+
+
+def test_load_is_typed_to_return_a_decomposition():
+    import typing
+
+    assert typing.get_type_hints(nearid.io.load)["return"] is nearid.Decomposition
+    with pytest.raises(ValueError, match="is not a saved nearid decomposition .*'nearid.Map'"):
+        nearid.load(V1 / "map.npz")  # maps are load_map's

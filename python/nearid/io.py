@@ -21,6 +21,13 @@ entry.
 
 Maps are also described in JSON (:func:`map_to_json`, :func:`map_from_json`,
 the format of ``nearid decompose --map``), with the same strictness about keys.
+
+Both formats are layouts of one spec (:mod:`nearid._map_spec`): JSON writes it
+with arrays as lists, .npz flattens it into entries; each reader checks its
+input while turning it into a spec, from which one builder makes the map.
+This module depends on :mod:`nearid.decompose`, never the reverse
+(:meth:`Decomposition.save` is an alias of :func:`save`); files are written
+through :func:`nearid._files.atomic_write`.
 """
 
 from __future__ import annotations
@@ -38,9 +45,11 @@ from ._files import atomic_write
 from ._map_spec import COUNT_ENTRIES, FIELDS, LISTS, OPTIONAL, RANKS, SpecPath, map_from_spec, map_to_spec
 from ._native import core as _core
 from .bounds import Constants
+from .decompose import Decomposition, InversionSettings
 from .maps import Map
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_NESTING", "load", "load_map", "map_from_json", "map_to_json", "save_map"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_NESTING", "load", "load_map", "map_from_json", "map_to_json", "save",
+           "save_map"]
 
 FORMAT = "nearid.Decomposition"
 MAP_FORMAT = "nearid.Map"
@@ -493,11 +502,30 @@ def _check_json_keys(spec: dict[Any, Any], kind: str, where: str) -> None:
 # ---------------------------------------------------------------- decompositions
 
 
-def save_decomposition(dec: Any, path: Any) -> None:
-    """Write `dec` to :func:`npz_path` (path). The file appears complete or not at all."""
+def save(dec: Decomposition, path: Any) -> None:
+    """Write a decomposition to an .npz file (no pickle); :func:`load` reads it back.
+
+    Parameters
+    ----------
+    dec : Decomposition
+        Of a ResidualNet, ResidualBlock, Affine or Chain of those.
+    path : str or os.PathLike
+        ".npz" is appended when the name has no such suffix (:func:`npz_path`).
+        The file appears complete or not at all.
+
+    Raises
+    ------
+    ValueError
+        For a decomposition of a map that cannot be stored without pickle (FromCallable).
+    """
+    _write_npz(_decomposition_entries(dec), path)
+
+
+def _decomposition_entries(dec: Decomposition) -> dict[str, np.ndarray]:
+    """The .npz entries of `dec`: its map under "h/", then the fields of _DECOMPOSITION_SHAPES."""
     entries: dict[str, np.ndarray] = {}
     _spec_entries(map_to_spec(dec.h), "h/", entries)
-    c: Constants = dec.constants
+    c = dec.constants
     entries.update(
         {
             "format": np.array(FORMAT),
@@ -516,7 +544,7 @@ def save_decomposition(dec: Any, path: Any) -> None:
             "inversion_numbers": np.array([dec.inversion.tol, dec.inversion.max_iter, dec.inversion.anderson_memory]),
         }
     )
-    _write_npz(entries, path)
+    return entries
 
 
 def _float_entry(data: Any, key: str, where: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -527,14 +555,17 @@ def _float_entry(data: Any, key: str, where: str, shape: tuple[int, ...]) -> np.
     return np.array(value, dtype=np.float64)
 
 
-def load(path: Any) -> Any:
-    """Load a decomposition written by :meth:`Decomposition.save`.
+def load(path: Any) -> Decomposition:
+    """Load a decomposition written by :func:`save` (or its alias :meth:`Decomposition.save`).
+
+    Maps saved on their own (:func:`save_map`) are read by :func:`load_map`;
+    this function reads decompositions only, so it always returns one.
 
     Parameters
     ----------
     path : str or os.PathLike
-        The .npz file; as in :meth:`Decomposition.save`, ".npz" is appended
-        when the name has no such suffix (``dec.save("x")`` writes x.npz and
+        The .npz file; as in :func:`save`, ".npz" is appended when the name
+        has no such suffix (``nearid.save(dec, "x")`` writes x.npz and
         ``load("x")`` reads it).
 
     Returns
@@ -552,8 +583,6 @@ def load(path: Any) -> Any:
         empty or truncated file, missing or malformed entries, contents the
         constructors reject), naming the entry.
     """
-    from .decompose import Decomposition, InversionSettings
-
     data, file, declared = _open(path, FORMAT, "decomposition")
     where = str(file)
     with data:
@@ -564,7 +593,6 @@ def load(path: Any) -> Any:
                 raise ValueError(f"{where}: entry '{key}' must have {rank} dimension(s); got shape {declared[key][0]}")
         _check_entries(declared, where, _DECOMPOSITION_SHAPES, "h/", None, "decomposition")
         d = declared["center"][0][0]
-        m = declared["scales"][0][0]
         for key, shape in (("jacobian_at_center", (d, d)), ("constants", (5,)), ("inversion_numbers", (3,))):
             if declared[key][0] != shape:
                 raise ValueError(f"{where}: entry '{key}' must have shape {shape}; got {declared[key][0]}")
@@ -572,31 +600,40 @@ def load(path: Any) -> Any:
             raise ValueError(f"{where}: entry 'linear_factors' must have shape (m', {d}, {d}); "
                              f"got {declared['linear_factors'][0]}")
         _check_structure(declared, where, "h/", d)
-        nodes: dict[str, str] = {}
-        h = _map_from_entries(data, "h/", where, nodes)
-        _check_entries(declared, where, _DECOMPOSITION_SHAPES, "h/", nodes, "decomposition")
-        alpha, M, R, L, B = (float(v) for v in _float_entry(data, "constants", where, (5,)))
-        estimated = tuple(s for s in _text_entry(data, "constants_estimated", where).split(",") if s)
-        n_samples = _count_entry(data, "constants_n_samples", where, (0, _core.LIMITS["n_samples"][1]))
-        numbers = _float_entry(data, "inversion_numbers", where, (3,))
-        try:
-            inversion = InversionSettings(_text_entry(data, "inversion_method", where), float(numbers[0]),
-                                          _integral(numbers[1], "max_iter"), _integral(numbers[2], "anderson_memory"))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: entries 'inversion_method' / 'inversion_numbers' are invalid: {exc}") from exc
-        rate = float(_float_entry(data, "rate", where, ()))
-        scales = _float_entry(data, "scales", where, (m,))
-        center = _float_entry(data, "center", where, (d,))
-        J0 = _float_entry(data, "jacobian_at_center", where, (d, d))
-        factors = list(_float_entry(data, "linear_factors", where, declared["linear_factors"][0]))
-        radius = float(_float_entry(data, "radius", where, ()))
-        schedule = _text_entry(data, "schedule", where)
-        try:
-            constants = Constants(alpha, M, R, L, B, estimated, n_samples)
-            return Decomposition(h, scales, schedule, None if np.isnan(rate) else rate, radius, center, J0, factors,
-                                 constants, inversion)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: {exc}") from exc
+        return _decomposition_from_entries(data, declared, where)
+
+
+def _decomposition_from_entries(data: Any, declared: dict[str, tuple[tuple[int, ...], np.dtype]],
+                                where: str) -> Decomposition:
+    """The decomposition whose entries `data` holds, once their declared shapes are checked:
+    every entry read and checked, then one call to the constructors, which check the rest."""
+    m = declared["scales"][0][0]
+    d = declared["center"][0][0]
+    nodes: dict[str, str] = {}
+    h = _map_from_entries(data, "h/", where, nodes)
+    _check_entries(declared, where, _DECOMPOSITION_SHAPES, "h/", nodes, "decomposition")
+    alpha, M, R, L, B = (float(v) for v in _float_entry(data, "constants", where, (5,)))
+    estimated = tuple(s for s in _text_entry(data, "constants_estimated", where).split(",") if s)
+    n_samples = _count_entry(data, "constants_n_samples", where, (0, _core.LIMITS["n_samples"][1]))
+    numbers = _float_entry(data, "inversion_numbers", where, (3,))
+    try:
+        inversion = InversionSettings(_text_entry(data, "inversion_method", where), float(numbers[0]),
+                                      _integral(numbers[1], "max_iter"), _integral(numbers[2], "anderson_memory"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: entries 'inversion_method' / 'inversion_numbers' are invalid: {exc}") from exc
+    rate = float(_float_entry(data, "rate", where, ()))
+    scales = _float_entry(data, "scales", where, (m,))
+    center = _float_entry(data, "center", where, (d,))
+    J0 = _float_entry(data, "jacobian_at_center", where, (d, d))
+    factors = list(_float_entry(data, "linear_factors", where, declared["linear_factors"][0]))
+    radius = float(_float_entry(data, "radius", where, ()))
+    schedule = _text_entry(data, "schedule", where)
+    try:
+        constants = Constants(alpha, M, R, L, B, estimated, n_samples)
+        return Decomposition(h, scales, schedule, None if np.isnan(rate) else rate, radius, center, J0, factors,
+                             constants, inversion)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from exc
 
 
 def _integral(value: float, name: str) -> int:
