@@ -24,7 +24,7 @@ from .decompose import Decomposition, InversionSettings, LayerDeviations, decomp
 from .distill import DistilledNet, distill
 from .errors import ConvergenceError, DivergenceError, EstimateWarning, NearidWarning, VacuousBoundWarning
 from .inversion import InversionResult, invert
-from .io import load
+from .io import load, save
 from .linear import hardt_ma, hardt_ma_bound
 from .lipschitz import JacobianNorms, PairwiseResult, jacobian_norms, pairwise_lipschitz, pairwise_lipschitz_cross
 
@@ -104,6 +104,7 @@ __all__ = [
     "jacobian_norms",
     "lipschitz",
     "load",
+    "save",
     "pairwise_lipschitz",
     "pairwise_lipschitz_cross",
     "schedules",

@@ -521,10 +521,15 @@ class Decomposition:
     # ----------------------------------------------------------- persistence
 
     def save(self, path: Any) -> None:
-        """Write the decomposition to an .npz file (no pickle); see :func:`nearid.load`."""
-        from .io import save_decomposition
+        """Write the decomposition to an .npz file (no pickle): ``nearid.save(self, path)``, see :func:`nearid.load`.
 
-        save_decomposition(self, path)
+        An alias kept for the ``dec.save(path)`` the README shows. Files are
+        :mod:`nearid.io`'s business and io depends on this module, not the
+        reverse: this deferred import is decompose's only use of io.
+        """
+        from .io import save
+
+        save(self, path)
 
 
 #: Relative (norm-wise) agreement required between a stored Dh(x0) and its

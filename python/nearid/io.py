@@ -21,26 +21,35 @@ entry.
 
 Maps are also described in JSON (:func:`map_to_json`, :func:`map_from_json`,
 the format of ``nearid decompose --map``), with the same strictness about keys.
+
+Both formats are layouts of one spec (:mod:`nearid._map_spec`): JSON writes it
+with arrays as lists, .npz flattens it into entries; each reader checks its
+input while turning it into a spec, from which one builder makes the map.
+This module depends on :mod:`nearid.decompose`, never the reverse
+(:meth:`Decomposition.save` is an alias of :func:`save`); files are written
+through :func:`nearid._files.atomic_write`.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import secrets
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 
+from ._files import atomic_write
+from ._map_spec import COUNT_ENTRIES, FIELDS, LISTS, OPTIONAL, RANKS, SpecPath, map_from_spec, map_to_spec
 from ._native import core as _core
 from .bounds import Constants
-from .maps import Affine, Chain, FromCallable, Map, ResidualBlock, ResidualNet
+from .decompose import Decomposition, InversionSettings
+from .maps import Map
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_NESTING", "load", "load_map", "map_from_json", "map_to_json", "save_map"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_NESTING", "load", "load_map", "map_from_json", "map_to_json", "save",
+           "save_map"]
 
 FORMAT = "nearid.Decomposition"
 MAP_FORMAT = "nearid.Map"
@@ -67,43 +76,18 @@ def npz_path(path: Any) -> Path:
 # ---------------------------------------------------------------- maps in files
 
 
-def _flat(f: Map) -> Iterator[Map]:
-    yield from (f.flat_maps() if isinstance(f, Chain) else (f,))
-
-
-def _map_entries(f: Map, prefix: str, out: dict[str, np.ndarray]) -> None:
-    if isinstance(f, ResidualNet):
-        out[f"{prefix}type"] = np.array("ResidualNet")
-        out[f"{prefix}depth"] = np.array(f.depth)
-        for i, block in enumerate(f.blocks):
-            _map_entries(block, f"{prefix}{i}/", out)
-    elif isinstance(f, ResidualBlock):
-        out[f"{prefix}type"] = np.array("ResidualBlock")
-        out[f"{prefix}A"] = f.A
-        out[f"{prefix}B"] = f.B
-        out[f"{prefix}bias"] = f.bias
-        out[f"{prefix}shift"] = f.shift
-        out[f"{prefix}activation"] = np.array(f.activation)
-    elif isinstance(f, Affine):
-        out[f"{prefix}type"] = np.array("Affine")
-        out[f"{prefix}W"] = f.W
-        out[f"{prefix}b"] = f.b
-    elif isinstance(f, Chain):
-        # Flattened (iteratively): nested chains compose to the same map.
-        maps = f.flat_maps()
-        out[f"{prefix}type"] = np.array("Chain")
-        out[f"{prefix}length"] = np.array(len(maps))
-        for i, g in enumerate(maps):
-            _map_entries(g, f"{prefix}{i}/", out)
-    elif isinstance(f, FromCallable):
-        # A map that cannot be stored is a ValueError here, as every refusal of io is.
-        raise ValueError(  # noqa: TRY004
-            "cannot save a decomposition of a FromCallable map: Python callables cannot be stored without "
-            "pickle. Save the parameters of your function yourself and call nearid.decompose again after loading."
-        )
-    else:
-        raise ValueError(f"cannot save a decomposition of a {type(f).__name__}: only ResidualNet, "  # noqa: TRY004
-                         "ResidualBlock, Affine and Chain maps can be stored")
+def _spec_entries(spec: dict[str, Any], prefix: str, out: dict[str, np.ndarray]) -> None:
+    """Add the .npz entries of the map `spec` (see :mod:`nearid._map_spec`) under `prefix` to `out`."""
+    kind = spec["type"]
+    out[f"{prefix}type"] = np.array(kind)
+    for field in FIELDS[kind]:
+        value = spec[field]
+        if field in COUNT_ENTRIES:  # a list of maps: its length, then each map under "<prefix><i>/"
+            out[f"{prefix}{COUNT_ENTRIES[field]}"] = np.array(len(value))
+            for i, item in enumerate(value):
+                _spec_entries(item, f"{prefix}{i}/", out)
+        else:
+            out[f"{prefix}{field}"] = np.array(value) if isinstance(value, str) else value
 
 
 #: What reading a damaged archive member can raise (a bad CRC, an unknown compression
@@ -137,96 +121,50 @@ def _text_entry(data: Any, key: str, where: str) -> str:
     return str(value)
 
 
-#: The entries of each kind of map in a file, under its prefix ("map/", "h/0/", ...);
-#: the maps of a ResidualNet or Chain are under "<prefix>0/", "<prefix>1/", ...
+#: The entries of each kind of map in a file, under its prefix ("map/", "h/0/", ...): its
+#: spec's fields, a list of maps stored as its length (the maps are under "<prefix>0/", ...).
 _NPZ_ENTRIES: dict[str, tuple[str, ...]] = {
-    "ResidualNet": ("type", "depth"),
-    "ResidualBlock": ("type", "A", "B", "bias", "shift", "activation"),
-    "Affine": ("type", "W", "b"),
-    "Chain": ("type", "length"),
+    kind: ("type", *(COUNT_ENTRIES.get(field, field) for field in fields)) for kind, fields in FIELDS.items()
 }
 #: The number of dimensions of every entry name a map may have.
-_NPZ_RANKS = {"type": 0, "depth": 0, "length": 0, "activation": 0, "A": 2, "B": 2, "W": 2, "bias": 1, "shift": 1,
-              "b": 1}
+_NPZ_RANKS = {"type": 0, **dict.fromkeys(COUNT_ENTRIES.values(), 0), **RANKS}
 #: _NPZ_ENTRIES for error messages.
 _NPZ_NAMES = "; ".join(f"{kind}: {', '.join(fields)}" for kind, fields in _NPZ_ENTRIES.items())
 
 
-def _map_from_entries(data: Any, prefix: str, where: str, nodes: dict[str, str], depth: int = 0) -> Map:
-    """The map stored under `prefix`; records in `nodes` the prefix and kind of every map read."""
+def _spec_from_entries(data: Any, prefix: str, where: str, nodes: dict[str, str], depth: int = 0) -> dict[str, Any]:
+    """The spec of the map stored under `prefix`; records in `nodes` the prefix and kind of every map read."""
     if depth > MAX_NESTING:
         raise ValueError(f"{where}: maps nest deeper than {MAX_NESTING} levels at '{prefix}'; "
                          "flatten nested chains (nearid saves them flat)")
     kind = _text_entry(data, f"{prefix}type", where)
     nodes[prefix] = kind
-    try:
-        if kind == "ResidualNet":
-            depth_ = _count_entry(data, f"{prefix}depth", where, "depth")
-            blocks = [_map_from_entries(data, f"{prefix}{i}/", where, nodes, depth + 1) for i in range(depth_)]
-            return ResidualNet(cast(list[ResidualBlock], blocks))  # ResidualNet checks the types
-        if kind == "ResidualBlock":
-            return ResidualBlock(_entry(data, f"{prefix}A", where), _entry(data, f"{prefix}B", where),
-                                 _entry(data, f"{prefix}bias", where), _entry(data, f"{prefix}shift", where),
-                                 _text_entry(data, f"{prefix}activation", where))
-        if kind == "Affine":
-            return Affine(_entry(data, f"{prefix}W", where), _entry(data, f"{prefix}b", where))
-        if kind == "Chain":
-            length = _count_entry(data, f"{prefix}length", where, "depth")
-            return Chain(*(_map_from_entries(data, f"{prefix}{i}/", where, nodes, depth + 1) for i in range(length)))
-    except (TypeError, ValueError) as exc:
-        if str(exc).startswith(where):
-            raise
-        raise ValueError(f"{where}: the map at '{prefix}' ({kind}) is invalid: {exc}") from exc
-    raise ValueError(f"{where}: unknown map type {kind!r} at '{prefix}type'")
+    if kind not in FIELDS:
+        raise ValueError(f"{where}: unknown map type {kind!r} at '{prefix}type'")
+    spec: dict[str, Any] = {"type": kind}
+    for field in FIELDS[kind]:
+        if field in COUNT_ENTRIES:
+            count = _count_entry(data, f"{prefix}{COUNT_ENTRIES[field]}", where, "depth")
+            spec[field] = [_spec_from_entries(data, f"{prefix}{i}/", where, nodes, depth + 1) for i in range(count)]
+        elif RANKS[field] == 0:
+            spec[field] = _text_entry(data, f"{prefix}{field}", where)
+        else:
+            spec[field] = _entry(data, f"{prefix}{field}", where)
+    return spec
+
+
+def _map_from_entries(data: Any, prefix: str, where: str, nodes: dict[str, str]) -> Map:
+    """The map stored under `prefix`; records in `nodes` the prefix and kind of every map read."""
+    spec = _spec_from_entries(data, prefix, where, nodes)
+
+    def invalid(path: SpecPath, kind: str, exc: Exception) -> ValueError:
+        place = prefix + "".join(f"{i}/" for _, i in path)
+        return ValueError(f"{where}: the map at '{place}' ({kind}) is invalid: {exc}")
+
+    return map_from_spec(spec, invalid)
 
 
 # ---------------------------------------------------------------- writing
-
-
-def atomic_write(path: Any, write: Callable[[str], None]) -> None:
-    """Call write(temporary) for a new file beside `path`, then rename it to `path`:
-    readers see the complete file or nothing, and a failure (Ctrl-C included)
-    leaves nothing. The data is flushed to disk (fsync) before the rename, and
-    the directory after it, so a crash cannot leave a truncated file under the
-    final name. The new file gets the permissions open() would give it (or
-    those of the file it replaces); a symbolic link at `path` is followed, as
-    writing through it would."""
-    path = Path(os.path.realpath(os.fspath(path)))
-    mode = path.stat().st_mode & 0o7777 if path.is_file() else 0o666  # open() applies the umask to 0o666
-    temporary = ""
-    try:
-        while True:
-            candidate = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-            try:
-                os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
-            except FileExistsError:
-                continue
-            temporary = str(candidate)
-            break
-        write(temporary)
-        with open(temporary, "rb+") as stream:
-            os.fsync(stream.fileno())
-        if mode != 0o666:
-            os.chmod(temporary, mode)
-        os.replace(temporary, path)
-        temporary = ""
-        _fsync_directory(path.parent)
-    finally:
-        if temporary and os.path.exists(temporary):
-            os.unlink(temporary)
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory handles
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - file systems that refuse it
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_npz(entries: dict[str, np.ndarray], path: Any) -> None:
@@ -401,7 +339,7 @@ def save_map(f: Map, path: Any) -> None:
     """Write a ResidualNet, ResidualBlock, Affine or Chain of those to an .npz file (no pickle);
     ".npz" is appended to the name when missing."""
     entries: dict[str, np.ndarray] = {"format": np.array(MAP_FORMAT), "format_version": np.array(FORMAT_VERSION)}
-    _map_entries(f, "map/", entries)
+    _spec_entries(map_to_spec(f), "map/", entries)
     _write_npz(entries, path)
 
 
@@ -420,15 +358,10 @@ def load_map(path: Any) -> Map:
 
 # ---------------------------------------------------------------- JSON
 
-#: The keys of each kind of JSON map object, "type" first. "type" is required
-#: everywhere except in the objects of a ResidualNet's "blocks", which are
+#: The keys of each kind of JSON map object, "type" first: its spec's fields. "type" is
+#: required everywhere except in the objects of a ResidualNet's "blocks", which are
 #: always ResidualBlocks.
-_JSON_KEYS: dict[str, tuple[str, ...]] = {
-    "ResidualNet": ("type", "blocks"),
-    "ResidualBlock": ("type", "A", "B", "bias", "shift", "activation"),
-    "Affine": ("type", "W", "b"),
-    "Chain": ("type", "maps"),
-}
+_JSON_KEYS: dict[str, tuple[str, ...]] = {kind: ("type", *fields) for kind, fields in FIELDS.items()}
 
 
 def map_to_json(f: Map) -> dict[str, Any]:
@@ -441,17 +374,16 @@ def map_to_json(f: Map) -> dict[str, Any]:
     ``map_from_json(json.loads(json.dumps(map_to_json(f))))`` has bitwise the
     same parameters as ``f``.
     """
-    if isinstance(f, ResidualNet):
-        return {"type": "ResidualNet", "blocks": [map_to_json(b) for b in f.blocks]}
-    if isinstance(f, ResidualBlock):
-        return {"type": "ResidualBlock", "A": f.A.tolist(), "B": f.B.tolist(), "bias": f.bias.tolist(),
-                "shift": f.shift.tolist(), "activation": f.activation}
-    if isinstance(f, Affine):
-        return {"type": "Affine", "W": f.W.tolist(), "b": f.b.tolist()}
-    if isinstance(f, Chain):
-        return {"type": "Chain", "maps": [map_to_json(g) for g in f.flat_maps()]}
-    _map_entries(f, "", {})  # raises the explanatory error for FromCallable and others
-    raise AssertionError("unreachable")
+    return cast(dict[str, Any], _with_lists(map_to_spec(f)))
+
+
+def _with_lists(spec: Any) -> Any:
+    """`spec` with every array written as nested lists of Python floats."""
+    if isinstance(spec, dict):
+        return {key: _with_lists(value) for key, value in spec.items()}
+    if isinstance(spec, list):
+        return [_with_lists(item) for item in spec]
+    return spec.tolist() if isinstance(spec, np.ndarray) else spec
 
 
 def map_from_json(spec: Any, where: str = "map", _depth: int = 0) -> Map:
@@ -502,50 +434,47 @@ def map_from_json(spec: Any, where: str = "map", _depth: int = 0) -> Map:
         arrays of the wrong shape or not numbers, an unknown activation, maps
         nested deeper than :data:`MAX_NESTING`.
     """
-    if _depth > MAX_NESTING:
+    def invalid(path: SpecPath, kind: str, exc: Exception) -> ValueError:
+        return ValueError(f"{where}{''.join(f'.{field}[{i}]' for field, i in path)} ({kind}): {exc}")
+
+    return map_from_spec(_spec_from_json(spec, where, _depth), invalid)
+
+
+def _spec_from_json(spec: Any, where: str, depth: int) -> dict[str, Any]:
+    """The spec of the JSON map object `spec`, checked as :func:`map_from_json` documents."""
+    if depth > MAX_NESTING:
         raise ValueError(f"{where}: maps nest deeper than {MAX_NESTING} levels; flatten nested chains")
     if not isinstance(spec, dict) or "type" not in spec:
         raise ValueError(f"{where} must be an object with a 'type' (ResidualNet, ResidualBlock, Affine, Chain)")
     kind = spec["type"]
     if not isinstance(kind, str) or kind not in _JSON_KEYS:
         raise ValueError(f"{where} has unknown type {kind!r}; use ResidualNet, ResidualBlock, Affine or Chain")
-    return _map_from_json(spec, kind, where, _depth)
+    return _kind_spec_from_json(spec, kind, where, depth)
 
 
-def _map_from_json(spec: dict[Any, Any], kind: str, where: str, depth: int) -> Map:
-    """map_from_json for an object `spec` already known to describe a `kind`."""
+def _kind_spec_from_json(spec: dict[Any, Any], kind: str, where: str, depth: int) -> dict[str, Any]:
+    """_spec_from_json for an object `spec` already known to describe a `kind`."""
     _check_json_keys(spec, kind, where)
-
-    def need(key: str) -> Any:
-        if key not in spec:
-            raise ValueError(f"{where} ({kind}) needs '{key}'")
-        return spec[key]
-
-    def array_of(key: str) -> list[Any]:
-        items = need(key)
+    out: dict[str, Any] = {"type": kind}
+    for field in FIELDS[kind]:
+        if field in OPTIONAL:
+            out[field] = spec.get(field)
+            continue
+        if field not in spec:
+            raise ValueError(f"{where} ({kind}) needs '{field}'")
+        if field != LISTS.get(kind):
+            out[field] = spec[field]
+            continue
+        items = spec[field]
         if not isinstance(items, (list, tuple)):  # a malformed description is a ValueError, as documented
             raise ValueError(  # noqa: TRY004
-                f"{where} ({kind}): '{key}' must be an array; got {type(items).__name__}")
-        return list(items)
-
-    try:
-        if kind == "ResidualNet":
-            blocks = [_block_from_json(b, f"{where}.blocks[{i}]", depth + 1) for i, b in enumerate(array_of("blocks"))]
-            return ResidualNet(blocks)
-        if kind == "ResidualBlock":
-            activation = spec.get("activation")
-            return ResidualBlock(need("A"), need("B"), spec.get("bias"), spec.get("shift"),
-                                 "tanh" if activation is None else activation)
-        if kind == "Affine":
-            return Affine(need("W"), spec.get("b"))
-        return Chain(*(map_from_json(g, f"{where}.maps[{i}]", depth + 1) for i, g in enumerate(array_of("maps"))))
-    except (TypeError, ValueError) as exc:
-        if str(exc).startswith(where):
-            raise
-        raise ValueError(f"{where} ({kind}): {exc}") from exc
+                f"{where} ({kind}): '{field}' must be an array; got {type(items).__name__}")
+        read = _block_spec_from_json if kind == "ResidualNet" else _spec_from_json
+        out[field] = [read(item, f"{where}.{field}[{i}]", depth + 1) for i, item in enumerate(items)]
+    return out
 
 
-def _block_from_json(spec: Any, where: str, depth: int) -> ResidualBlock:
+def _block_spec_from_json(spec: Any, where: str, depth: int) -> dict[str, Any]:
     """One object of a ResidualNet's "blocks": a ResidualBlock whose "type" is optional."""
     if not isinstance(spec, dict):  # a malformed description is a ValueError, as documented
         raise ValueError(  # noqa: TRY004
@@ -554,7 +483,7 @@ def _block_from_json(spec: Any, where: str, depth: int) -> ResidualBlock:
     if spec.get("type", "ResidualBlock") != "ResidualBlock":
         raise ValueError(f"{where} has type {spec['type']!r}; the blocks of a ResidualNet are ResidualBlocks "
                          "(their 'type' may be omitted)")
-    return cast(ResidualBlock, _map_from_json(spec, "ResidualBlock", where, depth))
+    return _kind_spec_from_json(spec, "ResidualBlock", where, depth)
 
 
 def _check_json_keys(spec: dict[Any, Any], kind: str, where: str) -> None:
@@ -573,11 +502,30 @@ def _check_json_keys(spec: dict[Any, Any], kind: str, where: str) -> None:
 # ---------------------------------------------------------------- decompositions
 
 
-def save_decomposition(dec: Any, path: Any) -> None:
-    """Write `dec` to :func:`npz_path` (path). The file appears complete or not at all."""
+def save(dec: Decomposition, path: Any) -> None:
+    """Write a decomposition to an .npz file (no pickle); :func:`load` reads it back.
+
+    Parameters
+    ----------
+    dec : Decomposition
+        Of a ResidualNet, ResidualBlock, Affine or Chain of those.
+    path : str or os.PathLike
+        ".npz" is appended when the name has no such suffix (:func:`npz_path`).
+        The file appears complete or not at all.
+
+    Raises
+    ------
+    ValueError
+        For a decomposition of a map that cannot be stored without pickle (FromCallable).
+    """
+    _write_npz(_decomposition_entries(dec), path)
+
+
+def _decomposition_entries(dec: Decomposition) -> dict[str, np.ndarray]:
+    """The .npz entries of `dec`: its map under "h/", then the fields of _DECOMPOSITION_SHAPES."""
     entries: dict[str, np.ndarray] = {}
-    _map_entries(dec.h, "h/", entries)
-    c: Constants = dec.constants
+    _spec_entries(map_to_spec(dec.h), "h/", entries)
+    c = dec.constants
     entries.update(
         {
             "format": np.array(FORMAT),
@@ -596,7 +544,7 @@ def save_decomposition(dec: Any, path: Any) -> None:
             "inversion_numbers": np.array([dec.inversion.tol, dec.inversion.max_iter, dec.inversion.anderson_memory]),
         }
     )
-    _write_npz(entries, path)
+    return entries
 
 
 def _float_entry(data: Any, key: str, where: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -607,14 +555,17 @@ def _float_entry(data: Any, key: str, where: str, shape: tuple[int, ...]) -> np.
     return np.array(value, dtype=np.float64)
 
 
-def load(path: Any) -> Any:
-    """Load a decomposition written by :meth:`Decomposition.save`.
+def load(path: Any) -> Decomposition:
+    """Load a decomposition written by :func:`save` (or its alias :meth:`Decomposition.save`).
+
+    Maps saved on their own (:func:`save_map`) are read by :func:`load_map`;
+    this function reads decompositions only, so it always returns one.
 
     Parameters
     ----------
     path : str or os.PathLike
-        The .npz file; as in :meth:`Decomposition.save`, ".npz" is appended
-        when the name has no such suffix (``dec.save("x")`` writes x.npz and
+        The .npz file; as in :func:`save`, ".npz" is appended when the name
+        has no such suffix (``nearid.save(dec, "x")`` writes x.npz and
         ``load("x")`` reads it).
 
     Returns
@@ -632,8 +583,6 @@ def load(path: Any) -> Any:
         empty or truncated file, missing or malformed entries, contents the
         constructors reject), naming the entry.
     """
-    from .decompose import Decomposition, InversionSettings
-
     data, file, declared = _open(path, FORMAT, "decomposition")
     where = str(file)
     with data:
@@ -644,7 +593,6 @@ def load(path: Any) -> Any:
                 raise ValueError(f"{where}: entry '{key}' must have {rank} dimension(s); got shape {declared[key][0]}")
         _check_entries(declared, where, _DECOMPOSITION_SHAPES, "h/", None, "decomposition")
         d = declared["center"][0][0]
-        m = declared["scales"][0][0]
         for key, shape in (("jacobian_at_center", (d, d)), ("constants", (5,)), ("inversion_numbers", (3,))):
             if declared[key][0] != shape:
                 raise ValueError(f"{where}: entry '{key}' must have shape {shape}; got {declared[key][0]}")
@@ -652,31 +600,40 @@ def load(path: Any) -> Any:
             raise ValueError(f"{where}: entry 'linear_factors' must have shape (m', {d}, {d}); "
                              f"got {declared['linear_factors'][0]}")
         _check_structure(declared, where, "h/", d)
-        nodes: dict[str, str] = {}
-        h = _map_from_entries(data, "h/", where, nodes)
-        _check_entries(declared, where, _DECOMPOSITION_SHAPES, "h/", nodes, "decomposition")
-        alpha, M, R, L, B = (float(v) for v in _float_entry(data, "constants", where, (5,)))
-        estimated = tuple(s for s in _text_entry(data, "constants_estimated", where).split(",") if s)
-        n_samples = _count_entry(data, "constants_n_samples", where, (0, _core.LIMITS["n_samples"][1]))
-        numbers = _float_entry(data, "inversion_numbers", where, (3,))
-        try:
-            inversion = InversionSettings(_text_entry(data, "inversion_method", where), float(numbers[0]),
-                                          _integral(numbers[1], "max_iter"), _integral(numbers[2], "anderson_memory"))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: entries 'inversion_method' / 'inversion_numbers' are invalid: {exc}") from exc
-        rate = float(_float_entry(data, "rate", where, ()))
-        scales = _float_entry(data, "scales", where, (m,))
-        center = _float_entry(data, "center", where, (d,))
-        J0 = _float_entry(data, "jacobian_at_center", where, (d, d))
-        factors = list(_float_entry(data, "linear_factors", where, declared["linear_factors"][0]))
-        radius = float(_float_entry(data, "radius", where, ()))
-        schedule = _text_entry(data, "schedule", where)
-        try:
-            constants = Constants(alpha, M, R, L, B, estimated, n_samples)
-            return Decomposition(h, scales, schedule, None if np.isnan(rate) else rate, radius, center, J0, factors,
-                                 constants, inversion)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{where}: {exc}") from exc
+        return _decomposition_from_entries(data, declared, where)
+
+
+def _decomposition_from_entries(data: Any, declared: dict[str, tuple[tuple[int, ...], np.dtype]],
+                                where: str) -> Decomposition:
+    """The decomposition whose entries `data` holds, once their declared shapes are checked:
+    every entry read and checked, then one call to the constructors, which check the rest."""
+    m = declared["scales"][0][0]
+    d = declared["center"][0][0]
+    nodes: dict[str, str] = {}
+    h = _map_from_entries(data, "h/", where, nodes)
+    _check_entries(declared, where, _DECOMPOSITION_SHAPES, "h/", nodes, "decomposition")
+    alpha, M, R, L, B = (float(v) for v in _float_entry(data, "constants", where, (5,)))
+    estimated = tuple(s for s in _text_entry(data, "constants_estimated", where).split(",") if s)
+    n_samples = _count_entry(data, "constants_n_samples", where, (0, _core.LIMITS["n_samples"][1]))
+    numbers = _float_entry(data, "inversion_numbers", where, (3,))
+    try:
+        inversion = InversionSettings(_text_entry(data, "inversion_method", where), float(numbers[0]),
+                                      _integral(numbers[1], "max_iter"), _integral(numbers[2], "anderson_memory"))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: entries 'inversion_method' / 'inversion_numbers' are invalid: {exc}") from exc
+    rate = float(_float_entry(data, "rate", where, ()))
+    scales = _float_entry(data, "scales", where, (m,))
+    center = _float_entry(data, "center", where, (d,))
+    J0 = _float_entry(data, "jacobian_at_center", where, (d, d))
+    factors = list(_float_entry(data, "linear_factors", where, declared["linear_factors"][0]))
+    radius = float(_float_entry(data, "radius", where, ()))
+    schedule = _text_entry(data, "schedule", where)
+    try:
+        constants = Constants(alpha, M, R, L, B, estimated, n_samples)
+        return Decomposition(h, scales, schedule, None if np.isnan(rate) else rate, radius, center, J0, factors,
+                             constants, inversion)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from exc
 
 
 def _integral(value: float, name: str) -> int:

@@ -1,0 +1,107 @@
+"""Maps as plain data: the one translation between storable maps and their specs.
+
+A spec is a dict whose ``"type"`` names the kind of map, followed by that
+kind's :data:`FIELDS` in order:
+
+``{"type": "ResidualNet", "blocks": [block spec, ...]}``
+``{"type": "ResidualBlock", "A": (d, k), "B": (k, d), "bias": (k,), "shift": (d,), "activation": str}``
+``{"type": "Affine", "W": (d, d), "b": (d,)}``
+``{"type": "Chain", "maps": [map spec, ...]}`` (written flat: no Chain inside)
+
+:func:`map_to_spec` writes float64 arrays; :func:`map_from_spec` accepts
+whatever the map constructors accept (lists from JSON, arrays of any numeric
+dtype from .npz files, None for a default). The file formats in
+:mod:`nearid.io` are layouts of this spec: JSON writes it with arrays as
+lists; .npz flattens it into entries ("<prefix>A", ...), a list of maps
+becoming a count (:data:`COUNT_ENTRIES`) and the maps under "<prefix>0/",
+"<prefix>1/", ... Each format checks its own input (keys, entries, shapes,
+nesting) while turning it into a spec; this module only builds maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from .maps import Affine, Chain, FromCallable, Map, ResidualBlock, ResidualNet
+
+__all__ = ["COUNT_ENTRIES", "FIELDS", "LISTS", "OPTIONAL", "RANKS", "SpecPath", "map_from_spec", "map_to_spec"]
+
+#: The fields of each kind of spec after "type", in the order the files write them.
+FIELDS: dict[str, tuple[str, ...]] = {
+    "ResidualNet": ("blocks",),
+    "ResidualBlock": ("A", "B", "bias", "shift", "activation"),
+    "Affine": ("W", "b"),
+    "Chain": ("maps",),
+}
+#: The field of each kind that holds a list of map specs.
+LISTS: dict[str, str] = {"ResidualNet": "blocks", "Chain": "maps"}
+#: The .npz entry that stores the length of each list field.
+COUNT_ENTRIES: dict[str, str] = {"blocks": "depth", "maps": "length"}
+#: The number of dimensions of each array or text field (text: 0).
+RANKS: dict[str, int] = {"A": 2, "B": 2, "W": 2, "bias": 1, "shift": 1, "b": 1, "activation": 0}
+#: The fields a spec may leave out (or set to None) for the constructor's default.
+OPTIONAL: frozenset[str] = frozenset({"bias", "shift", "activation", "b"})
+
+#: A place in a spec: the (list field, index) pairs that lead to it from the top.
+SpecPath = tuple[tuple[str, int], ...]
+
+
+def map_to_spec(f: Map) -> dict[str, Any]:
+    """The spec of a ResidualNet, ResidualBlock, Affine or Chain of those (chains written flat).
+
+    The arrays are the map's own float64 parameters (read-only), not copies.
+
+    Raises
+    ------
+    ValueError
+        For a FromCallable or any other map that cannot be stored without pickle.
+    """
+    if isinstance(f, ResidualNet):
+        return {"type": "ResidualNet", "blocks": [map_to_spec(block) for block in f.blocks]}
+    if isinstance(f, ResidualBlock):
+        return {"type": "ResidualBlock", "A": f.A, "B": f.B, "bias": f.bias, "shift": f.shift,
+                "activation": f.activation}
+    if isinstance(f, Affine):
+        return {"type": "Affine", "W": f.W, "b": f.b}
+    if isinstance(f, Chain):
+        # Flattened (iteratively): nested chains compose to the same map.
+        return {"type": "Chain", "maps": [map_to_spec(g) for g in f.flat_maps()]}
+    if isinstance(f, FromCallable):
+        # A map that cannot be stored is a ValueError here, as every refusal of io is.
+        raise ValueError(  # noqa: TRY004
+            "cannot save a decomposition of a FromCallable map: Python callables cannot be stored without "
+            "pickle. Save the parameters of your function yourself and call nearid.decompose again after loading."
+        )
+    raise ValueError(f"cannot save a decomposition of a {type(f).__name__}: only ResidualNet, "  # noqa: TRY004
+                     "ResidualBlock, Affine and Chain maps can be stored")
+
+
+def map_from_spec(spec: dict[str, Any], invalid: Callable[[SpecPath, str, Exception], ValueError],
+                  path: SpecPath = ()) -> Map:
+    """The map `spec` describes, built by the map constructors, which check its contents.
+
+    `spec` must already have the form above (a known "type", its fields, lists
+    where lists belong): the formats check that while reading. A constructor's
+    TypeError or ValueError becomes ``invalid(path, kind, error)``, raised from
+    it, for the innermost map at fault; `path` is where `spec` sits.
+    """
+    kind = spec["type"]
+    parts: list[Map] = []
+    if kind in LISTS:
+        field = LISTS[kind]
+        parts = [map_from_spec(item, invalid, (*path, (field, i))) for i, item in enumerate(spec[field])]
+    try:
+        if kind == "ResidualNet":
+            return ResidualNet(cast(Sequence[ResidualBlock], parts))  # ResidualNet checks the types
+        if kind == "ResidualBlock":
+            activation = spec.get("activation")
+            return ResidualBlock(spec["A"], spec["B"], spec.get("bias"), spec.get("shift"),
+                                 "tanh" if activation is None else activation)
+        if kind == "Affine":
+            return Affine(spec["W"], spec.get("b"))
+        if kind == "Chain":
+            return Chain(*parts)
+    except (TypeError, ValueError) as exc:
+        raise invalid(path, kind, exc) from exc
+    raise AssertionError(f"map_from_spec: unknown kind {kind!r}; the format reader must refuse it")
