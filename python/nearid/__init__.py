@@ -16,11 +16,11 @@ from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from types import MappingProxyType
 
-from . import _native, bounds, export, landscape, lipschitz, maps, schedules
+from . import _native, bounds, export, landscape, lipschitz, maps, scaled, schedules
 from ._native import variant as cpu_variant
 from ._validation import as_count
 from .bounds import Constants
-from .decompose import Decomposition, InversionSettings, LayerDeviations, decompose
+from .decompose import Decomposition, DecompositionSpec, InversionSettings, LayerDeviations, decompose
 from .distill import DistilledNet, distill
 from .errors import ConvergenceError, DivergenceError, EstimateWarning, NearidWarning, VacuousBoundWarning
 from .inversion import InversionResult, invert
@@ -85,6 +85,7 @@ __all__ = [
     "NearidWarning",
     "VacuousBoundWarning",
     "Decomposition",
+    "DecompositionSpec",
     "DistilledNet",
     "InversionResult",
     "InversionSettings",
@@ -106,6 +107,7 @@ __all__ = [
     "load",
     "pairwise_lipschitz",
     "pairwise_lipschitz_cross",
+    "scaled",
     "schedules",
     "get_num_threads",
     "has_openmp",

@@ -632,7 +632,7 @@ def load(path: Any) -> Any:
         empty or truncated file, missing or malformed entries, contents the
         constructors reject), naming the entry.
     """
-    from .decompose import Decomposition, InversionSettings
+    from .decompose import Decomposition, DecompositionSpec, InversionSettings
 
     data, file, declared = _open(path, FORMAT, "decomposition")
     where = str(file)
@@ -668,13 +668,14 @@ def load(path: Any) -> Any:
         scales = _float_entry(data, "scales", where, (m,))
         center = _float_entry(data, "center", where, (d,))
         J0 = _float_entry(data, "jacobian_at_center", where, (d, d))
-        factors = list(_float_entry(data, "linear_factors", where, declared["linear_factors"][0]))
+        factors = tuple(_float_entry(data, "linear_factors", where, declared["linear_factors"][0]))
         radius = float(_float_entry(data, "radius", where, ()))
         schedule = _text_entry(data, "schedule", where)
         try:
             constants = Constants(alpha, M, R, L, B, estimated, n_samples)
-            return Decomposition(h, scales, schedule, None if np.isnan(rate) else rate, radius, center, J0, factors,
-                                 constants, inversion)
+            spec = DecompositionSpec(h, scales, schedule, None if np.isnan(rate) else rate, radius, center, J0,
+                                     factors, constants, inversion)
+            return Decomposition(spec)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}: {exc}") from exc
 
