@@ -40,38 +40,6 @@ from .scaled import Normalised, jacobian_deviations, sample_for_deviations
 __all__ = ["Decomposition", "DecompositionSpec", "InversionSettings", "decompose"]
 
 
-def _balanced_scales(normalised: Normalised, m: int, radius: float, n_samples: int, seed: int,
-                     iterations: int = 12) -> np.ndarray:
-    """Scales whose layers have measured deviations as equal as possible.
-
-    Starting from the uniform schedule, each round measures every layer's
-    deviation dev_i (Jacobian method, on the points :meth:`Decomposition.lipschitz`
-    uses for the same `n_samples` and `seed`) and, since dev_i is about
-    kappa_i (a_i - a_{i-1}) with kappa_i the local rate, resizes each interval
-    to be proportional to (a_i - a_{i-1}) / dev_i, damped by a geometric mean
-    with the old size. The schedule with the smallest maximum is kept, so it
-    is never worse than the uniform one on those points.
-    """
-    U = sample_for_deviations(normalised.dim, radius, n_samples, seed)
-    scales = schedules.uniform(m)
-    best, best_max = scales, np.inf
-    if m == 1:
-        return scales
-    for _ in range(iterations):
-        deviations = jacobian_deviations(normalised, scales, U)
-        if deviations.max() < best_max:
-            best, best_max = scales, deviations.max()
-        widths = np.diff(scales, prepend=0.0)
-        rates = np.maximum(deviations, np.finfo(float).tiny) / widths
-        target = 1.0 / rates
-        widths = np.sqrt(widths * target / target.sum())
-        scales = np.cumsum(widths / widths.sum())
-        scales[-1] = 1.0
-        if np.any(np.diff(scales, prepend=0.0) <= 0):
-            break
-    return best
-
-
 @dataclass(frozen=True, repr=False)
 class LayerDeviations:
     """Measured ||h_i - Id||_Lip for every layer of a decomposition.
@@ -175,7 +143,7 @@ class DecompositionSpec:
     scales : ndarray, shape (m,)
         0 < a_1 < ... < a_m = 1.
     schedule : str
-        "uniform", "theorem", "geometric", "balanced" or "explicit".
+        One of :data:`nearid.schedules.RECORDED_NAMES`.
     rate : float or None
         c of a "theorem" or "geometric" schedule.
     radius : float
@@ -245,7 +213,7 @@ class Decomposition:
     scales : ndarray, shape (m,)
         a_1 < ... < a_m = 1 (read-only).
     schedule : str
-        "uniform", "theorem", "geometric", "balanced" or "explicit".
+        One of :data:`nearid.schedules.RECORDED_NAMES` ("explicit" for an array).
     rate : float or None
         c of a geometric or theorem schedule, ``a_i = (1 - c)^(m - i)``.
     radius, center : float, ndarray (d,)
@@ -297,7 +265,7 @@ class Decomposition:
             )
         self._epsilon_bounds = MappingProxyType(epsilon_bounds)
         self._bound_statuses = MappingProxyType({kind: spec.constants.bound_status(kind) for kind in epsilon_bounds})
-        self._bound_kind = "paper" if spec.schedule in ("theorem", "geometric") else "sharp"
+        self._bound_kind = "paper" if spec.schedule in schedules.RATE_NAMES else "sharp"
         self._linear_bound = (hardt_ma_bound(spec.jacobian_at_center, len(spec.linear_factors))
                               if spec.linear_factors else 0.0)
         # h~ = g_m, the map every layer's inversion continues along when it must.
@@ -567,9 +535,9 @@ def _checked_state(
         raise TypeError(f"h must be a nearid map; got {type(h).__name__}")
     d = h.dim
     m = as_count(int(np.size(scales)), "m (the number of scales)", limit="m")
-    scales = schedules.validate(scales, m, "stored" if schedule == "explicit" else str(schedule))
-    if not isinstance(schedule, str) or schedule not in schedules.NAMES + ("explicit",):
-        raise ValueError(f"schedule must be one of {schedules.NAMES + ('explicit',)}; got {schedule!r}")
+    scales = schedules.validate(scales, m, "stored" if schedule == schedules.EXPLICIT else str(schedule))
+    if not isinstance(schedule, str) or schedule not in schedules.RECORDED_NAMES:
+        raise ValueError(f"schedule must be one of {schedules.RECORDED_NAMES}; got {schedule!r}")
     if rate is not None and not (is_real_scalar(rate) and 0.0 < rate < 1.0):
         raise ValueError(f"rate must be None or a number in (0, 1); got {rate!r}")
     if not is_real_scalar(radius) or not np.isfinite(radius) or radius <= 0:
@@ -739,7 +707,7 @@ def decompose(
         "uniform" (a_i = i/m), "theorem", "geometric" (see
         :mod:`nearid.schedules`), "balanced" (scales that make the measured
         layer deviations as equal as possible, never worse than uniform on the
-        measuring points; see :func:`_balanced_scales`), or an explicit array
+        measuring points; see :func:`nearid.schedules.balanced`), or an explicit array
         of scales: strictly increasing, positive, ending at 1.
     linear_layers : int, optional
         Number m' of Hardt-Ma factors of J0 (default m). With 0, J0 and the
@@ -799,29 +767,10 @@ def decompose(
     _check_orientation_on_ball(h_tilde, center_, radius, n_samples, seed)
     consts = bounds.make_constants(h_tilde, radius, constants, n_samples, seed)
 
-    rate_used: float | None = None
-    if isinstance(schedule, str):
-        if schedule == "uniform":
-            scales = schedules.uniform(m)
-        elif schedule == "theorem":
-            rate_used = schedules.theorem_rate(m, consts.alpha, consts.R, consts.B)
-            scales = schedules.geometric(m, rate_used)
-        elif schedule == "geometric":
-            rate_used = schedules.balanced_geometric_rate(m, consts.M) if rate is None else float(rate)
-            scales = schedules.geometric(m, rate_used)
-        elif schedule == "balanced":
-            scales = _balanced_scales(normalised, m, radius, n_samples, seed)
-        else:
-            raise ValueError(f"schedule must be one of {schedules.NAMES} or an array of scales; got {schedule!r}")
-        name = schedule
-        source = f"{schedule} (rate {rate_used:.6g}, m = {m})" if rate_used is not None else f"{schedule} (m = {m})"
-    else:
-        scales, name, source = schedule, "explicit", "explicit"
-    if rate is not None and name != "geometric":
-        raise ValueError("rate applies only to schedule='geometric'")
-    scales = schedules.validate(scales, m, source)
+    scales, name, rate_used = schedules.resolve(schedule, m, rate=rate, constants=consts, normalised=normalised,
+                                                n_samples=n_samples, seed=seed)
     _check_scale_precision(scales, radius, center_, normalised.value_at_center, J0, normalised.inverse_jacobian, name,
-                           source, inversion.tol)
+                           schedules.describe(name, m, rate_used), inversion.tol)
 
     factors = list(hardt_ma(J0, linear_layers)) if linear_layers else []
     dec = Decomposition(DecompositionSpec(h, scales, name, rate_used, radius, center_, J0, tuple(factors), consts,
