@@ -232,7 +232,7 @@ class Decomposition:
         (``constants=``), else "estimated": the bound is then computed from
         sample estimates of alpha or M, which are lower estimates, so it is
         an estimate of the proven bound, not a guarantee.
-    epsilon_bounds, bound_statuses : dict
+    epsilon_bounds, bound_statuses : mapping (read-only)
         Both bounds and their statuses: {"paper": ..., "sharp": ...}.
     linear_bound : float
         Bound on ||F_i - I||_2 for the Hardt-Ma factors (0 without them).
