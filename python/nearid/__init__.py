@@ -3,7 +3,9 @@
 Build smooth invertible maps R^d -> R^d from residual blocks, affine maps and
 Python callables (:mod:`nearid.maps`), evaluate them and their Jacobians on
 batches with a parallel C++ core, invert them (:func:`invert`), write them
-as exact compositions of near-identity layers (:func:`decompose`), measure
+as exact compositions of near-identity layers (:func:`decompose`: the state
+is a :class:`DecompositionSpec`, the scales come from :mod:`schedules`, the
+scaled maps g_a from :mod:`scaled`), measure
 every layer's deviation from the identity (:func:`pairwise_lipschitz`,
 ``dec.lipschitz``), distil the layers into a residual network
 (:func:`distill`) and study its optimisation landscape (:mod:`landscape`).
