@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import pickle
 import time
 
 import numpy as np
@@ -397,9 +399,8 @@ def test_a_nan_bound_is_an_error_not_zero(smooth_map):
 
     dec = nearid.decompose(smooth_map, 4)
     with pytest.raises(ValueError, match="bound on the layer deviations is NaN"):
-        nearid.Decomposition(dec.h, dec.scales, "uniform", None, dec.radius, dec.center, dec.jacobian_at_center,
-                             list(dec.linear_factors), Constants(np.inf, 0.0, dec.radius, np.inf, np.inf),
-                             dec.inversion)
+        nearid.Decomposition(dataclasses.replace(dec.spec, constants=Constants(np.inf, 0.0, dec.radius, np.inf,
+                                                                                 np.inf)))
 
 
 def test_huge_layer_counts_are_refused_up_front():
@@ -438,3 +439,139 @@ def test_error_messages_suggest_only_options_that_exist():
         dec.inverse([[2.0]])
     for info in (layer, inverse):
         assert "strict=False" not in str(info.value)
+
+
+def layer_outputs(dec, X):
+    """The output of every layer, applying them in turn from X."""
+    outputs = []
+    for layer in dec.layers:
+        X = layer(X)
+        outputs.append(X)
+    return outputs
+
+
+STORED = ("h", "scales", "schedule", "rate", "radius", "center", "jacobian_at_center", "linear_factors",
+          "constants", "inversion")
+DERIVED = ("epsilon_bound", "bound_status", "epsilon_bounds", "bound_statuses", "bound_kind", "linear_bound",
+           "layers", "nonlinear", "linear", "spec")
+
+
+@pytest.mark.parametrize("name", STORED + DERIVED)
+def test_state_is_read_only(smooth_map, name):
+    # Assigning dec.scales used to leave dec.layers stale; now nothing can be assigned.
+    dec = nearid.decompose(smooth_map, 3)
+    with pytest.raises(AttributeError):
+        setattr(dec, name, getattr(dec, name))
+    if name in STORED:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(dec.spec, name, getattr(dec, name))
+
+
+def test_stored_arrays_and_bounds_cannot_be_changed_in_place(smooth_map):
+    dec = nearid.decompose(smooth_map, 3)
+    for array in (dec.scales, dec.center, dec.jacobian_at_center, *dec.linear_factors):
+        with pytest.raises(ValueError, match="read-only"):
+            array[0] = 0.5
+    with pytest.raises(TypeError):
+        dec.epsilon_bounds["paper"] = 0.0
+
+
+def test_spec_is_the_state(smooth_map):
+    dec = nearid.decompose(smooth_map, 4, center=[0.1, 0.0, -0.1], schedule="geometric", rate=0.3)
+    spec = dec.spec
+    assert isinstance(spec, nearid.DecompositionSpec)
+    assert all(getattr(dec, name) is getattr(spec, name) for name in STORED)
+    assert repr(spec) == ("DecompositionSpec(dim=3, m=4, linear_layers=4, schedule='geometric', rate=0.3, "
+                          "radius=1.0)")
+    again = nearid.Decomposition(spec)
+    X = ball_points(dec, n=30)
+    assert all(np.array_equal(a, b) for a, b in zip(layer_outputs(dec, X), layer_outputs(again, X)))
+    with pytest.raises(TypeError, match=r"Decomposition\(spec\) takes a nearid.DecompositionSpec"):
+        nearid.Decomposition(dec.h)
+
+
+def test_spec_is_checked_on_construction_and_on_unpickling(smooth_map):
+    dec = nearid.decompose(smooth_map, 3)
+    with pytest.raises(ValueError, match="jacobian_at_center differs from Dh"):
+        dataclasses.replace(dec.spec, jacobian_at_center=2 * dec.jacobian_at_center)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        dataclasses.replace(dec.spec, schedule="linear")
+    # A pickle carries the fields, and unpickling checks them again (as loading a file does).
+    blob = pickle.dumps(dec.spec).replace(b"uniform", b"uniforn")
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        pickle.loads(blob)
+
+
+def test_pickled_decompositions_and_layers_evaluate_bitwise_alike(hard_map):
+    dec = nearid.decompose(hard_map, 6, center=CENTER, schedule="balanced", n_samples=300)
+    copy = pickle.loads(pickle.dumps(dec))
+    assert isinstance(copy.spec, nearid.DecompositionSpec) and np.array_equal(copy.scales, dec.scales)
+    X = ball_points(dec, n=50)
+    assert all(np.array_equal(a, b) for a, b in zip(layer_outputs(dec, X), layer_outputs(copy, X)))
+    # Layers, segments, g_i and h~ pickle on their own (public maps all the way down).
+    inputs = layer_outputs(dec, X)
+    for piece, Z in ((dec.layers[3], inputs[2]), (dec[2:8], inputs[1]), (dec.g(2), X - CENTER),
+                     (dec.h_tilde, X - CENTER)):
+        again = pickle.loads(pickle.dumps(piece))
+        assert repr(again) == repr(piece) and np.array_equal(again(Z), piece(Z))
+    assert np.array_equal(copy(X), dec(X)) and np.array_equal(copy.inverse(dec(X)), dec.inverse(dec(X)))
+
+
+def test_rate_with_an_explicit_schedule_is_refused(smooth_map):
+    with pytest.raises(ValueError, match="rate applies only to schedule='geometric'"):
+        nearid.decompose(smooth_map, 2, schedule=[0.5, 1.0], rate=0.2)
+    with pytest.raises(ValueError, match="rate applies only to schedule='geometric'"):
+        nearid.decompose(smooth_map, 2, schedule="balanced", rate=0.2)
+
+
+# Outputs of the code before the state refactor (commit cd27c55), as exact float hex: layers are built
+# from public maps now and must still compute bit for bit the same.
+BEFORE_REFACTOR = {
+    "layer0": [
+        "-0x1.d69483bef4dd8p-18", "-0x1.89d47c401e7e1p-17", "0x1.0003c7122d352p-2",
+        "-0x1.00074158d2275p-1", "0x1.ccbbf166d9614p-2", "-0x1.6cccf167403fbp-12",
+        "-0x1.9aadc9705b06dp-4", "0x1.668c0e1e998a8p-1", "-0x1.19cdd7defb757p-1",
+    ],
+    "layer2": [
+        "0x1.993b41d6f6344p-4", "-0x1.99ac8e1004bc0p-3", "0x1.33204e310675cp-2",
+        "-0x1.999b7728c9681p-2", "0x1.0001593edc2f7p-2", "0x1.98c23c71c662ep-5",
+        "0x1.db4bbdf32d512p-13", "0x1.000b45e7cba1ap-1", "-0x1.0022125d01ee9p-1",
+    ],
+    "layer4": [
+        "0x1.99247ffb39b3bp-4", "-0x1.99b26cea1a4f2p-3", "0x1.331f50f312e6fp-2",
+        "-0x1.99a11d5ea846cp-2", "0x1.000b16e7d26ccp-2", "0x1.992c880daae7cp-5",
+        "0x1.395f62364bbfdp-11", "0x1.ffee979d1fc2cp-2", "-0x1.002ab04dfefcbp-1",
+    ],
+    "layer9": [
+        "0x1.9fe5830776012p-3", "-0x1.e3a7f412cdf0ep-2", "0x1.671a4ac224bb6p-2",
+        "-0x1.33b6c4e82dc1dp-2", "-0x1.b6149c572e666p-6", "0x1.975a8e7422e1fp-4",
+        "0x1.ff96881b27770p-5", "0x1.f004983fefdaep-3", "-0x1.ad656d9b30375p-2",
+    ],
+    "segment1_4": [
+        "0x1.f0f348c019579p-4", "-0x1.ad14ca66c00fdp-3", "0x1.247a457af19b4p-2",
+        "-0x1.85ff0b12c8b30p-2", "0x1.d4e2815bc59ccp-3", "0x1.dec26024cbab9p-6",
+        "-0x1.987431cbb80a5p-5", "0x1.0bb57ce11e167p-1", "-0x1.dbcf52d1b3aa0p-2",
+    ],
+    "inverse": [
+        "0x1.9999999999945p-4", "-0x1.9999999999970p-3", "0x1.333333333333fp-2",
+        "-0x1.99999999998fcp-2", "0x1.fffffffffff78p-3", "0x1.9999999999fe2p-5",
+        "0x1.8c00000000000p-48", "0x1.ffffffffffff7p-2", "-0x1.000000000001cp-1",
+    ],
+    "balanced_scales": [
+        "0x1.8bf3703b394c6p-2", "0x1.2c4ebf39ca3e0p-1", "0x1.7c75b4e544bcdp-1",
+        "0x1.c19584ad6ae8ep-1", "0x1.0000000000000p+0",
+    ],
+}
+
+
+def test_layers_compute_bitwise_what_they_did_before_the_refactor():
+    net = ResidualNet.random(3, 8, 2, 0.4, seed=0)
+    X = np.array([[0.1, -0.2, 0.3], [-0.4, 0.25, 0.05], [0.0, 0.5, -0.5]])
+    dec = nearid.decompose(net, 5, center=[0.1, -0.2, 0.05], n_samples=200)
+    computed = {f"layer{i}": dec.layers[i](X) for i in (0, 2, 4, 9)}
+    computed["segment1_4"] = dec.segment(1, 7)(X)
+    computed["inverse"] = dec.inverse(dec(X))
+    computed["balanced_scales"] = nearid.decompose(net, 5, center=[0.1, -0.2, 0.05], schedule="balanced",
+                                                   n_samples=200).scales
+    for key, expected in BEFORE_REFACTOR.items():
+        assert [float(v).hex() for v in computed[key].ravel()] == expected, key

@@ -3,7 +3,9 @@
 Build smooth invertible maps R^d -> R^d from residual blocks, affine maps and
 Python callables (:mod:`nearid.maps`), evaluate them and their Jacobians on
 batches with a parallel C++ core, invert them (:func:`invert`), write them
-as exact compositions of near-identity layers (:func:`decompose`), measure
+as exact compositions of near-identity layers (:func:`decompose`: the state
+is a :class:`DecompositionSpec`, the scales come from :mod:`schedules`, the
+scaled maps g_a from :mod:`scaled`), measure
 every layer's deviation from the identity (:func:`pairwise_lipschitz`,
 ``dec.lipschitz``), distil the layers into a residual network
 (:func:`distill`) and study its optimisation landscape (:mod:`landscape`).
@@ -16,11 +18,11 @@ from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from types import MappingProxyType
 
-from . import _native, bounds, export, landscape, lipschitz, maps, schedules
+from . import _native, bounds, export, landscape, lipschitz, maps, scaled, schedules
 from ._native import variant as cpu_variant
 from ._validation import as_count
 from .bounds import Constants
-from .decompose import Decomposition, InversionSettings, LayerDeviations, decompose
+from .decompose import Decomposition, DecompositionSpec, InversionSettings, LayerDeviations, decompose
 from .distill import DistilledNet, distill
 from .errors import ConvergenceError, DivergenceError, EstimateWarning, NearidWarning, VacuousBoundWarning
 from .inversion import InversionResult, invert
@@ -85,6 +87,7 @@ __all__ = [
     "NearidWarning",
     "VacuousBoundWarning",
     "Decomposition",
+    "DecompositionSpec",
     "DistilledNet",
     "InversionResult",
     "InversionSettings",
@@ -107,6 +110,7 @@ __all__ = [
     "save",
     "pairwise_lipschitz",
     "pairwise_lipschitz_cross",
+    "scaled",
     "schedules",
     "get_num_threads",
     "has_openmp",

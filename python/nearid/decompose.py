@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -33,87 +34,10 @@ from .bounds import Constants
 from .errors import EstimateWarning, VacuousBoundWarning
 from .inversion import METHODS, raise_unless_converged, solve
 from .linear import hardt_ma, hardt_ma_bound
-from .maps import Assembled, Map, _affine_impl, _chain_impl
+from .maps import Affine, Assembled, Chain, Inverse, Map
+from .scaled import Normalised, jacobian_deviations, sample_for_deviations
 
-__all__ = ["Decomposition", "InversionSettings", "decompose"]
-
-
-def _scaled_map_impl(
-    h: Map, a: float, center: np.ndarray, J0_inv: np.ndarray, shifted_value: np.ndarray,
-    input_shift: np.ndarray | None = None,
-) -> Any:
-    """g_a(z) = J0^{-1} (h(a z + x0) - h(x0)) / a as one C++ chain; with
-    `input_shift`, z = x - input_shift (the first layer's translation)."""
-    d = h.dim
-    offset = center if input_shift is None else center - a * input_shift
-    return _chain_impl(
-        _affine_impl(a * np.eye(d), offset),
-        h._impl,
-        _affine_impl(J0_inv / a, -shifted_value / a),
-    )
-
-
-def _sample_for_deviations(d: int, radius: float, n_samples: int, seed: int) -> np.ndarray:
-    """Points u in B_R(0) for measuring layer deviations: half uniform, half
-    close partners u + 1e-3 R w of the first half (so pairwise ratios approach
-    derivatives), projected back onto the ball when they leave it."""
-    rng = np.random.default_rng(seed)
-    half = n_samples - n_samples // 2
-    U = bounds.sample_ball(rng, half, d, radius)
-    w = rng.standard_normal((n_samples - half, d))
-    w /= np.linalg.norm(w, axis=1, keepdims=True)
-    close = U[: n_samples - half] + 1e-3 * radius * w
-    close *= np.minimum(1.0, radius / np.linalg.norm(close, axis=1))[:, None]
-    return np.concatenate([U, close])
-
-
-def _nonlinear_jacobian_deviations(
-    h: Map, scales: np.ndarray, center: np.ndarray, J0_inv: np.ndarray, shifted_value: np.ndarray, U: np.ndarray
-) -> np.ndarray:
-    """max over u in U of ||Dh_i(g_{i-1}(u)) - I|| for every nonlinear layer, with
-    Dh_i(g_{i-1}(u)) = Dh~(a_i u) Dh~(a_{i-1} u)^{-1} (Dh~(a_0 u) = I)."""
-    deviations = np.empty(scales.size)
-    previous = None
-    for i, a in enumerate(scales):
-        J = _scaled_map_impl(h, float(a), center, J0_inv, shifted_value).jacobian(U)
-        J = J.reshape(U.shape[0], h.dim, h.dim)
-        deviations[i] = lipschitz.quotient_norms(J, previous).deviation.max()
-        previous = J
-    return deviations
-
-
-def _balanced_scales(
-    h: Map, m: int, center: np.ndarray, J0_inv: np.ndarray, shifted_value: np.ndarray, radius: float,
-    n_samples: int, seed: int, iterations: int = 12,
-) -> np.ndarray:
-    """Scales whose layers have measured deviations as equal as possible.
-
-    Starting from the uniform schedule, each round measures every layer's
-    deviation dev_i (Jacobian method, on the points :meth:`Decomposition.lipschitz`
-    uses for the same `n_samples` and `seed`) and, since dev_i is about
-    kappa_i (a_i - a_{i-1}) with kappa_i the local rate, resizes each interval
-    to be proportional to (a_i - a_{i-1}) / dev_i, damped by a geometric mean
-    with the old size. The schedule with the smallest maximum is kept, so it
-    is never worse than the uniform one on those points.
-    """
-    U = _sample_for_deviations(h.dim, radius, n_samples, seed)
-    scales = schedules.uniform(m)
-    best, best_max = scales, np.inf
-    if m == 1:
-        return scales
-    for _ in range(iterations):
-        deviations = _nonlinear_jacobian_deviations(h, scales, center, J0_inv, shifted_value, U)
-        if deviations.max() < best_max:
-            best, best_max = scales, deviations.max()
-        widths = np.diff(scales, prepend=0.0)
-        rates = np.maximum(deviations, np.finfo(float).tiny) / widths
-        target = 1.0 / rates
-        widths = np.sqrt(widths * target / target.sum())
-        scales = np.cumsum(widths / widths.sum())
-        scales[-1] = 1.0
-        if np.any(np.diff(scales, prepend=0.0) <= 0):
-            break
-    return best
+__all__ = ["Decomposition", "DecompositionSpec", "InversionSettings", "decompose"]
 
 
 @dataclass(frozen=True, repr=False)
@@ -197,22 +121,91 @@ class InversionSettings:
         object.__setattr__(self, "max_iter", as_count(self.max_iter, "max_iter"))
         object.__setattr__(self, "anderson_memory", as_count(self.anderson_memory, "anderson_memory"))
 
-    def _inverse_impl(self, g: Any, radius: float, continuation: Any, scale: float) -> Any:
-        """g^{-1} as a compiled map: solutions must lie in the ball of `radius`, and points the
+    def inverse_of(self, g: Map, radius: float, continuation: Map | None = None, scale: float = 1.0) -> Inverse:
+        """g^{-1} with these settings: solutions must lie in the ball of `radius`, and points the
         direct solve misses are retried by continuation in a of continuation(a z) / a up to `scale`."""
-        return _core.Inverse(g, self.method, self.tol, self.tol, self.max_iter, self.anderson_memory, radius,
-                             continuation, scale)
+        return Inverse(g, self.method, self.tol, self.max_iter, self.anderson_memory, radius, continuation, scale)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class DecompositionSpec:
+    """Everything that defines a decomposition, checked once on construction.
+
+    :func:`decompose` computes it, :class:`Decomposition` derives everything
+    else from it (layers, bounds), pickling and :func:`nearid.load` rebuild
+    a decomposition from it. Invalid fields raise ValueError (TypeError for
+    wrong types) naming the rule they break; arrays are stored as read-only
+    float64 copies.
+
+    Attributes
+    ----------
+    h : Map
+    scales : ndarray, shape (m,)
+        0 < a_1 < ... < a_m = 1.
+    schedule : str
+        One of :data:`nearid.schedules.RECORDED_NAMES`.
+    rate : float or None
+        c of a "theorem" or "geometric" schedule.
+    radius : float
+    center : ndarray, shape (d,)
+    jacobian_at_center : ndarray, shape (d, d)
+        Dh(center), with a positive determinant.
+    linear_factors : tuple of ndarray, shape (d, d) each
+        Hardt-Ma factors whose product is jacobian_at_center (may be empty).
+    constants : Constants
+        With ``constants.R == radius``.
+    inversion : InversionSettings
+    """
+
+    h: Map
+    scales: np.ndarray
+    schedule: str
+    rate: float | None
+    radius: float
+    center: np.ndarray
+    jacobian_at_center: np.ndarray
+    linear_factors: tuple[np.ndarray, ...]
+    constants: Constants
+    inversion: InversionSettings
+
+    def __post_init__(self) -> None:
+        scales, center, J0, factors = _checked_state(
+            self.h, self.scales, self.schedule, self.rate, self.radius, self.center, self.jacobian_at_center,
+            self.linear_factors, self.constants, self.inversion)
+        for name, value in (("scales", scales), ("center", center), ("jacobian_at_center", J0),
+                            ("linear_factors", tuple(factors)), ("radius", float(self.radius))):
+            object.__setattr__(self, name, value)
+
+    @property
+    def m(self) -> int:
+        """Number of nonlinear layers."""
+        return int(self.scales.size)
+
+    def __repr__(self) -> str:
+        rate = "" if self.rate is None else f", rate={self.rate:.6g}"
+        return (f"DecompositionSpec(dim={self.h.dim}, m={self.m}, linear_layers={len(self.linear_factors)}, "
+                f"schedule={self.schedule!r}{rate}, radius={self.radius})")
+
+    def __reduce__(self) -> Any:
+        # Unpickling goes through the checks again, as loading a file does.
+        return (DecompositionSpec, tuple(getattr(self, f.name) for f in fields(self)))
 
 
 class Decomposition:
     """A map h written as an exact composition of near-identity layers.
 
-    Build one with :func:`nearid.decompose`. Python indexing is 0-based
+    Build one with :func:`nearid.decompose`, or ``Decomposition(spec)``
+    from a :class:`DecompositionSpec`. Python indexing is 0-based
     (``nonlinear[0]`` is the paper's h_1); names, reprs, plots and reports
     number layers from 1 as the paper does.
 
+    Every attribute is read-only and derived from :attr:`spec`: to change
+    the scales or anything else, decompose again.
+
     Attributes
     ----------
+    spec : DecompositionSpec
+        What defines the decomposition.
     h : Map
         The decomposed map.
     m : int
@@ -220,7 +213,7 @@ class Decomposition:
     scales : ndarray, shape (m,)
         a_1 < ... < a_m = 1 (read-only).
     schedule : str
-        "uniform", "theorem", "geometric", "balanced" or "explicit".
+        One of :data:`nearid.schedules.RECORDED_NAMES` ("explicit" for an array).
     rate : float or None
         c of a geometric or theorem schedule, ``a_i = (1 - c)^(m - i)``.
     radius, center : float, ndarray (d,)
@@ -239,7 +232,7 @@ class Decomposition:
         (``constants=``), else "estimated": the bound is then computed from
         sample estimates of alpha or M, which are lower estimates, so it is
         an estimate of the proven bound, not a guarantee.
-    epsilon_bounds, bound_statuses : dict
+    epsilon_bounds, bound_statuses : mapping (read-only)
         Both bounds and their statuses: {"paper": ..., "sharp": ...}.
     linear_bound : float
         Bound on ||F_i - I||_2 for the Hardt-Ma factors (0 without them).
@@ -250,64 +243,68 @@ class Decomposition:
         The matrices F_1, ..., F_m'.
     """
 
-    def __init__(
-        self,
-        h: Map,
-        scales: np.ndarray,
-        schedule: str,
-        rate: float | None,
-        radius: float,
-        center: np.ndarray,
-        jacobian_at_center: np.ndarray,
-        linear_factors: list[np.ndarray],
-        constants: Constants,
-        inversion: InversionSettings,
-    ) -> None:
-        scales, center, jacobian_at_center, linear_factors = _checked_state(
-            h, scales, schedule, rate, radius, center, jacobian_at_center, linear_factors, constants, inversion)
-        self.h = h
-        self.scales = scales
-        self.schedule = schedule
-        self.rate = rate
-        self.radius = float(radius)
-        self.center = center
-        self.jacobian_at_center = jacobian_at_center
-        self.linear_factors = tuple(linear_factors)
-        self.constants = constants
-        self.inversion = inversion
-
-        d = h.dim
-        self._value_at_center = h(center)
-        self._J0_inv = np.linalg.inv(jacobian_at_center)
-        self._shifted_value = self._J0_inv @ self._value_at_center
+    def __init__(self, spec: DecompositionSpec) -> None:
+        if not isinstance(spec, DecompositionSpec):
+            raise TypeError(f"Decomposition(spec) takes a nearid.DecompositionSpec; got {type(spec).__name__}. "
+                            "Build decompositions with nearid.decompose(h, m, ...)")
+        self._spec = spec
+        d = spec.h.dim
+        self._normalised = Normalised(spec.h, spec.center, spec.jacobian_at_center)
         product = np.eye(d)
-        for F in self.linear_factors:
+        for F in spec.linear_factors:
             product = F @ product
-        self._linear_product = product if self.linear_factors else jacobian_at_center
-        self.epsilon_bounds = {
-            "paper": bounds.paper_epsilon(scales, constants),
-            "sharp": bounds.sharp_epsilon(scales, constants),
+        self._linear_product = product if spec.linear_factors else spec.jacobian_at_center
+        epsilon_bounds = {
+            "paper": bounds.paper_epsilon(spec.scales, spec.constants),
+            "sharp": bounds.sharp_epsilon(spec.scales, spec.constants),
         }
-        if any(np.isnan(v) for v in self.epsilon_bounds.values()):
+        if any(np.isnan(v) for v in epsilon_bounds.values()):
             raise ValueError(
-                f"the bound on the layer deviations is NaN (constants {constants}); the schedule or the constants "
-                "are not usable. Check the scales and give finite constants."
+                f"the bound on the layer deviations is NaN (constants {spec.constants}); the schedule or the "
+                "constants are not usable. Check the scales and give finite constants."
             )
-        self.bound_statuses = {kind: constants.bound_status(kind) for kind in self.epsilon_bounds}
-        self.bound_kind = "paper" if schedule in ("theorem", "geometric") else "sharp"
-        self.epsilon_bound = self.epsilon_bounds[self.bound_kind]
-        self.bound_status = self.bound_statuses[self.bound_kind]
-        self.linear_bound = hardt_ma_bound(jacobian_at_center, len(self.linear_factors)) if self.linear_factors else 0.0
+        self._epsilon_bounds = MappingProxyType(epsilon_bounds)
+        self._bound_statuses = MappingProxyType({kind: spec.constants.bound_status(kind) for kind in epsilon_bounds})
+        self._bound_kind = "paper" if spec.schedule in schedules.RATE_NAMES else "sharp"
+        self._linear_bound = (hardt_ma_bound(spec.jacobian_at_center, len(spec.linear_factors))
+                              if spec.linear_factors else 0.0)
         # h~ = g_m, the map every layer's inversion continues along when it must.
-        self._h_tilde_impl = self._g_impl(self.m)
-        self.layers = tuple(self.segment(i, i + 1) for i in range(self.m + len(self.linear_factors)))
-        self.nonlinear = self.layers[: self.m]
-        self.linear = self.layers[self.m :]
-        value_shift = self._value_at_center - self._linear_product @ self._shifted_value
+        self._h_tilde = self._normalised.scaled(float(spec.scales[-1]))
+        self._layers = tuple(self.segment(i, i + 1) for i in range(self.m + len(spec.linear_factors)))
+        normalised = self._normalised
+        value_shift = normalised.value_at_center - self._linear_product @ normalised.shifted_value
         self._whole = Assembled(
-            _chain_impl(h._impl, _affine_impl(self._linear_product @ self._J0_inv, value_shift)),
+            Chain(spec.h, Affine(self._linear_product @ normalised.inverse_jacobian, value_shift)),
             f"Decomposition.whole(m={self.m})",
         )
+
+    # ----------------------------------------------------------- stored state, read-only
+
+    spec = property(lambda self: self._spec, doc="The DecompositionSpec everything else derives from.")
+    h = property(lambda self: self._spec.h, doc="The decomposed map.")
+    scales = property(lambda self: self._spec.scales, doc="a_1 < ... < a_m = 1, shape (m,) (read-only array).")
+    schedule = property(lambda self: self._spec.schedule, doc="The schedule's name (see nearid.schedules).")
+    rate = property(lambda self: self._spec.rate, doc="c of a theorem or geometric schedule, else None.")
+    radius = property(lambda self: self._spec.radius, doc="R, the radius of the ball.")
+    center = property(lambda self: self._spec.center, doc="x0, the centre of the ball, shape (d,).")
+    jacobian_at_center = property(lambda self: self._spec.jacobian_at_center, doc="J0 = Dh(x0), shape (d, d).")
+    linear_factors = property(lambda self: self._spec.linear_factors, doc="The Hardt-Ma factors F_1, ..., F_m'.")
+    constants = property(lambda self: self._spec.constants, doc="alpha, M, R, L, B (see nearid.bounds).")
+    inversion = property(lambda self: self._spec.inversion, doc="How layers invert (InversionSettings).")
+
+    # ----------------------------------------------------------- derived
+
+    epsilon_bounds = property(lambda self: self._epsilon_bounds, doc='{"paper": ..., "sharp": ...} (read-only).')
+    bound_statuses = property(lambda self: self._bound_statuses, doc="The status of each bound (read-only).")
+    bound_kind = property(lambda self: self._bound_kind, doc='"paper" or "sharp": the bound epsilon_bound is.')
+    epsilon_bound = property(lambda self: self._epsilon_bounds[self._bound_kind],
+                             doc="The bound on max_i ||h_i - Id||_Lip over the nonlinear layers.")
+    bound_status = property(lambda self: self._bound_statuses[self._bound_kind],
+                            doc='"proven" or "estimated": see the class docstring.')
+    linear_bound = property(lambda self: self._linear_bound, doc="Bound on ||F_i - I||_2 (0 without factors).")
+    layers = property(lambda self: self._layers, doc="Every layer, in order of application.")
+    nonlinear = property(lambda self: self._layers[: self.m], doc="The nonlinear layers h_1..h_m.")
+    linear = property(lambda self: self._layers[self.m :], doc="The linear layers F_1..F_m'.")
 
     # ----------------------------------------------------------- basic facts
 
@@ -333,25 +330,17 @@ class Decomposition:
 
     # ----------------------------------------------------------- pieces
 
-    def _g_impl(self, i: int, input_shift: np.ndarray | None = None) -> Any:
-        """g_i(z) = J0^{-1} (h(a_i z + x0) - h(x0)) / a_i (1-based i), as one C++ chain.
-
-        With `input_shift`, z = x - input_shift (the first layer's translation).
-        """
-        return _scaled_map_impl(self.h, float(self.scales[i - 1]), self.center, self._J0_inv, self._shifted_value,
-                                input_shift)
-
     def g(self, i: int) -> Map:
         """The paper's g_i(z) = h~(a_i z) / a_i for 1 <= i <= m (1-based, like a_i)."""
         i = as_count(i, "i", limit="m")
         if i > self.m:
             raise ValueError(f"i must be in 1..m = 1..{self.m}; got {i}")
-        return Assembled(self._g_impl(i), f"g_{i}(a={self.scales[i - 1]:.6g})", (_g_of, (self, i)))
+        return Assembled(self._normalised.scaled(float(self.scales[i - 1])), f"g_{i}(a={self.scales[i - 1]:.6g})")
 
     @property
     def h_tilde(self) -> Map:
         """The normalised map h~(z) = J0^{-1} (h(z + x0) - h(x0)) (equal to g_m)."""
-        return Assembled(self._h_tilde_impl, "h~", (_h_tilde_of, (self,)))
+        return Assembled(self._h_tilde, "h~")
 
     def segment(self, start: int, stop: int) -> Map:
         """``layers[start:stop]`` composed, as one map.
@@ -367,29 +356,30 @@ class Decomposition:
             raise ValueError(f"need 0 <= start < stop <= {count} (the number of layers); "
                              f"got start={start}, stop={stop}")
         d = self.dim
-        pieces = []
+        scaled = self._normalised.scaled
+        pieces: list[Map] = []
         label = []
         if start < self.m:
             end = min(stop, self.m)
             if start == 0:
-                pieces.append(self._g_impl(end, input_shift=self.center))
+                pieces.append(scaled(float(self.scales[end - 1]), input_shift=self.center))
             else:
-                pieces.append(self.inversion._inverse_impl(self._g_impl(start), self.radius, self._h_tilde_impl,
-                                                            float(self.scales[start - 1])))
-                pieces.append(self._g_impl(end))
+                a = float(self.scales[start - 1])
+                pieces.append(self.inversion.inverse_of(scaled(a), self.radius, self._h_tilde, a))
+                pieces.append(scaled(float(self.scales[end - 1])))
             label.append(f"h_{start + 1}" if end == start + 1 else f"h_{start + 1}..h_{end}")
             if end == self.m and not self.linear_factors:
-                pieces.append(_affine_impl(self.jacobian_at_center, self._value_at_center))
+                pieces.append(Affine(self.jacobian_at_center, self._normalised.value_at_center))
         if stop > self.m:
             first, last = max(start, self.m) - self.m, stop - self.m
             product = np.eye(d)
             for F in self.linear_factors[first:last]:
                 product = F @ product
-            shift = self._value_at_center if last == len(self.linear_factors) else np.zeros(d)
-            pieces.append(_affine_impl(product, shift))
+            shift = self._normalised.value_at_center if last == len(self.linear_factors) else np.zeros(d)
+            pieces.append(Affine(product, shift))
             label.append(f"F_{first + 1}" if last == first + 1 else f"F_{first + 1}..F_{last}")
         name = "Layer" if stop - start == 1 else "Segment"
-        return Assembled(_chain_impl(*pieces), f"{name}({', '.join(label)})", (_segment_of, (self, start, stop)))
+        return Assembled(pieces[0] if len(pieces) == 1 else Chain(*pieces), f"{name}({', '.join(label)})")
 
     def __getitem__(self, index: int | slice) -> Map:
         """``dec[i]`` is ``layers[i]``; ``dec[i:j]`` is :meth:`segment` (i, j)."""
@@ -436,9 +426,9 @@ class Decomposition:
         ndarray, the shape of Y
         """
         points, single = as_points(Y, self.dim, "Y")
-        W = np.linalg.solve(self._linear_product, (points - self._value_at_center).T).T
+        W = np.linalg.solve(self._linear_product, (points - self._normalised.value_at_center).T).T
         settings = self.inversion
-        h_tilde = self._h_tilde_impl
+        h_tilde = self._h_tilde
         result = solve(h_tilde, W, None, settings.method, settings.tol, settings.tol, settings.max_iter,
                        settings.anderson_memory, self.radius, h_tilde, 1.0)
         raise_unless_converged(
@@ -489,12 +479,11 @@ class Decomposition:
         seed = as_seed(seed)
         if method not in ("pairwise", "jacobian"):
             raise ValueError(f"method must be 'jacobian' or 'pairwise'; got {method!r}")
-        U = _sample_for_deviations(self.dim, self.radius, n_samples, seed)
+        U = sample_for_deviations(self.dim, self.radius, n_samples, seed)
         d = self.dim
         identity = np.eye(d)
         if method == "jacobian":
-            nonlinear = _nonlinear_jacobian_deviations(self.h, self.scales, self.center, self._J0_inv,
-                                                       self._shifted_value, U)
+            nonlinear = jacobian_deviations(self._normalised, self.scales, U)
             linear = np.array([np.linalg.norm(F - identity, 2) for F in self.linear_factors])
         else:
             nonlinear = np.empty(self.m)
@@ -515,8 +504,7 @@ class Decomposition:
 
     def __reduce__(self) -> Any:
         # Rebuilt from what defines it (for Dask workers and multiprocessing).
-        return (Decomposition, (self.h, self.scales, self.schedule, self.rate, self.radius, self.center,
-                                self.jacobian_at_center, list(self.linear_factors), self.constants, self.inversion))
+        return (Decomposition, (self._spec,))
 
     # ----------------------------------------------------------- persistence
 
@@ -552,9 +540,9 @@ def _checked_state(
         raise TypeError(f"h must be a nearid map; got {type(h).__name__}")
     d = h.dim
     m = as_count(int(np.size(scales)), "m (the number of scales)", limit="m")
-    scales = schedules.validate(scales, m, "stored" if schedule == "explicit" else str(schedule))
-    if not isinstance(schedule, str) or schedule not in schedules.NAMES + ("explicit",):
-        raise ValueError(f"schedule must be one of {schedules.NAMES + ('explicit',)}; got {schedule!r}")
+    scales = schedules.validate(scales, m, "stored" if schedule == schedules.EXPLICIT else str(schedule))
+    if not isinstance(schedule, str) or schedule not in schedules.RECORDED_NAMES:
+        raise ValueError(f"schedule must be one of {schedules.RECORDED_NAMES}; got {schedule!r}")
     if rate is not None and not (is_real_scalar(rate) and 0.0 < rate < 1.0):
         raise ValueError(f"rate must be None or a number in (0, 1); got {rate!r}")
     if not is_real_scalar(radius) or not np.isfinite(radius) or radius <= 0:
@@ -616,18 +604,6 @@ def _warn_if_exceeded(deviations: LayerDeviations, constants: Constants) -> None
             "on the ball)."
         )
     warnings.warn(message, EstimateWarning, stacklevel=3)
-
-
-def _g_of(dec: Decomposition, i: int) -> Map:
-    return dec.g(i)
-
-
-def _h_tilde_of(dec: Decomposition) -> Map:
-    return dec.h_tilde
-
-
-def _segment_of(dec: Decomposition, start: int, stop: int) -> Map:
-    return dec.segment(start, stop)
 
 
 def _normalise(h: Map, center: np.ndarray) -> np.ndarray:
@@ -736,7 +712,7 @@ def decompose(
         "uniform" (a_i = i/m), "theorem", "geometric" (see
         :mod:`nearid.schedules`), "balanced" (scales that make the measured
         layer deviations as equal as possible, never worse than uniform on the
-        measuring points; see :func:`_balanced_scales`), or an explicit array
+        measuring points; see :func:`nearid.schedules.balanced`), or an explicit array
         of scales: strictly increasing, positive, ending at 1.
     linear_layers : int, optional
         Number m' of Hardt-Ma factors of J0 (default m). With 0, J0 and the
@@ -791,39 +767,19 @@ def decompose(
 
     J0 = _normalise(h, center_)
     J0.setflags(write=False)
-    J0_inv = np.linalg.inv(J0)
-    value = h(center_)
-    h_tilde = Assembled(
-        _chain_impl(_affine_impl(np.eye(d), center_), h._impl, _affine_impl(J0_inv, -J0_inv @ value)), "h~"
-    )
+    normalised = Normalised(h, center_, J0)
+    h_tilde = Assembled(normalised.h_tilde, "h~")
     _check_orientation_on_ball(h_tilde, center_, radius, n_samples, seed)
     consts = bounds.make_constants(h_tilde, radius, constants, n_samples, seed)
 
-    rate_used: float | None = None
-    if isinstance(schedule, str):
-        if schedule == "uniform":
-            scales = schedules.uniform(m)
-        elif schedule == "theorem":
-            rate_used = schedules.theorem_rate(m, consts.alpha, consts.R, consts.B)
-            scales = schedules.geometric(m, rate_used)
-        elif schedule == "geometric":
-            rate_used = schedules.balanced_geometric_rate(m, consts.M) if rate is None else float(rate)
-            scales = schedules.geometric(m, rate_used)
-        elif schedule == "balanced":
-            scales = _balanced_scales(h, m, center_, J0_inv, J0_inv @ value, radius, n_samples, seed)
-        else:
-            raise ValueError(f"schedule must be one of {schedules.NAMES} or an array of scales; got {schedule!r}")
-        name = schedule
-        source = f"{schedule} (rate {rate_used:.6g}, m = {m})" if rate_used is not None else f"{schedule} (m = {m})"
-    else:
-        scales, name, source = schedule, "explicit", "explicit"
-    if rate is not None and name != "geometric":
-        raise ValueError("rate applies only to schedule='geometric'")
-    scales = schedules.validate(scales, m, source)
-    _check_scale_precision(scales, radius, center_, value, J0, J0_inv, name, source, inversion.tol)
+    scales, name, rate_used = schedules.resolve(schedule, m, rate=rate, constants=consts, normalised=normalised,
+                                                n_samples=n_samples, seed=seed)
+    _check_scale_precision(scales, radius, center_, normalised.value_at_center, J0, normalised.inverse_jacobian, name,
+                           schedules.describe(name, m, rate_used), inversion.tol)
 
     factors = list(hardt_ma(J0, linear_layers)) if linear_layers else []
-    dec = Decomposition(h, scales, name, rate_used, radius, center_, J0, factors, consts, inversion)
+    dec = Decomposition(DecompositionSpec(h, scales, name, rate_used, radius, center_, J0, tuple(factors), consts,
+                                          inversion))
     _warn_if_vacuous(dec)
     return dec
 

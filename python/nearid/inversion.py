@@ -170,7 +170,7 @@ def invert(
     atol = tol if atol is None else float(atol)
     max_iter = as_count(max_iter, "max_iter")
     anderson_memory = as_count(anderson_memory, "anderson_memory")
-    result = solve(f._impl, points, start, method, tol, atol, max_iter, anderson_memory)
+    result = solve(f, points, start, method, tol, atol, max_iter, anderson_memory)
     if strict:
         raise_unless_converged(result, "inversion")
     if single:
@@ -181,13 +181,14 @@ def invert(
 
 
 def solve(
-    impl: Any, points: np.ndarray, start: np.ndarray | None, method: str, tol: float, atol: float, max_iter: int,
-    anderson_memory: int, radius: float = np.inf, continuation: Any = None, scale: float = 1.0,
+    f: Map, points: np.ndarray, start: np.ndarray | None, method: str, tol: float, atol: float, max_iter: int,
+    anderson_memory: int, radius: float = np.inf, continuation: Map | None = None, scale: float = 1.0,
 ) -> InversionResult:
     """The compiled solver on checked arguments (shared by :func:`invert` and decompositions):
     solutions must satisfy ||x|| <= radius; with a continuation map c, failed points are solved
     again by continuation in a of c(a z) / a up to `scale`."""
-    raw = _core.invert(impl, points, start, method, tol, atol, max_iter, anderson_memory, radius, continuation, scale)
+    raw = _core.invert(f._impl, points, start, method, tol, atol, max_iter, anderson_memory, radius,
+                       None if continuation is None else continuation._impl, scale)
     return InversionResult(
         x=raw["x"],
         converged=raw["converged"].astype(bool),

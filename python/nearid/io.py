@@ -45,7 +45,7 @@ from ._files import atomic_write
 from ._map_spec import COUNT_ENTRIES, FIELDS, LISTS, OPTIONAL, RANKS, SpecPath, map_from_spec, map_to_spec
 from ._native import core as _core
 from .bounds import Constants
-from .decompose import Decomposition, InversionSettings
+from .decompose import Decomposition, DecompositionSpec, InversionSettings
 from .maps import Map
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MAX_NESTING", "load", "load_map", "map_from_json", "map_to_json", "save",
@@ -625,13 +625,14 @@ def _decomposition_from_entries(data: Any, declared: dict[str, tuple[tuple[int, 
     scales = _float_entry(data, "scales", where, (m,))
     center = _float_entry(data, "center", where, (d,))
     J0 = _float_entry(data, "jacobian_at_center", where, (d, d))
-    factors = list(_float_entry(data, "linear_factors", where, declared["linear_factors"][0]))
+    factors = tuple(_float_entry(data, "linear_factors", where, declared["linear_factors"][0]))
     radius = float(_float_entry(data, "radius", where, ()))
     schedule = _text_entry(data, "schedule", where)
     try:
         constants = Constants(alpha, M, R, L, B, estimated, n_samples)
-        return Decomposition(h, scales, schedule, None if np.isnan(rate) else rate, radius, center, J0, factors,
-                             constants, inversion)
+        spec = DecompositionSpec(h, scales, schedule, None if np.isnan(rate) else rate, radius, center, J0,
+                                 factors, constants, inversion)
+        return Decomposition(spec)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: {exc}") from exc
 

@@ -24,7 +24,9 @@ import numpy as np
 from ._native import core as _core
 from ._validation import as_count, as_float_array, as_matrix, as_points, as_seed, as_vector, check_finite
 
-__all__ = ["Map", "ResidualBlock", "ResidualNet", "Affine", "Chain", "FromCallable", "Assembled", "ACTIVATIONS"]
+__all__ = [
+    "Map", "ResidualBlock", "ResidualNet", "Affine", "Chain", "FromCallable", "Assembled", "Inverse", "ACTIVATIONS",
+]
 
 #: Activations accepted by :class:`ResidualBlock`.
 ACTIVATIONS = ("tanh", "sigmoid", "softplus", "relu", "identity")
@@ -465,29 +467,80 @@ class FromCallable(Map):
 
 
 class Assembled(Map):
-    """A map assembled by nearid from compiled pieces (decomposition layers,
-    inverses); it evaluates entirely in C++ when its pieces do.
+    """A map nearid assembled from other maps (decomposition layers, segments,
+    g_i, h~), shown under its name in the paper's notation.
 
-    `recipe` = (function, args) rebuilds it, which is how it pickles.
+    It evaluates exactly as `map` does (entirely in C++ when its pieces are
+    compiled) and pickles when `map` does.
+
+    Parameters
+    ----------
+    map : Map
+        What the map computes.
+    label : str
+        Its repr, e.g. ``"Layer(h_1)"``.
     """
 
-    def __init__(self, impl: Any, label: str, recipe: tuple[Callable[..., Map], tuple] | None = None) -> None:
-        self._impl = impl
-        self._label = label
-        self._recipe = recipe
+    def __init__(self, map: Map, label: str) -> None:
+        if not isinstance(map, Map):
+            raise TypeError(f"map must be a nearid map; got {type(map).__name__}")
+        self._map = map
+        self._impl = map._impl
+        self._label = str(label)
+
+    @property
+    def map(self) -> Map:
+        """The map this one evaluates."""
+        return self._map
 
     def __repr__(self) -> str:
         return self._label
 
     def __reduce__(self) -> Any:
-        if self._recipe is None:
-            raise TypeError(f"{self._label} cannot be pickled")
-        return self._recipe
+        return (Assembled, (self._map, self._label))
 
 
-def _affine_impl(W: np.ndarray, b: np.ndarray) -> Any:
-    return _core.Affine(np.ascontiguousarray(W, dtype=np.float64), np.ascontiguousarray(b, dtype=np.float64))
+class Inverse(Map):
+    """The inverse ``f^{-1}`` of a map, each evaluation solving ``f(x) = y`` in C++.
 
+    Solutions must lie in the ball ``||x|| <= radius`` (up to rounding); points
+    the direct solve misses are retried by continuation in a along
+    ``continuation(a z) / a`` up to a = `scale` when `continuation` is given.
+    An evaluation that does not converge raises :class:`nearid.ConvergenceError`.
 
-def _chain_impl(*impls: Any) -> Any:
-    return impls[0] if len(impls) == 1 else _core.Chain(list(impls))
+    Parameters
+    ----------
+    f : Map
+        The map to invert.
+    method : str
+        An inversion method of :func:`nearid.invert`.
+    tol : float
+        Relative and absolute residual tolerance.
+    max_iter, anderson_memory : int
+    radius : float
+        Radius of the ball solutions must lie in.
+    continuation : Map, optional
+        The map continued along (for decomposition layers h~, with f = g_i).
+    scale : float
+        The scale a at which ``continuation(a z) / a`` equals f.
+    """
+
+    def __init__(self, f: Map, method: str, tol: float, max_iter: int, anderson_memory: int, radius: float,
+                 continuation: Map | None = None, scale: float = 1.0) -> None:
+        for name, value in (("f", f), ("continuation", continuation)):
+            if value is not None and not isinstance(value, Map):
+                raise TypeError(f"{name} must be a nearid map; got {type(value).__name__}")
+        self._params = (f, method, tol, max_iter, anderson_memory, radius, continuation, scale)
+        self._impl = _core.Inverse(f._impl, method, tol, tol, max_iter, anderson_memory, radius,
+                                   None if continuation is None else continuation._impl, scale)
+
+    @property
+    def f(self) -> Map:
+        """The inverted map."""
+        return self._params[0]
+
+    def __repr__(self) -> str:
+        return f"Inverse({self.f!r})"
+
+    def __reduce__(self) -> Any:
+        return (Inverse, self._params)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _json, _progress, bounds
+from . import _json, _progress, bounds, schedules
 from ._files import atomic_write
 from .decompose import Decomposition, decompose
 from .errors import NearidWarning
@@ -44,7 +44,9 @@ __all__ = ["REPORT_KEYS", "build_report", "write_report", "plots_available", "su
 REPORT_KEYS = ("versions", "settings", "map", "decomposition", "constants", "bounds", "deviations",
                "composition_error", "sweep", "timings", "plots")
 
-SWEEP_SCHEDULES = ("uniform", "theorem", "balanced")
+#: The schedules the m-sweep compares: every named one but "geometric", which shares
+#: "theorem"'s form a_i = (1 - c)^(m - i) and differs only in how c is chosen.
+SWEEP_SCHEDULES = tuple(name for name in schedules.NAMES if name != "geometric")
 
 
 def plots_available() -> bool:

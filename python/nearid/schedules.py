@@ -12,9 +12,13 @@ decides how the nonlinearity of h~ is spread over the layers.
 - "geometric": ``a_i = (1 - c)^{m - i}`` with c given, or chosen to balance
   the first layer's bound ``alpha R a_1`` against the last layer's
   ``alpha R M c``, i.e. ``(1 - c)^{m-1} = M c``.
-- "balanced": scales that equalise the measured layer deviations (computed
-  by :func:`nearid.decompose`, which can measure them).
-- an explicit array: strictly increasing, positive, ending at exactly 1.
+- "balanced": scales that equalise the measured layer deviations
+  (:func:`balanced`, measured on the scaled maps of :mod:`nearid.scaled`).
+- an explicit array: strictly increasing, positive, ending at exactly 1
+  (a decomposition records it under the name "explicit").
+
+:func:`resolve` turns any of these into scales; it is the one place that
+dispatches on a schedule's name, and :data:`NAMES` the one list of names.
 """
 
 from __future__ import annotations
@@ -24,10 +28,22 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_count, is_real_scalar
+from .bounds import Constants
+from .scaled import Normalised, jacobian_deviations, sample_for_deviations
 
-__all__ = ["uniform", "geometric", "theorem_rate", "balanced_geometric_rate", "validate"]
+__all__ = [
+    "NAMES", "EXPLICIT", "RECORDED_NAMES", "uniform", "geometric", "theorem_rate", "balanced_geometric_rate",
+    "balanced", "resolve", "describe", "validate",
+]
 
+#: The named schedules (what ``decompose(schedule=...)`` and ``nearid decompose --schedule`` accept).
 NAMES = ("uniform", "theorem", "geometric", "balanced")
+#: The name a decomposition records for an array of scales.
+EXPLICIT = "explicit"
+#: Every name a decomposition can record as its schedule.
+RECORDED_NAMES = NAMES + (EXPLICIT,)
+#: The named schedules that take a rate c, ``a_i = (1 - c)^(m - i)``.
+RATE_NAMES = ("theorem", "geometric")
 
 
 def uniform(m: int) -> np.ndarray:
@@ -80,6 +96,125 @@ def balanced_geometric_rate(m: int, M: float) -> float:
     if m == 1:
         return 0.5
     return _bisect(lambda c: (1.0 - c) ** (m - 1) - M * c)
+
+
+def balanced(normalised: Normalised, m: int, radius: float, n_samples: int, seed: int,
+             iterations: int = 12) -> np.ndarray:
+    """Scales whose layers have measured deviations as equal as possible.
+
+    Starting from the uniform schedule, each round measures every layer's
+    deviation dev_i (Jacobian method, on the points
+    :meth:`nearid.Decomposition.lipschitz` uses for the same `n_samples` and
+    `seed`) and, since dev_i is about kappa_i (a_i - a_{i-1}) with kappa_i
+    the local rate, resizes each interval to be proportional to
+    (a_i - a_{i-1}) / dev_i, damped by a geometric mean with the old size.
+    The schedule with the smallest maximum is kept, so it is never worse
+    than the uniform one on those points.
+
+    Parameters
+    ----------
+    normalised : nearid.scaled.Normalised
+        The map h normalised at the centre x0.
+    m : int
+        Number of scales.
+    radius : float
+        R, the radius of the ball the deviations are measured on.
+    n_samples, seed : int
+        Measuring points (:func:`nearid.scaled.sample_for_deviations`).
+    """
+    m = as_count(m, "m")
+    U = sample_for_deviations(normalised.dim, radius, n_samples, seed)
+    scales = uniform(m)
+    best, best_max = scales, np.inf
+    if m == 1:
+        return scales
+    for _ in range(iterations):
+        deviations = jacobian_deviations(normalised, scales, U)
+        if deviations.max() < best_max:
+            best, best_max = scales, deviations.max()
+        widths = np.diff(scales, prepend=0.0)
+        rates = np.maximum(deviations, np.finfo(float).tiny) / widths
+        target = 1.0 / rates
+        widths = np.sqrt(widths * target / target.sum())
+        scales = np.cumsum(widths / widths.sum())
+        scales[-1] = 1.0
+        if np.any(np.diff(scales, prepend=0.0) <= 0):
+            break
+    return best
+
+
+def describe(name: str, m: int, rate: float | None = None) -> str:
+    """How messages name a schedule, e.g. "geometric (rate 0.5, m = 8)"; "explicit" for arrays."""
+    if name == EXPLICIT:
+        return EXPLICIT
+    return f"{name} (rate {rate:.6g}, m = {m})" if rate is not None else f"{name} (m = {m})"
+
+
+def resolve(
+    schedule: str | Any,
+    m: int,
+    *,
+    rate: float | None = None,
+    constants: Constants | None = None,
+    normalised: Normalised | None = None,
+    n_samples: int = 2000,
+    seed: int = 0,
+) -> tuple[np.ndarray, str, float | None]:
+    """The scales of a schedule given by name or as an array.
+
+    Parameters
+    ----------
+    schedule : str or array_like
+        One of :data:`NAMES`, or explicit scales (recorded as "explicit").
+    m : int
+        Number of scales.
+    rate : float, optional
+        c of a "geometric" schedule (default: balance the first layer's bound
+        against the last layer's, from ``constants.M``); refused for the
+        other schedules.
+    constants : nearid.Constants, optional
+        Needed by "theorem" (alpha, R, B) and by "geometric" without a rate (M).
+    normalised : nearid.scaled.Normalised, optional
+        Needed by "balanced", which measures layer deviations on the ball of
+        radius ``constants.R`` with `n_samples` points drawn from `seed`.
+
+    Returns
+    -------
+    scales : ndarray, shape (m,)
+        Validated (:func:`validate`), read-only.
+    name : str
+        The schedule's name, "explicit" for an array.
+    rate_used : float or None
+        c of a "theorem" or "geometric" schedule, else None.
+    """
+    m = as_count(m, "m")
+    rate_used: float | None = None
+    if isinstance(schedule, str):
+        name = schedule
+        if name not in NAMES:
+            raise ValueError(f"schedule must be one of {NAMES} or an array of scales; got {schedule!r}")
+        if rate is not None and name != "geometric":
+            raise ValueError("rate applies only to schedule='geometric'")
+        needs_constants = name == "theorem" or name == "balanced" or (name == "geometric" and rate is None)
+        if needs_constants and constants is None:
+            raise ValueError(f"the {name} schedule needs the constants of the map (constants=...)")
+        if name == "uniform":
+            scales = uniform(m)
+        elif name == "theorem":
+            rate_used = theorem_rate(m, constants.alpha, constants.R, constants.B)
+            scales = geometric(m, rate_used)
+        elif name == "geometric":
+            rate_used = balanced_geometric_rate(m, constants.M) if rate is None else float(rate)
+            scales = geometric(m, rate_used)
+        else:
+            if normalised is None:
+                raise ValueError("the balanced schedule needs the normalised map (normalised=...) to measure")
+            scales = balanced(normalised, m, constants.R, n_samples, seed)
+    else:
+        if rate is not None:
+            raise ValueError("rate applies only to schedule='geometric'")
+        scales, name = schedule, EXPLICIT
+    return validate(scales, m, describe(name, m, rate_used)), name, rate_used
 
 
 def validate(scales: Any, m: int, source: str = "explicit") -> np.ndarray:
