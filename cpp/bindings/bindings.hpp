@@ -29,6 +29,7 @@ void bind_maps(pybind11::module_& m);
 void bind_inversion(pybind11::module_& m);
 void bind_linalg(pybind11::module_& m);
 void bind_lipschitz(pybind11::module_& m);
-void bind_training(pybind11::module_& m);
+void bind_landscape(pybind11::module_& m);
+void bind_distillation(pybind11::module_& m);
 
 }  // namespace nearid::bindings

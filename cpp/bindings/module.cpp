@@ -13,5 +13,6 @@ PYBIND11_MODULE(NEARID_MODULE_NAME, m) {
   nearid::bindings::bind_inversion(m);
   nearid::bindings::bind_linalg(m);
   nearid::bindings::bind_lipschitz(m);
-  nearid::bindings::bind_training(m);
+  nearid::bindings::bind_landscape(m);
+  nearid::bindings::bind_distillation(m);
 }

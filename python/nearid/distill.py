@@ -190,8 +190,8 @@ def distill(
             rho = max(float(np.linalg.norm(X - mean, axis=1).max()), np.finfo(float).tiny)
             B = rng.standard_normal((width, d)) * (feature_scale / rho)
             bias = -B @ mean + rng.uniform(-feature_scale, feature_scale, width)
-            fitted = _core.ridge_block_fit(X, Y - X, B, bias, activation, ridge)
-            block = ResidualBlock(fitted[:, :-1], B, bias=bias, shift=fitted[:, -1], activation=activation)
+            A, shift = _core.ridge_block_fit(X, Y - X, B, bias, activation, ridge)
+            block = ResidualBlock(A, B, bias=bias, shift=shift, activation=activation)
             kind = "nonlinear"
         else:
             F = dec.linear_factors[index - dec.m]

@@ -114,7 +114,7 @@ def functional_gradient(net: ResidualNet, X: Any, Y: Any) -> np.ndarray:
         (the identity for the last block).
     """
     X_, Y_ = _data(net, X, Y)
-    return _core.functional_gradients(net._impl, X_, Y_).reshape(net.depth, X_.shape[0], net.dim)
+    return _core.functional_gradient(net._impl, X_, Y_).reshape(net.depth, X_.shape[0], net.dim)
 
 
 @dataclass(frozen=True, repr=False)

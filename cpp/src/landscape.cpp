@@ -1,6 +1,5 @@
-#include "nearid/training.hpp"
+#include "nearid/landscape.hpp"
 
-#include <Eigen/Cholesky>
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -143,7 +142,7 @@ void backprop_group(const ResidualNet& net, const Transposes& t, const double* x
 
 }  // namespace
 
-LossAndGradients loss_and_gradients(const ResidualNet& net, const MatrixCRef& X, const MatrixCRef& Y) {
+LossAndGrad loss_and_grad(const ResidualNet& net, const MatrixCRef& X, const MatrixCRef& Y) {
   check_data(net, X, Y);
   const Index n = X.rows(), d = net.dim(), groups = lanes::group_count(n);
   const Index chunks = std::min(kChunks, groups);
@@ -163,7 +162,7 @@ LossAndGradients loss_and_gradients(const ResidualNet& net, const MatrixCRef& X,
       backprop_group(net, t, xg.data(), yg.data(), valid, inv_n, &partial[c], nullptr, work);
     }
   });
-  LossAndGradients result;
+  LossAndGrad result;
   double loss = 0.0;
   for (const ResidualBlockParams& b : net.blocks()) {
     result.gradients.push_back(BlockGradients{RowMatrixXd::Zero(b.A.rows(), b.A.cols()),
@@ -184,7 +183,7 @@ LossAndGradients loss_and_gradients(const ResidualNet& net, const MatrixCRef& X,
   return result;
 }
 
-RowMatrixXd functional_gradients(const ResidualNet& net, const MatrixCRef& X, const MatrixCRef& Y) {
+RowMatrixXd functional_gradient(const ResidualNet& net, const MatrixCRef& X, const MatrixCRef& Y) {
   check_data(net, X, Y);
   const Index n = X.rows(), d = net.dim(), depth = static_cast<Index>(net.blocks().size());
   const Transposes t(net);
@@ -203,40 +202,6 @@ RowMatrixXd functional_gradients(const ResidualNet& net, const MatrixCRef& X, co
       for (Index i = 0; i < depth; ++i) lanes::from_lanes(functional[i], valid, d, out.data() + (i * n + first) * d);
     }
   });
-  return out;
-}
-
-RowMatrixXd ridge_block_fit(const MatrixCRef& X, const MatrixCRef& T, const MatrixCRef& B, const VectorCRef& bias,
-                            Activation activation, double ridge) {
-  const Index n = X.rows(), d = X.cols(), k = B.rows();
-  if (T.rows() != n || T.cols() != d) throw std::invalid_argument("T must have the shape of X");
-  if (B.cols() != d || bias.size() != k) throw std::invalid_argument("B must be (k, d) and bias (k,)");
-  if (n < 2) throw std::invalid_argument("need at least 2 samples to fit a block");
-  if (!(ridge >= 0.0)) throw std::invalid_argument("ridge must be >= 0");
-  // Features S = s(X B^T + bias), computed in lanes like the block itself.
-  const RowMatrixXd x = X, b = B;
-  RowMatrixXd S(n, k);
-  {
-    std::vector<double> xg(d * kLanes), zg(k * kLanes), sg(k * kLanes);
-    for (Index first = 0; first < n; first += kLanes) {
-      const Index valid = std::min(kLanes, n - first);
-      lanes::to_lanes(x.data() + first * d, valid, d, xg.data());
-      lanes::lane_gemm(b.data(), k, d, xg.data(), kLanes, bias.data(), false, zg.data());
-      lanes::activate(activation, zg.data(), sg.data(), k * kLanes);
-      lanes::from_lanes(sg.data(), valid, k, S.data() + first * k);
-    }
-  }
-  // Centre so the unpenalised shift drops out: W = (Sc^T Sc / n + ridge I)^{-1} Sc^T Tc / n.
-  const Eigen::RowVectorXd s_mean = S.colwise().mean();
-  const Eigen::RowVectorXd t_mean = T.colwise().mean();
-  const Eigen::MatrixXd Sc = S.rowwise() - s_mean;
-  const Eigen::MatrixXd Tc = T.rowwise() - t_mean;
-  Eigen::MatrixXd gram = (Sc.transpose() * Sc) / static_cast<double>(n);
-  gram.diagonal().array() += ridge;
-  const Eigen::MatrixXd W = gram.ldlt().solve((Sc.transpose() * Tc) / static_cast<double>(n));  // (k, d)
-  RowMatrixXd out(d, k + 1);
-  out.leftCols(k) = W.transpose();
-  out.col(k) = (t_mean - s_mean * W).transpose();
   return out;
 }
 
