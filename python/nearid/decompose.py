@@ -27,13 +27,14 @@ from typing import Any
 
 import numpy as np
 
-from . import bounds, lipschitz, schedules
+from . import bounds, schedules
 from ._native import core as _core
 from ._validation import as_count, as_index, as_points, as_seed, as_vector, is_real_scalar
 from .bounds import Constants
 from .errors import EstimateWarning, VacuousBoundWarning
 from .inversion import METHODS, raise_unless_converged, solve
 from .linear import hardt_ma, hardt_ma_bound
+from .lipschitz import pairwise_lipschitz
 from .maps import Affine, Assembled, Chain, Inverse, Map
 from .scaled import Normalised, jacobian_deviations, sample_for_deviations
 
@@ -490,12 +491,12 @@ class Decomposition:
             previous = U
             for i in range(1, self.m + 1):
                 current = self.g(i)(U)
-                nonlinear[i - 1] = lipschitz.pairwise_lipschitz(previous, current - previous).value
+                nonlinear[i - 1] = pairwise_lipschitz(previous, current - previous).value
                 previous = current
             linear = np.empty(len(self.linear_factors))
             Z = previous
             for i, F in enumerate(self.linear_factors):
-                linear[i] = lipschitz.pairwise_lipschitz(Z, Z @ (F - identity).T).value
+                linear[i] = pairwise_lipschitz(Z, Z @ (F - identity).T).value
                 Z = Z @ F.T
         result = LayerDeviations(np.concatenate([nonlinear, linear]), method, n_samples, self.epsilon_bound, self.m,
                                  self.bound_status)
