@@ -15,11 +15,11 @@ import pytest
 
 import nearid
 from conftest import peer, record_error
-from nearid.bench import NumpyLayer
+from nearid.bench import CASES, NumpyLayer
 from nearid.bounds import sample_ball
 from nearid.maps import ResidualNet
 
-N, D, WIDTH, DEPTH, M = 20_000, 5, 16, 4, 40
+N, D, WIDTH, DEPTH, M = (CASES["layer"][key] for key in ("n", "d", "k", "depth", "m"))
 TOL = 1e-13
 LAYER_GROUP = f"last layer (inversion of g_(m-1)): n={N}, d={D}, {DEPTH} tanh blocks, m={M}"
 WHOLE_GROUP = f"whole composition dec(X) [nearid] vs h(X) [baseline]: n={N}, d={D}, m={M}"

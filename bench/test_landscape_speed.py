@@ -10,10 +10,10 @@ import pytest
 
 import nearid
 from conftest import measuring, peer, record_error
-from nearid.bench import numpy_loss_and_grad
+from nearid.bench import CASES, numpy_loss_and_grad
 from nearid.maps import ResidualNet
 
-CASE = dict(n=100_000, d=8, k=16, depth=16)
+CASE = CASES["gradient"]
 GROUP = "loss and gradient: " + ", ".join(f"{k}={v}" for k, v in CASE.items())
 
 

@@ -22,6 +22,7 @@ from scipy.spatial.distance import pdist
 
 import nearid
 from conftest import measuring, peer, record_error
+from nearid.bench import CASES
 
 
 def dgemm_gflops() -> float:
@@ -35,7 +36,7 @@ def dgemm_gflops() -> float:
 
 @pytest.fixture(scope="module")
 def dense_case(request):
-    n, d = (20_000, 32) if measuring(request.config) else (2_000, 32)
+    n, d = (CASES["pairwise"]["n"], CASES["pairwise"]["d"]) if measuring(request.config) else (2_000, 32)
     rng = np.random.default_rng(1)
     X = rng.standard_normal((n, d))
     Y = X + 0.3 * np.tanh(X @ rng.standard_normal((d, d)) / np.sqrt(d))

@@ -11,13 +11,11 @@ import peers
 import pytest
 
 from conftest import measuring, peer, record_error
+from nearid.bench import CASES as SIZES
 from nearid.bench import numpy_resnet_forward, numpy_resnet_jacobian
 from nearid.maps import Affine, ResidualNet
 
-CASES = {
-    "small": dict(n=100_000, d=8, k=16, depth=64),
-    "large": dict(n=20_000, d=256, k=256, depth=4),
-}
+CASES = {"small": SIZES["forward_small"], "large": SIZES["forward_large"]}
 
 
 def forward_group(name):
@@ -70,7 +68,7 @@ def test_resnet_forward_torch(peer_benchmark, resnet_case, mode, request):
         record_error(peer_benchmark, ours, peer_benchmark(fn, p, Xt).numpy())
 
 
-JACOBIAN_CASE = dict(n=20_000, d=8, k=16, depth=16)
+JACOBIAN_CASE = SIZES["jacobian"]
 JACOBIAN_GROUP = "resnet jacobian: " + ", ".join(f"{k}={v}" for k, v in JACOBIAN_CASE.items())
 
 

@@ -21,6 +21,8 @@ __all__ = [
     "numpy_resnet_jacobian",
     "numpy_loss_and_grad",
     "NumpyLayer",
+    "CASES",
+    "best_time",
     "run",
     "table",
 ]
@@ -97,11 +99,24 @@ class NumpyLayer:
         return self.g(self.a_last, u)
 
 
-def _best(function: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+#: The problem sizes of the README's performance table, in one place for
+#: ``nearid bench --full``, the benchmarks in ``bench/`` and the main job.
+CASES: dict[str, dict[str, int]] = {
+    "forward_small": dict(n=100_000, d=8, k=16, depth=64),
+    "forward_large": dict(n=20_000, d=256, k=256, depth=4),
+    "jacobian": dict(n=20_000, d=8, k=16, depth=16),
+    "gradient": dict(n=100_000, d=8, k=16, depth=16),
+    "layer": dict(n=20_000, d=5, k=16, depth=4, m=40),
+    "pairwise": dict(n=20_000, d=32),
+}
+
+
+def best_time(function: Callable[..., Any], *args: Any, repeat: int = 5) -> tuple[float, Any]:
+    """(fastest of `repeat` calls of ``function(*args)`` in seconds, the last call's value)."""
     best, value = np.inf, None
     for _ in range(repeat):
         start = time.perf_counter()
-        value = function()
+        value = function(*args)
         best = min(best, time.perf_counter() - start)
     return best, value
 
@@ -121,46 +136,46 @@ def run(full: bool = False, progress: bool = False) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
 
     def forward_case() -> dict[str, Any]:
-        n = 100_000 if full else 20_000
+        n = CASES["forward_small"]["n"] if full else 20_000
         net = ResidualNet.random(8, 16, 64, 0.5, seed=0)  # zero shifts: the shift-free NumPy loop is exact
         params = [(b.A, b.B, b.bias) for b in net.blocks]
         X = rng.standard_normal((n, 8))
-        ours, a = _best(lambda: net(X), 5)
-        theirs, b = _best(lambda: numpy_resnet_forward(params, X), 3)
+        ours, a = best_time(lambda: net(X), repeat=5)
+        theirs, b = best_time(lambda: numpy_resnet_forward(params, X), repeat=3)
         return dict(kernel="ResidualNet forward (64 tanh blocks)", size=f"n={n}, d=8, k=16", nearid_s=ours,
                     baseline_s=theirs, baseline="NumPy", difference=float(np.abs(a - b).max()))
 
     def layer_case() -> dict[str, Any]:
-        n = 20_000 if full else 5_000
+        n = CASES["layer"]["n"] if full else 5_000
         net = ResidualNet.random(5, 16, 4, 0.5, seed=0)
         dec = nearid.decompose(net, 40, inversion=nearid.InversionSettings(tol=1e-13))
         X = sample_ball(rng, n, 5, 1.0)
         Y = dec.g(39)(X)
         numpy_layer = NumpyLayer(net, dec)
-        ours, a = _best(lambda: dec.nonlinear[-1](Y), 5)
-        theirs, b = _best(lambda: numpy_layer(Y), 2)
+        ours, a = best_time(lambda: dec.nonlinear[-1](Y), repeat=5)
+        theirs, b = best_time(lambda: numpy_layer(Y), repeat=2)
         return dict(kernel="decomposition layer (one inversion per point)", size=f"n={n}, d=5, m=40",
                     nearid_s=ours, baseline_s=theirs, baseline="NumPy Newton", difference=float(np.abs(a - b).max()))
 
     def pairwise_case() -> dict[str, Any]:
         from scipy.spatial.distance import pdist
 
-        n = 20_000 if full else 4_000
+        n = CASES["pairwise"]["n"] if full else 4_000
         X = rng.standard_normal((n, 32))
         Y = X + 0.3 * np.tanh(X)
-        ours, a = _best(lambda: nearid.pairwise_lipschitz(X, Y).value, 3 if not full else 1)
-        theirs, b = _best(lambda: (pdist(Y) / pdist(X)).max(), 1)
+        ours, a = best_time(lambda: nearid.pairwise_lipschitz(X, Y).value, repeat=3 if not full else 1)
+        theirs, b = best_time(lambda: (pdist(Y) / pdist(X)).max(), repeat=1)
         return dict(kernel="exact max pairwise Lipschitz ratio", size=f"n={n}, d=32", nearid_s=ours,
                     baseline_s=theirs, baseline="SciPy pdist", difference=abs(a - b))
 
     def gradient_case() -> dict[str, Any]:
-        n = 100_000 if full else 20_000
+        n = CASES["gradient"]["n"] if full else 20_000
         net = ResidualNet.random(8, 16, 16, 0.5, seed=0)
         params = [(b.A, b.B, b.bias, b.shift) for b in net.blocks]
         X = rng.standard_normal((n, 8))
         Y = np.sin(X)
-        ours, a = _best(lambda: nearid.landscape.loss_and_grad(net, X, Y), 5)
-        theirs, b = _best(lambda: numpy_loss_and_grad(params, X, Y), 3)
+        ours, a = best_time(lambda: nearid.landscape.loss_and_grad(net, X, Y), repeat=5)
+        theirs, b = best_time(lambda: numpy_loss_and_grad(params, X, Y), repeat=3)
         difference = max(float(np.abs(g.A - dA).max()) for g, (dA, *_rest) in zip(a.gradients, b[1]))
         return dict(kernel="loss and parametric gradient (16 blocks)", size=f"n={n}, d=8, k=16", nearid_s=ours,
                     baseline_s=theirs, baseline="NumPy backprop", difference=difference)

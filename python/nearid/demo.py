@@ -19,19 +19,9 @@ import numpy as np
 
 import nearid
 from nearid import bounds
-from nearid.bench import numpy_resnet_forward, numpy_resnet_jacobian
+from nearid.bench import CASES, best_time, numpy_resnet_forward, numpy_resnet_jacobian
 from nearid.bounds import sample_ball
 from nearid.maps import Affine, Chain, ResidualNet
-
-
-def best_time(function, *args, repeat: int = 5) -> float:
-    """Fastest of `repeat` runs, in seconds."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        function(*args)
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def numpy_forward(net: ResidualNet, X: np.ndarray) -> np.ndarray:
@@ -99,12 +89,12 @@ def decomposition_demo() -> None:
 def inversion_demo() -> None:
     net = ResidualNet.random(dim=5, width=16, depth=4, scale=0.5, seed=0)
     dec = nearid.decompose(net, 40)
-    X = sample_ball(np.random.default_rng(1), 20_000, 5, 1.0)
+    X = sample_ball(np.random.default_rng(1), CASES["layer"]["n"], 5, 1.0)
     Y = dec.g(39)(X)
     layer = dec.nonlinear[-1]  # h_40 = g_40 o g_39^{-1}: one inversion per point
     error = np.abs(layer(Y) - dec.g(40)(X)).max()
-    t_layer = best_time(layer, Y)
-    t_whole, t_h = best_time(dec, X), best_time(net, X)
+    t_layer = best_time(layer, Y)[0]
+    t_whole, t_h = best_time(dec, X)[0], best_time(net, X)[0]
     print(f"\nResidualNet d=5, 4 blocks, m=40: last layer on n=20000 points (one inversion each) "
           f"{t_layer * 1e3:.1f} ms, error vs g_40(x) {error:.1e}")
     print(f"whole composition dec(X) {t_whole * 1e3:.2f} ms vs h(X) {t_h * 1e3:.2f} ms "
@@ -116,22 +106,24 @@ def main() -> None:
     print(f"nearid {nearid.__version__}: {nearid.cpu_variant} build, "
           f"{nearid.get_num_threads()} threads, OpenMP {'on' if nearid.has_openmp else 'off'}")
 
-    d, width, depth, scale = 8, 16, 64, 0.5
+    case = CASES["forward_small"]
+    d, width, depth, scale = case["d"], case["k"], case["depth"], 0.5
     net = ResidualNet.random(dim=d, width=width, depth=depth, scale=scale, seed=0)
-    X = np.random.default_rng(1).standard_normal((100_000, d))
+    X = np.random.default_rng(1).standard_normal((case["n"], d))
     print(f"\nResidualNet: d={d}, width={width}, depth={depth}, every block's residual "
           f"{scale}-Lipschitz at most (max bound {max(b.residual_lipschitz_bound for b in net.blocks):.3f})")
 
     Y = net(X)
     error = np.abs(Y - numpy_forward(net, X)).max() / np.abs(Y).max()
-    t_nearid, t_numpy = best_time(net, X), best_time(numpy_forward, net, X)
+    t_nearid, t_numpy = best_time(net, X)[0], best_time(numpy_forward, net, X)[0]
     print(f"forward  n={X.shape[0]}: nearid {t_nearid * 1e3:7.1f} ms, NumPy {t_numpy * 1e3:7.1f} ms, "
           f"ratio {t_numpy / t_nearid:5.1f}x, relative difference {error:.1e}")
 
-    Xj = X[:20_000]
+    Xj = X[: CASES["jacobian"]["n"]]
     J = net.jacobian(Xj)
     error = np.abs(J - numpy_jacobian(net, Xj)).max() / np.abs(J).max()
-    t_nearid, t_numpy = best_time(net.jacobian, Xj, repeat=3), best_time(numpy_jacobian, net, Xj, repeat=3)
+    t_nearid = best_time(net.jacobian, Xj, repeat=3)[0]
+    t_numpy = best_time(numpy_jacobian, net, Xj, repeat=3)[0]
     print(f"jacobian n={Xj.shape[0]}: nearid {t_nearid * 1e3:7.1f} ms, NumPy {t_numpy * 1e3:7.1f} ms, "
           f"ratio {t_numpy / t_nearid:5.1f}x, relative difference {error:.1e}")
 
