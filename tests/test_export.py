@@ -220,7 +220,7 @@ def test_rejects_decompositions_with_a_hint():
     dec = nearid.decompose(ResidualNet.random(2, 4, 1, 0.3, seed=0), 2)
     with pytest.raises(TypeError, match=r"a nearid\.decompose\.Decomposition: supported are .*distil it first"):
         nearid.export.to_torch(dec)
-    with pytest.raises(TypeError, match=r"a nearid\.maps\.Assembled: supported are .*distil it first"):
+    with pytest.raises(TypeError, match=r"a nearid\.maps\.Labelled: supported are .*distil it first"):
         nearid.export.to_torch(dec.layers[0])
-    with pytest.raises(TypeError, match=r"map 0 of the Chain \(flattened\), a nearid\.maps\.Assembled"):
+    with pytest.raises(TypeError, match=r"map 0 of the Chain \(flattened\), a nearid\.maps\.Labelled"):
         nearid.export.to_torch(Chain(*dec.layers))

@@ -35,7 +35,7 @@ from .errors import EstimateWarning, VacuousBoundWarning
 from .inversion import METHODS, raise_unless_converged, solve
 from .linear import hardt_ma, hardt_ma_bound
 from .lipschitz import pairwise_lipschitz
-from .maps import Affine, Assembled, Chain, Inverse, Map
+from .maps import Affine, Chain, Inverse, Labelled, Map
 from .scaled import Normalised, jacobian_deviations, sample_for_deviations
 
 __all__ = ["Decomposition", "DecompositionSpec", "InversionSettings", "decompose"]
@@ -274,7 +274,7 @@ class Decomposition:
         self._layers = tuple(self.segment(i, i + 1) for i in range(self.m + len(spec.linear_factors)))
         normalised = self._normalised
         value_shift = normalised.value_at_center - self._linear_product @ normalised.shifted_value
-        self._whole = Assembled(
+        self._whole = Labelled(
             Chain(spec.h, Affine(self._linear_product @ normalised.inverse_jacobian, value_shift)),
             f"Decomposition.whole(m={self.m})",
         )
@@ -336,12 +336,12 @@ class Decomposition:
         i = as_count(i, "i", limit="m")
         if i > self.m:
             raise ValueError(f"i must be in 1..m = 1..{self.m}; got {i}")
-        return Assembled(self._normalised.scaled(float(self.scales[i - 1])), f"g_{i}(a={self.scales[i - 1]:.6g})")
+        return Labelled(self._normalised.scaled(float(self.scales[i - 1])), f"g_{i}(a={self.scales[i - 1]:.6g})")
 
     @property
     def h_tilde(self) -> Map:
         """The normalised map h~(z) = J0^{-1} (h(z + x0) - h(x0)) (equal to g_m)."""
-        return Assembled(self._h_tilde, "h~")
+        return Labelled(self._h_tilde, "h~")
 
     def segment(self, start: int, stop: int) -> Map:
         """``layers[start:stop]`` composed, as one map.
@@ -380,7 +380,7 @@ class Decomposition:
             pieces.append(Affine(product, shift))
             label.append(f"F_{first + 1}" if last == first + 1 else f"F_{first + 1}..F_{last}")
         name = "Layer" if stop - start == 1 else "Segment"
-        return Assembled(pieces[0] if len(pieces) == 1 else Chain(*pieces), f"{name}({', '.join(label)})")
+        return Labelled(pieces[0] if len(pieces) == 1 else Chain(*pieces), f"{name}({', '.join(label)})")
 
     def __getitem__(self, index: int | slice) -> Map:
         """``dec[i]`` is ``layers[i]``; ``dec[i:j]`` is :meth:`segment` (i, j)."""
@@ -769,7 +769,7 @@ def decompose(
     J0 = _normalise(h, center_)
     J0.setflags(write=False)
     normalised = Normalised(h, center_, J0)
-    h_tilde = Assembled(normalised.h_tilde, "h~")
+    h_tilde = Labelled(normalised.h_tilde, "h~")
     _check_orientation_on_ball(h_tilde, center_, radius, n_samples, seed)
     consts = bounds.make_constants(h_tilde, radius, constants, n_samples, seed)
 

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .maps import ACTIVATIONS, Affine, Chain, Map, ResidualBlock, ResidualNet
+from .decompose import Decomposition
+from .maps import ACTIVATIONS, Affine, Chain, Labelled, Map, ResidualBlock, ResidualNet
 
 __all__ = ["to_torch"]
 
@@ -195,7 +196,7 @@ def _type_name(obj: Any) -> str:
 
 
 def _hint(obj: Any) -> str:
-    if type(obj).__name__ == "Decomposition" or (isinstance(obj, Map) and type(obj).__name__ == "Assembled"):
+    if isinstance(obj, (Decomposition, Labelled)):
         return (
             ". A decomposition and its layers evaluate by inversion and have no PyTorch form; "
             "distil it first: nearid.distill(dec, width) returns a ResidualNet that exports"

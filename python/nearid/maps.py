@@ -25,7 +25,7 @@ from ._native import core as _core
 from ._validation import as_count, as_float_array, as_matrix, as_points, as_seed, as_vector, check_finite
 
 __all__ = [
-    "Map", "ResidualBlock", "ResidualNet", "Affine", "Chain", "FromCallable", "Assembled", "Inverse", "ACTIVATIONS",
+    "Map", "ResidualBlock", "ResidualNet", "Affine", "Chain", "FromCallable", "Labelled", "Inverse", "ACTIVATIONS",
 ]
 
 #: Activations accepted by :class:`ResidualBlock`.
@@ -466,9 +466,9 @@ class FromCallable(Map):
 
 
 
-class Assembled(Map):
-    """A map nearid assembled from other maps (decomposition layers, segments,
-    g_i, h~), shown under its name in the paper's notation.
+class Labelled(Map):
+    """A map shown under a name of its own: the maps nearid assembles from
+    others (decomposition layers, segments, g_i, h~), in the paper's notation.
 
     It evaluates exactly as `map` does (entirely in C++ when its pieces are
     compiled) and pickles when `map` does.
@@ -497,7 +497,7 @@ class Assembled(Map):
         return self._label
 
     def __reduce__(self) -> Any:
-        return (Assembled, (self._map, self._label))
+        return (Labelled, (self._map, self._label))
 
 
 class Inverse(Map):
