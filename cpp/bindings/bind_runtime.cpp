@@ -90,7 +90,6 @@ void bind_runtime(py::module_& m) {
   m.attr("LIMITS") = limits;
   m.def("cpu_supports", &cpu_supports, py::arg("level"),
         "True when this CPU runs code built for `level`: 'x86-64-v3' (AVX2, FMA) or 'x86-64-v4' (AVX-512).");
-  m.def("tile_rows", []() { return kTileRows; }, "Rows per tile of the parallel batch loops.");
 }
 
 }  // namespace nearid::bindings

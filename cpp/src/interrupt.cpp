@@ -35,7 +35,7 @@ ProgressScope::~ProgressScope() {
   }
 }
 
-LoopDepth::LoopDepth() : outermost_(t_loop_depth == 0) { ++t_loop_depth; }
+LoopDepth::LoopDepth() { ++t_loop_depth; }
 LoopDepth::~LoopDepth() { --t_loop_depth; }
 
 bool poll(double fraction) {

@@ -161,7 +161,7 @@ def invert(
     points, single = as_points(Y, f.dim, "Y")
     start = None
     if x0 is not None:
-        start, start_single = as_points(x0, f.dim, "x0")
+        start, _ = as_points(x0, f.dim, "x0")
         if start.shape != points.shape:
             raise ValueError(f"x0 must have the shape of Y, {points.shape}; got {start.shape}")
     if not isinstance(method, str) or method not in METHODS:

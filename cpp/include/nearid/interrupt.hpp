@@ -41,15 +41,13 @@ class ProgressScope {
 /// TileScope); OpenMP workers never do.
 bool poll(double fraction);
 
-/// Marks the outermost parallel loop of this thread, so that only it reports progress.
+/// Counts the parallel loops open on this thread, so that only the outermost reports progress.
 class LoopDepth {
  public:
   LoopDepth();
   ~LoopDepth();
-  bool outermost() const { return outermost_; }
-
- private:
-  bool outermost_;
+  LoopDepth(const LoopDepth&) = delete;
+  LoopDepth& operator=(const LoopDepth&) = delete;
 };
 
 /// While it lives, this thread runs tiles of a loop whose stop flag is `stop`:
