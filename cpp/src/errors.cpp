@@ -31,4 +31,28 @@ ConvergenceError::ConvergenceError(long long failed, long long total, double wor
       worst_residual_(worst_residual),
       reason_(reason) {}
 
+void ConvergenceTally::add(const ConvergenceError& e) {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  failed_ += e.failed();
+  if (failed_ == e.failed() || e.worst_residual() > worst_residual_) {
+    worst_residual_ = e.worst_residual();
+    worst_reason_ = e.reason();
+  }
+}
+
+void ConvergenceTally::throw_if_failed(long long total) const {
+  if (failed_ > 0) throw ConvergenceError(failed_, total, worst_residual_, worst_reason_);
+}
+
+std::invalid_argument invalid_choice(const std::string& what, const std::vector<std::string>& choices,
+                                     const std::string& got) {
+  std::string listed;
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    if (i > 0) listed += choices.size() == 2 ? " or " : ", ";
+    listed += "'" + choices[i] + "'";
+  }
+  return std::invalid_argument(what + " must be " + (choices.size() == 2 ? "" : "one of ") + listed + "; got '" +
+                               got + "'");
+}
+
 }  // namespace nearid

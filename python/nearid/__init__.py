@@ -22,7 +22,7 @@ from ._validation import as_count
 from .bounds import Constants
 from .decompose import Decomposition, InversionSettings, LayerDeviations, decompose
 from .distill import DistilledNet, distill
-from .errors import ConvergenceError, DivergenceError, EstimateWarning, NearidWarning, VacuousBoundWarning
+from .errors import ConvergenceError, DivergenceError, EstimateWarning, NearidWarning, NoPairError, VacuousBoundWarning
 from .inversion import InversionResult, invert
 from .io import load
 from .linear import hardt_ma, hardt_ma_bound
@@ -80,6 +80,7 @@ __all__ = [
     "__version__",
     "Constants",
     "ConvergenceError",
+    "NoPairError",
     "DivergenceError",
     "EstimateWarning",
     "NearidWarning",

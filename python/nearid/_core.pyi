@@ -53,6 +53,9 @@ def ridge_block_fit(X: _Array, T: _Array, B: _Array, bias: _Array, activation: s
 
 STOP_REASONS: tuple[str, ...]
 INVERSION_METHODS: tuple[str, ...]
+ACTIVATIONS: tuple[str, ...]
+REDUCTIONS: tuple[str, ...]
+ON_DUPLICATE: tuple[str, ...]
 LIMITS: dict[str, tuple[int, int]]
 
 @type_check_only

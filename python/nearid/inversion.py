@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ._native import core as _core
-from ._validation import as_count, as_points
+from ._validation import as_count, as_points, check_choice
 from .errors import ConvergenceError
 from .maps import Map
 
@@ -164,8 +164,7 @@ def invert(
         start, _ = as_points(x0, f.dim, "x0")
         if start.shape != points.shape:
             raise ValueError(f"x0 must have the shape of Y, {points.shape}; got {start.shape}")
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    check_choice(method, "method", METHODS)
     tol = float(tol)
     atol = tol if atol is None else float(atol)
     max_iter = as_count(max_iter, "max_iter")

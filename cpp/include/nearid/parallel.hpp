@@ -8,7 +8,6 @@
 #include <exception>
 #include <functional>
 #include <mutex>
-#include <string>
 
 #include "nearid/errors.hpp"
 #include "nearid/interrupt.hpp"
@@ -81,10 +80,10 @@ bool run_team_on_new_thread(const std::function<void()>& team, std::atomic<bool>
 }  // namespace detail
 
 /// Run body(begin, end) over [0, n) in tiles of `tile` rows, in parallel.
-/// Exceptions thrown by body stop the loop and are rethrown on the calling
-/// thread, except ConvergenceError: the loop finishes and one error counting
-/// the failed points of every tile is thrown. A pending Ctrl-C stops the loop
-/// and throws Interrupted; bodies that run long call interruption_point().
+/// An exception thrown by body stops the loop and is rethrown on the calling
+/// thread (bodies that must finish the other tiles catch their own, as
+/// ConvergenceTally does). A pending Ctrl-C stops the loop and throws
+/// Interrupted; bodies that run long call interruption_point().
 /// The fraction of tiles done goes to the calling thread's ProgressScope, if any.
 /// At most `max_threads` threads run tiles (default: num_threads(), read once
 /// here, so a concurrent set_num_threads cannot change a running loop).
@@ -98,21 +97,11 @@ void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0) {
   bool interrupted = false;
   std::exception_ptr error;
   std::mutex error_mutex;
-  long long failed = 0;
-  double worst_residual = 0.0;
-  std::string worst_reason;
   auto run_tile = [&](Index t) {
     if (stop.load(std::memory_order_relaxed)) return;
     try {
       body(t * tile, std::min(n, (t + 1) * tile));
       done.fetch_add(1, std::memory_order_relaxed);
-    } catch (const ConvergenceError& e) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      failed += e.failed();
-      if (failed == e.failed() || e.worst_residual() > worst_residual) {
-        worst_residual = e.worst_residual();
-        worst_reason = e.reason();
-      }
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);
       if (!error) error = std::current_exception();
@@ -181,7 +170,6 @@ void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0) {
     std::rethrow_exception(error);
   }
   if (interrupted) throw Interrupted();
-  if (failed > 0) throw ConvergenceError(failed, n, worst_residual, worst_reason);
 }
 
 }  // namespace nearid
