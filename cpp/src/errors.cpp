@@ -4,8 +4,8 @@
 
 namespace nearid {
 
-namespace {
-std::string convergence_message(long long failed, long long total, double worst, const std::string& reason) {
+std::string convergence_message(const std::string& what, long long failed, long long total, double worst,
+                                long long index, const std::string& reason, const std::string& hint) {
   char residual[32];
   std::snprintf(residual, sizeof residual, "%.3g", worst);
   std::string why;
@@ -15,17 +15,19 @@ std::string convergence_message(long long failed, long long total, double worst,
   } else if (reason == "ill_conditioned") {
     why = "the residual is within tolerance but the error estimate of x is not: the Jacobian is too ill-conditioned "
           "there for the tolerance";
+  } else if (!hint.empty()) {
+    why = hint;
   } else {
     why = "the map may not be invertible there or the points may lie outside its image. Raise max_iter or loosen "
           "the tolerance";
   }
-  return "inversion did not converge for " + std::to_string(failed) + " of " + std::to_string(total) +
-         " points (worst residual ||f(x) - y|| = " + residual + ", " + reason + "); " + why;
+  const std::string at = index >= 0 ? " at index " + std::to_string(index) : "";
+  return what + " did not converge for " + std::to_string(failed) + " of " + std::to_string(total) +
+         " points (worst residual ||f(x) - y|| = " + residual + at + ", " + reason + "); " + why;
 }
-}  // namespace
 
 ConvergenceError::ConvergenceError(long long failed, long long total, double worst_residual, const std::string& reason)
-    : std::runtime_error(convergence_message(failed, total, worst_residual, reason)),
+    : std::runtime_error(convergence_message("inversion", failed, total, worst_residual, -1, reason, "")),
       failed_(failed),
       total_(total),
       worst_residual_(worst_residual),

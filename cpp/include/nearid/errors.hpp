@@ -15,6 +15,13 @@ class Interrupted : public std::runtime_error {
   Interrupted() : std::runtime_error("interrupted") {}
 };
 
+/// The one wording of a non-convergence error (Python's nearid.inversion uses it too):
+/// "<what> did not converge for F of N points (worst residual ||f(x) - y|| = R[ at index I], reason); why".
+/// `why` explains "outside_ball" and "ill_conditioned" itself; for other reasons it is `hint`, or general
+/// advice when `hint` is empty. index < 0: no index is stated.
+std::string convergence_message(const std::string& what, long long failed, long long total, double worst_residual,
+                                long long index, const std::string& reason, const std::string& hint);
+
 /// Points of a batch whose inversion did not converge (strict evaluation).
 class ConvergenceError : public std::runtime_error {
  public:
