@@ -40,10 +40,10 @@ void bind_lipschitz(py::module_& m) {
         const Reduce r = parse_reduce(reduce);
         const OnDuplicate o = parse_on_duplicate(on_duplicate);
         PairwiseResult result;
+        const ProgressCallback report = python_progress(std::move(progress));  // destroyed with the GIL held
         {
-          const PythonProgress reporter(std::move(progress));
-          py::gil_scoped_release release;  // the kernel never touches Python objects
-          result = pairwise_lipschitz(X, Y, r, o, top_k);
+          py::gil_scoped_release release;  // the kernel touches Python objects only in `report`, which takes the GIL
+          result = pairwise_lipschitz(X, Y, r, o, top_k, report);
         }
         return to_dict(result);
       },

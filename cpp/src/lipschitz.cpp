@@ -303,7 +303,8 @@ void scan(const Sets& s, Index row_begin, Index row_end, Reduce reduce, TaskResu
   if (g < groups) pass(std::integral_constant<Index, 1>{}, g);
 }
 
-PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_duplicate, Index top_k, long long pairs) {
+PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_duplicate, Index top_k, long long pairs,
+                   const ProgressCallback& progress = {}) {
   check_count(top_k, "top_k");
   // Tasks of a few rows: the triangle makes early rows heavier, and dynamic
   // scheduling evens that out. Each thread keeps one list (memory: threads x
@@ -317,7 +318,7 @@ PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_dupl
   for_each_tile(
       rows, kTaskRows,
       [&](Index begin, Index end) { scan(s, begin, end, reduce, results[static_cast<std::size_t>(tile_thread_slot())]); },
-      slots);
+      slots, progress);
 
   TaskResult merged(reduce, top_k);
   for (const TaskResult& r : results) {
@@ -353,7 +354,7 @@ void check_pair_shapes(const MatrixCRef& X, const MatrixCRef& Y, const std::stri
 }  // namespace
 
 PairwiseResult pairwise_lipschitz(const MatrixCRef& X, const MatrixCRef& Y, Reduce reduce, OnDuplicate on_duplicate,
-                                  Index top_k) {
+                                  Index top_k, const ProgressCallback& progress) {
   check_pair_shapes(X, Y, "X", "Y");
   if (X.rows() < 2) {
     throw std::invalid_argument("need at least 2 points (rows) to form a pair; got " + std::to_string(X.rows()));
@@ -361,7 +362,7 @@ PairwiseResult pairwise_lipschitz(const MatrixCRef& X, const MatrixCRef& Y, Redu
   const PointSet x = prepare(X, scale_exponent(X, nullptr)), y = prepare(Y, scale_exponent(Y, nullptr));
   const Sets sets{&x, &y, &x, &y, true};
   const long long n = X.rows();
-  return run(sets, X.rows(), reduce, on_duplicate, top_k, n * (n - 1) / 2);  // may be empty: see the header
+  return run(sets, X.rows(), reduce, on_duplicate, top_k, n * (n - 1) / 2, progress);  // may be empty: see the header
 }
 
 PairwiseResult pairwise_lipschitz_cross(const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2,

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "nearid/interrupt.hpp"
 #include "nearid/map.hpp"
 
 namespace nearid {
@@ -44,8 +45,9 @@ struct PairwiseResult {
 /// over the triangle, in parallel, in O((n + tile) d) memory. The answer and
 /// its pair are the same for any thread count. X (n, dx), Y (n, dy), n >= 2.
 /// `top` is empty when every pair is a duplicate with equal outputs.
+/// `progress`, when given, receives the fraction of rows done (for_each_tile).
 PairwiseResult pairwise_lipschitz(const MatrixCRef& X, const MatrixCRef& Y, Reduce reduce, OnDuplicate on_duplicate,
-                                  Index top_k);
+                                  Index top_k, const ProgressCallback& progress = {});
 
 /// The same over pairs (j, k) with j a row of (X1, Y1) and k a row of (X2, Y2).
 PairwiseResult pairwise_lipschitz_cross(const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2,

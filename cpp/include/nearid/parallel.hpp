@@ -72,10 +72,9 @@ double seconds_to_run(F&& f) {
 bool stale_openmp_pool();
 
 /// Run `team` on a new thread (which gets a fresh OpenMP pool) while this
-/// thread waits, polling for Ctrl-C and reporting progress done() / tiles.
-/// Sets `stop` and returns true when interrupted.
-bool run_team_on_new_thread(const std::function<void()>& team, std::atomic<bool>& stop,
-                            const std::atomic<Index>& done, Index tiles);
+/// thread waits, calling `while_waiting` (which polls for Ctrl-C and reports
+/// progress) about every 20 ms.
+void run_team_on_new_thread(const std::function<void()>& team, const std::function<void()>& while_waiting);
 
 }  // namespace detail
 
@@ -84,15 +83,16 @@ bool run_team_on_new_thread(const std::function<void()>& team, std::atomic<bool>
 /// thread (bodies that must finish the other tiles catch their own, as
 /// ConvergenceTally does). A pending Ctrl-C stops the loop and throws
 /// Interrupted; bodies that run long call interruption_point().
-/// The fraction of tiles done goes to the calling thread's ProgressScope, if any.
-/// At most `max_threads` threads run tiles (default: num_threads(), read once
-/// here, so a concurrent set_num_threads cannot change a running loop).
+/// When `progress` is given, the calling thread passes it the fraction of
+/// tiles done at most every kPollSeconds. At most `max_threads` threads run
+/// tiles (default: num_threads(), read once here, so a concurrent
+/// set_num_threads cannot change a running loop).
 template <class Body>
-void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0) {
+void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0, const ProgressCallback& progress = {}) {
   if (n <= 0) return;
   const Index tiles = (n + tile - 1) / tile;
-  const LoopDepth depth;  // only the outermost loop reports progress
   std::atomic<Index> done{0};
+  std::chrono::steady_clock::time_point last_report{};
   std::atomic<bool> stop{false};
   bool interrupted = false;
   std::exception_ptr error;
@@ -108,10 +108,17 @@ void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0) {
       stop.store(true, std::memory_order_relaxed);
     }
   };
-  auto fraction = [&] { return static_cast<double>(done.load(std::memory_order_relaxed)) / static_cast<double>(tiles); };
-  // Called only by the thread that polls: a pending Ctrl-C stops the loop.
+  // Called only by the thread that polls: reports progress; a pending Ctrl-C stops the loop.
   auto poll_stops = [&] {
-    if (stop.load(std::memory_order_relaxed) || !poll(fraction())) return false;
+    if (stop.load(std::memory_order_relaxed)) return false;
+    if (progress) {
+      const auto now = std::chrono::steady_clock::now();
+      if (std::chrono::duration<double>(now - last_report).count() >= kPollSeconds) {
+        last_report = now;
+        progress(static_cast<double>(done.load(std::memory_order_relaxed)) / static_cast<double>(tiles));
+      }
+    }
+    if (!poll()) return false;
     interrupted = true;
     stop.store(true, std::memory_order_relaxed);
     return true;
@@ -157,7 +164,7 @@ void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0) {
       }
     };
     if (fresh_thread) {
-      if (detail::run_team_on_new_thread(team, stop, done, tiles)) interrupted = true;
+      detail::run_team_on_new_thread(team, [&] { poll_stops(); });
     } else {
       team();
     }
