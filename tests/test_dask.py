@@ -60,7 +60,7 @@ def test_duplicates_behave_as_in_memory(client):
     assert got == expected and got.value == np.inf and got.pair == (16, 17)
     with pytest.raises(ValueError, match="X rows 16 and 17 are equal but the Y rows differ"):
         nd.pairwise_lipschitz(X, Y, chunk=7, on_duplicate="raise", reduce="min")
-    with pytest.raises(ValueError, match="every pair of points is a duplicate"):
+    with pytest.raises(nearid.NoPairError, match="every pair of points is a duplicate"):
         nd.pairwise_lipschitz(np.zeros((10, 2)), np.ones((10, 1)), chunk=3)
 
 

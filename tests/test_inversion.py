@@ -281,3 +281,15 @@ def test_ctrl_c_stops_newton_on_a_wide_map_within_a_second(stops_on_ctrl_c):
     f = Affine(W)
     y = f(np.ones(d))
     stops_on_ctrl_c(lambda: nearid.invert(f, y, method="newton", tol=1e-14), "the inversion")
+
+
+@pytest.mark.filterwarnings("ignore::nearid.VacuousBoundWarning")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_strict_inverse_inside_a_chain_counts_the_failures_of_every_tile(threads):
+    """A layer g_2 o g_1^{-1} runs in C++ tile by tile; points without a preimage in the ball
+    fail in every tile, and the one error counts them all (not the first tile's)."""
+    dec = nearid.decompose(ResidualBlock([[-0.9]], [[1.0]]), 4, radius=1.0)
+    Y = np.full((200, 1), 50.0)  # far outside g_1(ball)
+    with nearid.num_threads(threads), pytest.raises(nearid.ConvergenceError, match="200 of 200 points") as info:
+        dec.nonlinear[1](Y)
+    assert info.value.failed == 200 and info.value.total == 200 and info.value.reason == "outside_ball"

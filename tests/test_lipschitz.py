@@ -97,6 +97,36 @@ def test_duplicates():
         nearid.pairwise_lipschitz(np.zeros((3, 2)), np.ones((3, 1)))
 
 
+def test_all_duplicates_raise_their_own_error_type():
+    """Callers (nearid.dask) tell "no pair to report" from other bad input by type, never by message."""
+    with pytest.raises(nearid.NoPairError) as info:
+        nearid.pairwise_lipschitz(np.zeros((3, 2)), np.ones((3, 1)))
+    assert isinstance(info.value, ValueError)
+    tile = nearid.lipschitz.pairwise_lipschitz_or_none(np.zeros((3, 2)), np.ones((3, 1)))
+    assert tile.value != tile.value and tile.pair is None and tile.top == ()
+    assert tile.pairs_evaluated == 3 and tile.duplicates_skipped == 3
+
+
+def test_option_names_and_their_errors_come_from_the_core():
+    from nearid import _validation
+    from nearid._native import core
+
+    assert nearid.lipschitz.REDUCTIONS == core.REDUCTIONS == ("max", "min")
+    assert nearid.lipschitz.ON_DUPLICATE == core.ON_DUPLICATE == ("inf", "raise")
+    assert nearid.maps.ACTIVATIONS == core.ACTIVATIONS
+    assert nearid.inversion.METHODS == core.INVERSION_METHODS
+    X = np.zeros((3, 1))
+    cases = [("reduce", core.REDUCTIONS, lambda bad: core.pairwise_lipschitz(X, X, bad, "inf", 1)),
+             ("on_duplicate", core.ON_DUPLICATE, lambda bad: core.pairwise_lipschitz(X, X, "max", bad, 1)),
+             ("activation", core.ACTIVATIONS, lambda bad: core.activation_max_slope(bad))]
+    for name, choices, call in cases:
+        with pytest.raises(ValueError) as in_core:
+            call("bad")
+        with pytest.raises(ValueError) as in_python:
+            _validation.check_choice("bad", name, choices)
+        assert str(in_python.value) == str(in_core.value)
+
+
 def test_min_sees_zero_ratios():
     X = np.array([[0.0], [1.0], [2.0]])
     Y = np.array([[1.0], [1.0], [3.0]])

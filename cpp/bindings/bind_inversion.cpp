@@ -73,14 +73,16 @@ void bind_inversion(py::module_& m) {
         "Solve f(x) = y for each row of Y; returns a dict of per-point arrays (x, converged, iterations, residual, "
         "error, reason, method). Solutions must satisfy ||x|| <= radius; with a continuation map c, failed points "
         "are solved again by continuation in a of c(a z) / a up to `scale` (f must equal c(scale z) / scale).");
-  py::list reasons, methods;
+  m.def("convergence_message", &convergence_message, py::arg("what"), py::arg("failed"), py::arg("total"),
+        py::arg("worst_residual"), py::arg("index"), py::arg("reason"), py::arg("hint"),
+        "The message of every non-convergence error: '<what> did not converge for F of N points (...); why' "
+        "(index < 0: not stated; hint: the advice for reasons without their own, empty for the default).");
+  py::list reasons;
   for (auto r : {StopReason::Converged, StopReason::MaxIterations, StopReason::Stalled, StopReason::SingularJacobian,
                  StopReason::NonFinite, StopReason::IllConditioned, StopReason::OutsideBall})
     reasons.append(stop_reason_name(r));
-  for (auto method : {InversionMethod::Auto, InversionMethod::FixedPoint, InversionMethod::Anderson, InversionMethod::Newton})
-    methods.append(inversion_method_name(method));
   m.attr("STOP_REASONS") = py::tuple(reasons);
-  m.attr("INVERSION_METHODS") = py::tuple(methods);
+  m.attr("INVERSION_METHODS") = py::tuple(py::cast(inversion_method_names()));
 
   py::class_<Inverse, Map, std::shared_ptr<Inverse>>(m, "Inverse", py::module_local())
       .def(py::init([](const std::shared_ptr<Map>& g, const std::string& method, double tol, double atol, Index max_iter,

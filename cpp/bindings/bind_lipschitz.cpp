@@ -31,6 +31,8 @@ py::dict to_dict(const PairwiseResult& result) {
 }  // namespace
 
 void bind_lipschitz(py::module_& m) {
+  m.attr("REDUCTIONS") = py::tuple(py::cast(reduce_names()));
+  m.attr("ON_DUPLICATE") = py::tuple(py::cast(on_duplicate_names()));
   m.def(
       "pairwise_lipschitz",
       [](const MatrixCRef& X, const MatrixCRef& Y, const std::string& reduce, const std::string& on_duplicate,
@@ -38,17 +40,18 @@ void bind_lipschitz(py::module_& m) {
         const Reduce r = parse_reduce(reduce);
         const OnDuplicate o = parse_on_duplicate(on_duplicate);
         PairwiseResult result;
+        const ProgressCallback report = python_progress(std::move(progress));  // destroyed with the GIL held
         {
-          const PythonProgress reporter(std::move(progress));
-          py::gil_scoped_release release;  // the kernel never touches Python objects
-          result = pairwise_lipschitz(X, Y, r, o, top_k);
+          py::gil_scoped_release release;  // the kernel touches Python objects only in `report`, which takes the GIL
+          result = pairwise_lipschitz(X, Y, r, o, top_k, report);
         }
         return to_dict(result);
       },
       py::arg("X"), py::arg("Y"), py::arg("reduce"), py::arg("on_duplicate"), py::arg("top_k"),
       py::arg("progress") = py::none(),
       "Max or min over pairs j < k of ||Y_j - Y_k|| / ||X_j - X_k||: dict(top=[(value, j, k), ...], "
-      "pairs_evaluated, duplicates_skipped). progress(fraction) is called about every 0.1 s when given.");
+      "pairs_evaluated, duplicates_skipped, duplicate_pair); top is empty when every pair is a duplicate with "
+      "equal outputs. progress(fraction) is called about every 0.1 s when given.");
   m.def(
       "pairwise_lipschitz_cross",
       [](const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2, const MatrixCRef& Y2,

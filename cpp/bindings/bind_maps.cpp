@@ -172,6 +172,7 @@ void bind_maps(py::module_& m) {
            "A map evaluated by owner._checked_forward(X (n, d)) -> (n, d) and owner._checked_jacobian(X) -> "
            "(n, d * d); holds a weak reference to owner.");
 
+  m.attr("ACTIVATIONS") = py::tuple(py::cast(activation_names()));
   m.def("activation_value", [](const std::string& name, double t) { return activation_value(parse_activation(name), t); },
         py::arg("activation"), py::arg("t"), "s(t) for one value (the formula the batch kernels vectorise).");
   m.def("activation_slope", [](const std::string& name, double t) { return activation_slope(parse_activation(name), t); },

@@ -50,17 +50,16 @@ bool cpu_supports(const std::string& level) {
 
 }  // namespace
 
-PythonProgress::PythonProgress(py::object callback) : callback_(std::move(callback)) {
-  if (!callback_.is_none()) scope_.emplace(&PythonProgress::report, this);
-}
-
-void PythonProgress::report(void* self, double fraction) {
-  py::gil_scoped_acquire gil;
-  try {
-    static_cast<PythonProgress*>(self)->callback_(fraction);
-  } catch (py::error_already_set& e) {
-    e.discard_as_unraisable("nearid progress callback");  // a broken bar must not stop the computation
-  }
+ProgressCallback python_progress(py::object callback) {
+  if (callback.is_none()) return {};
+  return [callback = std::move(callback)](double fraction) {
+    py::gil_scoped_acquire gil;
+    try {
+      callback(fraction);
+    } catch (py::error_already_set& e) {
+      e.discard_as_unraisable("nearid progress callback");
+    }
+  };
 }
 
 void bind_runtime(py::module_& m) {
@@ -90,7 +89,6 @@ void bind_runtime(py::module_& m) {
   m.attr("LIMITS") = limits;
   m.def("cpu_supports", &cpu_supports, py::arg("level"),
         "True when this CPU runs code built for `level`: 'x86-64-v3' (AVX2, FMA) or 'x86-64-v4' (AVX-512).");
-  m.def("tile_rows", []() { return kTileRows; }, "Rows per tile of the parallel batch loops.");
 }
 
 }  // namespace nearid::bindings

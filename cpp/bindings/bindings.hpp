@@ -3,26 +3,15 @@
 
 #include <pybind11/pybind11.h>
 
-#include <optional>
-
 #include "nearid/interrupt.hpp"
 
 namespace nearid::bindings {
 
-/// Reports the progress of the core loops run during its lifetime on this
-/// thread to a Python callable `callback(fraction)` (nothing when it is None).
-/// Create it before releasing the GIL; it takes the GIL back to report.
-class PythonProgress {
- public:
-  explicit PythonProgress(pybind11::object callback);
-  PythonProgress(const PythonProgress&) = delete;
-  PythonProgress& operator=(const PythonProgress&) = delete;
-
- private:
-  static void report(void* self, double fraction);
-  pybind11::object callback_;
-  std::optional<ProgressScope> scope_;
-};
+/// A Python callable `callback(fraction)` as the core's ProgressCallback (empty
+/// for None). It takes the GIL to report, and a callback that raises is
+/// reported as unraisable: a broken bar must not stop the computation. Create
+/// and destroy it with the GIL held.
+ProgressCallback python_progress(pybind11::object callback);
 
 void bind_runtime(pybind11::module_& m);
 void bind_maps(pybind11::module_& m);

@@ -3,17 +3,20 @@
 #include <stdexcept>
 
 #include "lane_kernels.hpp"
+#include "nearid/errors.hpp"
 
 namespace nearid {
 
 Activation parse_activation(const std::string& name) {
-  if (name == "tanh") return Activation::Tanh;
-  if (name == "sigmoid") return Activation::Sigmoid;
-  if (name == "softplus") return Activation::Softplus;
-  if (name == "relu") return Activation::Relu;
-  if (name == "identity") return Activation::Identity;
-  throw std::invalid_argument("activation must be one of 'tanh', 'sigmoid', 'softplus', 'relu', 'identity'; got '" +
-                              name + "'");
+  for (Activation a : kActivations)
+    if (name == activation_name(a)) return a;
+  throw invalid_choice("activation", activation_names(), name);
+}
+
+std::vector<std::string> activation_names() {
+  std::vector<std::string> names;
+  for (Activation a : kActivations) names.push_back(activation_name(a));
+  return names;
 }
 
 std::string activation_name(Activation a) {

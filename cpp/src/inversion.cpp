@@ -12,11 +12,15 @@
 namespace nearid {
 
 InversionMethod parse_inversion_method(const std::string& name) {
-  if (name == "auto") return InversionMethod::Auto;
-  if (name == "fixed_point") return InversionMethod::FixedPoint;
-  if (name == "anderson") return InversionMethod::Anderson;
-  if (name == "newton") return InversionMethod::Newton;
-  throw std::invalid_argument("method must be one of 'auto', 'fixed_point', 'anderson', 'newton'; got '" + name + "'");
+  for (InversionMethod method : kInversionMethods)
+    if (name == inversion_method_name(method)) return method;
+  throw invalid_choice("method", inversion_method_names(), name);
+}
+
+std::vector<std::string> inversion_method_names() {
+  std::vector<std::string> names;
+  for (InversionMethod method : kInversionMethods) names.push_back(inversion_method_name(method));
+  return names;
 }
 
 std::string inversion_method_name(InversionMethod method) {
@@ -806,7 +810,9 @@ InversionReport invert(const Map& f, const MatrixCRef& Y, const MatrixCRef* X0, 
   };
   const bool native = f.is_native() && (options.continuation_base == nullptr || options.continuation_base->is_native());
   if (native) {
-    for_each_tile(n, kTileRows, solve);
+    ConvergenceTally failures;  // f itself may hold a strict Inverse (a decomposition layer)
+    for_each_tile(n, kTileRows, [&](Index begin, Index end) { failures.run([&] { solve(begin, end); }); });
+    failures.throw_if_failed(n);
   } else {
     solve(0, n);  // a Python map: one batched call per iteration for all points
   }

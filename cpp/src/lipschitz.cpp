@@ -8,22 +8,39 @@
 #include <type_traits>
 
 #include "lane_kernels.hpp"
+#include "nearid/errors.hpp"
 #include "nearid/limits.hpp"
 #include "nearid/linalg.hpp"
 #include "nearid/parallel.hpp"
 
 namespace nearid {
 
+std::string reduce_name(Reduce reduce) { return reduce == Reduce::Max ? "max" : "min"; }
+
+std::string on_duplicate_name(OnDuplicate on_duplicate) { return on_duplicate == OnDuplicate::Inf ? "inf" : "raise"; }
+
+std::vector<std::string> reduce_names() {
+  std::vector<std::string> names;
+  for (Reduce r : kReductions) names.push_back(reduce_name(r));
+  return names;
+}
+
+std::vector<std::string> on_duplicate_names() {
+  std::vector<std::string> names;
+  for (OnDuplicate o : kOnDuplicate) names.push_back(on_duplicate_name(o));
+  return names;
+}
+
 Reduce parse_reduce(const std::string& name) {
-  if (name == "max") return Reduce::Max;
-  if (name == "min") return Reduce::Min;
-  throw std::invalid_argument("reduce must be 'max' or 'min'; got '" + name + "'");
+  for (Reduce r : kReductions)
+    if (name == reduce_name(r)) return r;
+  throw invalid_choice("reduce", reduce_names(), name);
 }
 
 OnDuplicate parse_on_duplicate(const std::string& name) {
-  if (name == "inf") return OnDuplicate::Inf;
-  if (name == "raise") return OnDuplicate::Raise;
-  throw std::invalid_argument("on_duplicate must be 'inf' or 'raise'; got '" + name + "'");
+  for (OnDuplicate o : kOnDuplicate)
+    if (name == on_duplicate_name(o)) return o;
+  throw invalid_choice("on_duplicate", on_duplicate_names(), name);
 }
 
 namespace {
@@ -286,7 +303,8 @@ void scan(const Sets& s, Index row_begin, Index row_end, Reduce reduce, TaskResu
   if (g < groups) pass(std::integral_constant<Index, 1>{}, g);
 }
 
-PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_duplicate, Index top_k, long long pairs) {
+PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_duplicate, Index top_k, long long pairs,
+                   const ProgressCallback& progress = {}) {
   check_count(top_k, "top_k");
   // Tasks of a few rows: the triangle makes early rows heavier, and dynamic
   // scheduling evens that out. Each thread keeps one list (memory: threads x
@@ -300,7 +318,7 @@ PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_dupl
   for_each_tile(
       rows, kTaskRows,
       [&](Index begin, Index end) { scan(s, begin, end, reduce, results[static_cast<std::size_t>(tile_thread_slot())]); },
-      slots);
+      slots, progress);
 
   TaskResult merged(reduce, top_k);
   for (const TaskResult& r : results) {
@@ -336,17 +354,15 @@ void check_pair_shapes(const MatrixCRef& X, const MatrixCRef& Y, const std::stri
 }  // namespace
 
 PairwiseResult pairwise_lipschitz(const MatrixCRef& X, const MatrixCRef& Y, Reduce reduce, OnDuplicate on_duplicate,
-                                  Index top_k) {
+                                  Index top_k, const ProgressCallback& progress) {
   check_pair_shapes(X, Y, "X", "Y");
-  if (X.rows() < 2) throw std::invalid_argument("need at least 2 points (rows); got " + std::to_string(X.rows()));
+  if (X.rows() < 2) {
+    throw std::invalid_argument("need at least 2 points (rows) to form a pair; got " + std::to_string(X.rows()));
+  }
   const PointSet x = prepare(X, scale_exponent(X, nullptr)), y = prepare(Y, scale_exponent(Y, nullptr));
   const Sets sets{&x, &y, &x, &y, true};
   const long long n = X.rows();
-  PairwiseResult result = run(sets, X.rows(), reduce, on_duplicate, top_k, n * (n - 1) / 2);
-  if (result.top.empty()) {  // every pair is a duplicate with equal outputs
-    throw std::invalid_argument("every pair of points is a duplicate (X_j == X_k and Y_j == Y_k): no ratio to report");
-  }
-  return result;
+  return run(sets, X.rows(), reduce, on_duplicate, top_k, n * (n - 1) / 2, progress);  // may be empty: see the header
 }
 
 PairwiseResult pairwise_lipschitz_cross(const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2,

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "nearid/errors.hpp"
 #include "nearid/parallel.hpp"
 
 namespace nearid {
@@ -39,7 +40,11 @@ void Map::forward_into(const MatrixCRef& X, double* Y) const {
   const Index n = X.rows(), d = dim();
   RowMatrixXd storage;
   const double* x = contiguous_rows(X, storage);
-  for_each_tile(n, kTileRows, [&](Index begin, Index end) { forward_tile(x + begin * d, Y + begin * d, end - begin); });
+  ConvergenceTally failures;  // a strict inverse inside this map may fail on some tiles
+  for_each_tile(n, kTileRows, [&](Index begin, Index end) {
+    failures.run([&] { forward_tile(x + begin * d, Y + begin * d, end - begin); });
+  });
+  failures.throw_if_failed(n);
 }
 
 void Map::jacobian_into(const MatrixCRef& X, double* J, double* Y) const {
@@ -48,9 +53,13 @@ void Map::jacobian_into(const MatrixCRef& X, double* J, double* Y) const {
   const Index n = X.rows(), d = dim();
   RowMatrixXd storage;
   const double* x = contiguous_rows(X, storage);
+  ConvergenceTally failures;
   for_each_tile(n, kTileRows, [&](Index begin, Index end) {
-    jacobian_tile(x + begin * d, Y != nullptr ? Y + begin * d : nullptr, J + begin * d * d, end - begin);
+    failures.run([&] {
+      jacobian_tile(x + begin * d, Y != nullptr ? Y + begin * d : nullptr, J + begin * d * d, end - begin);
+    });
   });
+  failures.throw_if_failed(n);
 }
 
 RowMatrixXd Map::forward(const MatrixCRef& X) const {

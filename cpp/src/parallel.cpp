@@ -59,8 +59,7 @@ namespace detail {
 
 bool stale_openmp_pool() { return t_stale_pool; }
 
-bool run_team_on_new_thread(const std::function<void()>& team, std::atomic<bool>& stop,
-                            const std::atomic<Index>& done, Index tiles) {
+void run_team_on_new_thread(const std::function<void()>& team, const std::function<void()>& while_waiting) {
   std::mutex mutex;
   std::condition_variable finished_cv;
   bool finished = false;
@@ -70,18 +69,14 @@ bool run_team_on_new_thread(const std::function<void()>& team, std::atomic<bool>
     finished = true;
     finished_cv.notify_one();
   });
-  bool interrupted = false;
   std::unique_lock<std::mutex> lock(mutex);
   while (!finished_cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return finished; })) {
-    const double fraction = static_cast<double>(done.load(std::memory_order_relaxed)) / static_cast<double>(tiles);
-    if (!interrupted && poll(fraction)) {
-      interrupted = true;
-      stop.store(true, std::memory_order_relaxed);
-    }
+    lock.unlock();  // the runner may finish meanwhile; it takes the lock to say so
+    while_waiting();
+    lock.lock();
   }
   lock.unlock();
   runner.join();
-  return interrupted;
 }
 
 }  // namespace detail

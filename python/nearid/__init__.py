@@ -24,7 +24,7 @@ from ._validation import as_count
 from .bounds import Constants
 from .decompose import Decomposition, DecompositionSpec, InversionSettings, LayerDeviations, decompose
 from .distill import DistilledNet, distill
-from .errors import ConvergenceError, DivergenceError, EstimateWarning, NearidWarning, VacuousBoundWarning
+from .errors import ConvergenceError, DivergenceError, EstimateWarning, NearidWarning, NoPairError, VacuousBoundWarning
 from .inversion import InversionResult, invert
 from .io import load, save
 from .linear import hardt_ma, hardt_ma_bound
@@ -82,6 +82,7 @@ __all__ = [
     "__version__",
     "Constants",
     "ConvergenceError",
+    "NoPairError",
     "DivergenceError",
     "EstimateWarning",
     "NearidWarning",

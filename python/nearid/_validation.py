@@ -3,6 +3,12 @@
 Every public function converts its array arguments here, so that errors name
 the argument, the expected shape and what was received, and the compiled core
 only ever sees finite float64 C-contiguous arrays.
+
+Rules about option names and counts live in the core, which exports them
+(``_core.ACTIVATIONS``, ``_core.INVERSION_METHODS``, ``_core.REDUCTIONS``,
+``_core.ON_DUPLICATE``, ``_core.LIMITS``) and checks them again itself; the
+helpers here only let Python refuse a bad option before starting work, with
+the core's wording.
 """
 
 from __future__ import annotations
@@ -86,6 +92,43 @@ def as_points(value: Any, dim: int, name: str = "X") -> tuple[np.ndarray, bool]:
         )
     check_finite(array, name)
     return array, single
+
+
+def as_point_rows(value: Any, name: str) -> np.ndarray:
+    """(n, d) finite float64 points, one per row; a 1-D array is n points of dimension 1."""
+    array = as_float_array(value, name)
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (n, d) of points, one per row; got shape {array.shape}")
+    if array.shape[1] == 0:
+        raise ValueError(f"{name} must have at least one column; got shape {array.shape}")
+    check_finite(array, name)
+    return array
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """`value` when it is one of `choices` (a list the core exports); otherwise the
+    ValueError the core raises for a bad option name (nearid::invalid_choice)."""
+    if isinstance(value, str) and value in choices:
+        return value
+    listed = (" or " if len(choices) == 2 else ", ").join(f"'{c}'" for c in choices)
+    got = f"'{value}'" if isinstance(value, str) else repr(value)
+    raise ValueError(f"{name} must be {'' if len(choices) == 2 else 'one of '}{listed}; got {got}")
+
+
+def as_nonnegative(value: Any, name: str) -> float:
+    """`value` as a float when it is a finite real number >= 0 (bool and str refused);
+    ValueError naming `name` otherwise."""
+    number = float("nan")
+    if not isinstance(value, (bool, np.bool_, str, bytes)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            pass
+    if not np.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+    return number
 
 
 def is_real_scalar(value: Any) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import is_real_scalar
+from ._validation import as_nonnegative, is_real_scalar
 from .maps import Map
 
 __all__ = ["Constants", "estimate_constants", "paper_epsilon", "sharp_epsilon", "make_constants"]
@@ -307,8 +307,7 @@ def make_constants(
             f"constants may give 'alpha', 'M', 'L', 'B' (and 'R', the radius); got unknown keys {sorted(unknown)}"
         )
     for key, value in given.items():
-        if not is_real_scalar(value) or not np.isfinite(value) or value < 0:
-            raise ValueError(f"constants[{key!r}] must be a finite number >= 0; got {value!r}")
+        as_nonnegative(value, f"constants[{key!r}]")
     if "R" in given and float(given["R"]) != R:
         raise ValueError(f"constants['R'] = {given['R']} differs from radius = {R}; R is the radius")
     estimated = [k for k in _GIVEN if k not in given]

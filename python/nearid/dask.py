@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from . import lipschitz as _lipschitz
-from ._validation import as_count, as_float_array, check_finite, check_real_dtype
-from .lipschitz import PairwiseResult
+from ._validation import as_count, as_float_array, as_point_rows, check_finite, check_real_dtype
+from .errors import NoPairError
+from .lipschitz import PairwiseResult, best_pairs, check_options, pairwise_lipschitz_cross, pairwise_lipschitz_or_none
 
 try:
     import dask
@@ -70,15 +70,9 @@ def _tile(Xi: np.ndarray, Yi: np.ndarray, Xj: np.ndarray, Yj: np.ndarray, offset
         if same:
             if Xi.shape[0] < 2:
                 return dict(top=[], pairs=0, duplicates=0, duplicate=None)
-            try:
-                result = _lipschitz.pairwise_lipschitz(Xi, Yi, reduce=reduce, top_k=top_k)
-            except ValueError as exc:
-                if "every pair of points is a duplicate" not in str(exc):
-                    raise
-                n = Xi.shape[0]
-                return dict(top=[], pairs=n * (n - 1) // 2, duplicates=n * (n - 1) // 2, duplicate=None)
+            result = pairwise_lipschitz_or_none(Xi, Yi, reduce=reduce, top_k=top_k)  # empty when all duplicates
         else:
-            result = _lipschitz.pairwise_lipschitz_cross(Xi, Yi, Xj, Yj, reduce=reduce, top_k=top_k)
+            result = pairwise_lipschitz_cross(Xi, Yi, Xj, Yj, reduce=reduce, top_k=top_k)
     shift = (offset_i, offset_i if same else offset_j)
     duplicate = result.duplicate_pair
     return dict(
@@ -131,8 +125,8 @@ def _row_blocks(X: Any, Y: Any, chunk: int | None) -> tuple[Any, Any, list[int],
         Y = Y.rechunk((X.chunks[0], -1))
         sizes = list(X.chunks[0])
         return X, Y, [0] + [int(v) for v in np.cumsum(sizes)], True
-    X_ = _lipschitz._points(X, "X")
-    Y_ = _lipschitz._points(Y, "Y")
+    X_ = as_point_rows(X, "X")
+    Y_ = as_point_rows(Y, "Y")
     if X_.shape[0] != Y_.shape[0]:
         raise ValueError(f"X and Y must have the same number of rows (points); got {X_.shape[0]} and {Y_.shape[0]}")
     n = X_.shape[0]
@@ -170,7 +164,7 @@ def pairwise_lipschitz(
     PairwiseResult
         Identical to the in-memory result.
     """
-    reduce, on_duplicate, top_k = _lipschitz._options(reduce, on_duplicate, top_k)
+    reduce, on_duplicate, top_k = check_options(reduce, on_duplicate, top_k)
     chunk, threads_per_task = _task_options(chunk, threads_per_task)
     X, Y, offsets, lazy = _row_blocks(X, Y, chunk)
     n = offsets[-1]
@@ -200,7 +194,7 @@ def pairwise_lipschitz(
     parts = _compute(tasks, client if (client is not None and not lazy) else None, "pairwise_lipschitz")  # futures
 
     entries = [entry for part in parts for entry in part["top"]]
-    top = _lipschitz.best_pairs(entries, reduce, top_k)
+    top = best_pairs(entries, reduce, top_k)
     duplicates = 0
     duplicate = None
     for part in parts:
@@ -211,7 +205,7 @@ def pairwise_lipschitz(
         raise ValueError(f"X rows {duplicate[0]} and {duplicate[1]} are equal but the Y rows differ, so the ratio "
                          "is infinite; remove duplicate points or pass on_duplicate='inf'")
     if not top:
-        raise ValueError("every pair of points is a duplicate (X_j == X_k and Y_j == Y_k): no ratio to report")
+        raise NoPairError()
     pairs = n * (n - 1) // 2
     assert sum(part["pairs"] for part in parts) == pairs, "a tile went missing"
     return PairwiseResult(top[0][0], (top[0][1], top[0][2]), tuple(top), pairs, duplicates, reduce, duplicate)

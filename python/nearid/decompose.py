@@ -29,7 +29,7 @@ import numpy as np
 
 from . import bounds, schedules
 from ._native import core as _core
-from ._validation import as_count, as_index, as_points, as_seed, as_vector, is_real_scalar
+from ._validation import as_count, as_index, as_points, as_seed, as_vector, check_choice, is_real_scalar
 from .bounds import Constants
 from .errors import EstimateWarning, VacuousBoundWarning
 from .inversion import METHODS, raise_unless_converged, solve
@@ -112,8 +112,7 @@ class InversionSettings:
     anderson_memory: int = 5
 
     def __post_init__(self) -> None:
-        if not isinstance(self.method, str) or self.method not in METHODS:
-            raise ValueError(f"inversion method must be one of {METHODS}; got {self.method!r}")
+        check_choice(self.method, "inversion method", METHODS)
         if not is_real_scalar(self.tol):
             raise TypeError(f"inversion tol must be a number; got {type(self.tol).__name__}")
         if not (np.isfinite(self.tol) and self.tol > 0):

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import bounds
 from ._native import core as _core
-from ._validation import as_count, as_seed
+from ._validation import as_count, as_nonnegative, as_seed, check_choice
 from .decompose import Decomposition
 from .lipschitz import jacobian_norms
 from .maps import ACTIVATIONS, ResidualBlock, ResidualNet
@@ -164,13 +164,10 @@ def distill(
         raise TypeError(f"dec must be a nearid Decomposition; got {type(dec).__name__}")
     width = as_count(width, "width")
     seed = as_seed(seed)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
+    check_choice(activation, "activation", ACTIVATIONS)
     n_samples = as_count(n_samples, "n_samples")
     n_heldout = as_count(n_heldout, "n_heldout")
-    ridge = float(ridge)
-    if not np.isfinite(ridge) or ridge < 0:
-        raise ValueError(f"ridge must be a finite number >= 0; got {ridge}")
+    ridge = as_nonnegative(ridge, "ridge")
     feature_scale = float(feature_scale)
     if not np.isfinite(feature_scale) or feature_scale <= 0:
         raise ValueError(f"feature_scale must be a finite number > 0; got {feature_scale}")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ConvergenceError", "DivergenceError", "NearidWarning", "EstimateWarning", "VacuousBoundWarning"]
+__all__ = [
+    "ConvergenceError",
+    "DivergenceError",
+    "NoPairError",
+    "NearidWarning",
+    "EstimateWarning",
+    "VacuousBoundWarning",
+]
 
 
 class ConvergenceError(RuntimeError):
@@ -31,6 +38,16 @@ class ConvergenceError(RuntimeError):
         self.total = total
         self.worst_residual = worst_residual
         self.reason = reason
+
+
+class NoPairError(ValueError):
+    """Every pair of points is a duplicate (X_j == X_k and Y_j == Y_k), so no
+    pairwise ratio exists. Raised by :func:`nearid.pairwise_lipschitz` and
+    :func:`nearid.dask.pairwise_lipschitz`; a ValueError, so callers catching
+    ValueError still do."""
+
+    def __init__(self) -> None:
+        super().__init__("every pair of points is a duplicate (X_j == X_k and Y_j == Y_k): no ratio to report")
 
 
 class DivergenceError(ValueError):

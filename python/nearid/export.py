@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_choice
 from .decompose import Decomposition
 from .maps import ACTIVATIONS, Affine, Chain, Labelled, Map, ResidualBlock, ResidualNet
 
@@ -129,8 +130,7 @@ def _define_torch_classes() -> tuple[type, ...]:
             self, A: Any, B: Any, bias: Any, shift: Any, activation: str, dtype: Any = torch.float64
         ) -> None:
             super().__init__()
-            if activation not in ACTIVATIONS:
-                raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
+            check_choice(activation, "activation", ACTIVATIONS)
             self.A = _parameter(torch, A, dtype)
             self.B = _parameter(torch, B, dtype)
             self.bias = _parameter(torch, bias, dtype)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from ._native import core as _core
-from ._validation import as_count, as_points
+from ._validation import as_count, as_points, check_choice
 from .errors import ConvergenceError
 from .maps import Map
 
@@ -161,11 +161,10 @@ def invert(
     points, single = as_points(Y, f.dim, "Y")
     start = None
     if x0 is not None:
-        start, start_single = as_points(x0, f.dim, "x0")
+        start, _ = as_points(x0, f.dim, "x0")
         if start.shape != points.shape:
             raise ValueError(f"x0 must have the shape of Y, {points.shape}; got {start.shape}")
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    check_choice(method, "method", METHODS)
     tol = float(tol)
     atol = tol if atol is None else float(atol)
     max_iter = as_count(max_iter, "max_iter")
@@ -213,17 +212,11 @@ def raise_unless_converged(
     residual = np.where(np.isnan(result.residual), np.inf, result.residual)
     worst = int(np.flatnonzero(failed)[np.argmax(residual[failed])])
     reason = str(result.reason[worst])
-    specific = {
-        "ill_conditioned": "the residual is within tolerance but the error estimate of x "
-                           f"({result.error[worst]:.3g}) is not: Df is too ill-conditioned there for tol",
-        "outside_ball": "the only solution found lies outside the ball the map lives on, "
-                        "so the point is outside the image of the ball",
-    }.get(reason)
-    hint = specific or hint or "the map may not be invertible there. Raise max_iter or loosen tol"
+    # The core words every non-convergence error, its own (strict inverse maps) and these.
+    message = _core.convergence_message(what, int(failed.sum()), int(failed.size), float(result.residual[worst]),
+                                        worst, reason, hint or "")
     raise ConvergenceError(
-        f"{what} did not converge for {int(failed.sum())} of {failed.size} points "
-        f"(worst residual ||f(x) - y|| = {result.residual[worst]:.3g} at index {worst}, {reason}); "
-        f"{hint}" + ("; pass strict=False to get the best iterates with per-point flags" if strict_option else ""),
+        message + ("; pass strict=False to get the best iterates with per-point flags" if strict_option else ""),
         failed=int(failed.sum()),
         total=int(failed.size),
         worst_residual=float(result.residual[worst]),

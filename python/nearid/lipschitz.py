@@ -25,16 +25,24 @@ import numpy as np
 
 from . import _progress
 from ._native import core as _core
-from ._validation import as_count, as_float_array, as_points, check_finite
+from ._validation import as_count, as_point_rows, as_points, check_choice
+from .errors import NoPairError
 from .maps import Map
 
 __all__ = [
     "PairwiseResult",
+    "REDUCTIONS",
+    "ON_DUPLICATE",
     "JacobianNorms",
     "pairwise_lipschitz",
     "pairwise_lipschitz_cross",
     "jacobian_norms",
 ]
+
+
+#: Values of ``reduce`` and ``on_duplicate`` (the core's lists).
+REDUCTIONS: tuple[str, ...] = tuple(_core.REDUCTIONS)
+ON_DUPLICATE: tuple[str, ...] = tuple(_core.ON_DUPLICATE)
 
 
 @dataclass(frozen=True, repr=False)
@@ -94,25 +102,21 @@ def best_pairs(entries: list[tuple[float, int, int]], reduce: str, top_k: int) -
     return sorted(entries, key=key)[:top_k]
 
 
-def _points(value: Any, name: str) -> np.ndarray:
-    """(n, d) finite float64; a 1-D array is n points of dimension 1."""
-    array = as_float_array(value, name)
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n, d) of points, one per row; got shape {array.shape}")
-    if array.shape[1] == 0:
-        raise ValueError(f"{name} must have at least one column; got shape {array.shape}")
-    check_finite(array, name)
-    return array
+def check_options(reduce: Any, on_duplicate: Any, top_k: Any) -> tuple[str, str, int]:
+    """(reduce, on_duplicate, top_k) checked against the core's lists and limits, for callers
+    that must refuse bad options before starting work (the core checks them again)."""
+    return (check_choice(reduce, "reduce", REDUCTIONS), check_choice(on_duplicate, "on_duplicate", ON_DUPLICATE),
+            as_count(top_k, "top_k"))
 
 
-def _options(reduce: str, on_duplicate: str, top_k: int) -> tuple[str, str, int]:
-    if reduce not in ("max", "min"):
-        raise ValueError(f"reduce must be 'max' or 'min'; got {reduce!r}")
-    if on_duplicate not in ("inf", "raise"):
-        raise ValueError(f"on_duplicate must be 'inf' or 'raise'; got {on_duplicate!r}")
-    return reduce, on_duplicate, as_count(top_k, "top_k")
+def pairwise_lipschitz_or_none(
+    X: np.ndarray, Y: np.ndarray, reduce: str = "max", on_duplicate: str = "inf", top_k: int = 1
+) -> PairwiseResult:
+    """:func:`pairwise_lipschitz` on checked points (``as_point_rows``), except that when every
+    pair is a duplicate the result has ``value`` nan and ``pair`` None instead of raising
+    :class:`nearid.errors.NoPairError` (as :func:`pairwise_lipschitz_cross` does): answers of
+    tiles that are combined later (nearid.dask)."""
+    return _result(_core.pairwise_lipschitz(X, Y, *check_options(reduce, on_duplicate, top_k)), reduce)
 
 
 def pairwise_lipschitz(
@@ -143,19 +147,20 @@ def pairwise_lipschitz(
     -------
     PairwiseResult
     """
-    X_, Y_ = _points(X, "X"), _points(Y, "Y")
+    X_, Y_ = as_point_rows(X, "X"), as_point_rows(Y, "Y")
     if X_.shape[0] != Y_.shape[0]:
         raise ValueError(f"X and Y must have the same number of rows (points); got {X_.shape[0]} and {Y_.shape[0]}")
-    if X_.shape[0] < 2:
-        raise ValueError(f"need at least 2 points (rows) to form a pair; got {X_.shape[0]}")
-    options = _options(reduce, on_duplicate, top_k)
+    options = check_options(reduce, on_duplicate, top_k)
     n = X_.shape[0]
     callback, bar = _progress.fraction_callback(n * (n - 1) / 2, "pairs", progress, unit="pair")
     try:
-        return _result(_core.pairwise_lipschitz(X_, Y_, *options, callback), reduce)
+        result = _result(_core.pairwise_lipschitz(X_, Y_, *options, callback), reduce)  # the core checks n >= 2
     finally:
         if bar is not None:
             bar.close()
+    if result.pair is None:
+        raise NoPairError()
+    return result
 
 
 def pairwise_lipschitz_cross(
@@ -169,11 +174,11 @@ def pairwise_lipschitz_cross(
     indexing set 1 and k indexing set 2. When every pair is a duplicate with
     equal outputs, ``value`` is nan and ``pair`` None.
     """
-    X1_, Y1_, X2_, Y2_ = _points(X1, "X1"), _points(Y1, "Y1"), _points(X2, "X2"), _points(Y2, "Y2")
+    X1_, Y1_, X2_, Y2_ = (as_point_rows(A, name) for A, name in ((X1, "X1"), (Y1, "Y1"), (X2, "X2"), (Y2, "Y2")))
     for a, b, names in ((X1_, Y1_, "X1 and Y1"), (X2_, Y2_, "X2 and Y2")):
         if a.shape[0] != b.shape[0]:
             raise ValueError(f"{names} must have the same number of rows; got {a.shape[0]} and {b.shape[0]}")
-    options = _options(reduce, on_duplicate, top_k)
+    options = check_options(reduce, on_duplicate, top_k)
     return _result(_core.pairwise_lipschitz_cross(X1_, Y1_, X2_, Y2_, *options), reduce)
 
 

@@ -22,14 +22,24 @@ from typing import Any
 import numpy as np
 
 from ._native import core as _core
-from ._validation import as_count, as_float_array, as_matrix, as_points, as_seed, as_vector, check_finite
+from ._validation import (
+    as_count,
+    as_float_array,
+    as_matrix,
+    as_nonnegative,
+    as_points,
+    as_seed,
+    as_vector,
+    check_choice,
+    check_finite,
+)
 
 __all__ = [
     "Map", "ResidualBlock", "ResidualNet", "Affine", "Chain", "FromCallable", "Labelled", "Inverse", "ACTIVATIONS",
 ]
 
-#: Activations accepted by :class:`ResidualBlock`.
-ACTIVATIONS = ("tanh", "sigmoid", "softplus", "relu", "identity")
+#: Activations accepted by :class:`ResidualBlock` (the core's list).
+ACTIVATIONS: tuple[str, ...] = tuple(_core.ACTIVATIONS)
 
 
 def _readonly(array: np.ndarray) -> np.ndarray:
@@ -160,9 +170,7 @@ class ResidualBlock(Map):
         shift_ = np.zeros(d) if shift is None else as_vector(shift, "shift")
         if not isinstance(activation, str):
             raise TypeError(f"activation must be a string, one of {ACTIVATIONS}; got {type(activation).__name__}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
-        # Shape consistency between A, B, bias and shift is checked by the core.
+        # The activation name and the shape consistency of A, B, bias and shift are checked by the core.
         self._impl = _core.ResidualNet([(A_, B_, bias_, shift_, activation)])
         self._A, self._B = _readonly(A_), _readonly(B_)
         self._bias, self._shift = _readonly(bias_), _readonly(shift_)
@@ -265,14 +273,9 @@ class ResidualNet(Map):
         dim = as_count(dim, "dim")
         width = as_count(width, "width")
         depth = as_count(depth, "depth")
-        scale = float(scale)
-        if not np.isfinite(scale) or scale < 0:
-            raise ValueError(f"scale must be a finite number >= 0; got {scale}")
-        bias_scale = float(bias_scale)
-        if not np.isfinite(bias_scale) or bias_scale < 0:
-            raise ValueError(f"bias_scale must be a finite number >= 0; got {bias_scale}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}; got {activation!r}")
+        scale = as_nonnegative(scale, "scale")
+        bias_scale = as_nonnegative(bias_scale, "bias_scale")
+        check_choice(activation, "activation", ACTIVATIONS)
         rng = np.random.default_rng(None if seed is None else as_seed(seed))
         factor = np.sqrt(scale / _core.activation_max_slope(activation))
         blocks = []

@@ -2,18 +2,22 @@
 /// Cooperative cancellation and progress reports for long loops.
 ///
 /// The core knows nothing of Python: the bindings install a checker that asks
-/// the interpreter whether a signal (Ctrl-C) is pending, and may open a
-/// progress scope around one call. Loops call `poll(fraction)` often; it does
-/// its work at most every `kPollSeconds`, so the cost is one clock read.
+/// the interpreter whether a signal (Ctrl-C) is pending, and may pass a
+/// ProgressCallback to a kernel that reports progress. Loops call `poll()`
+/// often; it asks at most every `kPollSeconds`, so the cost is one clock read.
 /// Long serial stretches inside one tile (a factorisation, a kernel on a wide
 /// map) call `interruption_point()`, so that no single tile delays Ctrl-C.
 
 #include <atomic>
+#include <functional>
 
 namespace nearid {
 
 using InterruptChecker = bool (*)();
-using ProgressReporter = void (*)(void* context, double fraction);
+
+/// Receives the fraction of a loop's work done, on the thread that started the
+/// loop, at most every kPollSeconds (see for_each_tile).
+using ProgressCallback = std::function<void(double fraction)>;
 
 /// How often (seconds) a running loop reports progress and asks the checker.
 inline constexpr double kPollSeconds = 0.1;
@@ -21,36 +25,10 @@ inline constexpr double kPollSeconds = 0.1;
 /// Install the checker (nullptr: never interrupted). Not thread-safe; call once at start-up.
 void set_interrupt_checker(InterruptChecker checker);
 
-/// Reports progress from loops run by this thread while it lives (the
-/// outermost scope wins; nested loops do not report).
-class ProgressScope {
- public:
-  ProgressScope(ProgressReporter reporter, void* context);
-  ~ProgressScope();
-  ProgressScope(const ProgressScope&) = delete;
-  ProgressScope& operator=(const ProgressScope&) = delete;
-
- private:
-  bool active_;
-};
-
-/// At most every kPollSeconds: report `fraction` of the work done (when
-/// fraction >= 0, a progress scope is open on this thread and this is its
-/// outermost loop) and return true once the checker reports a pending
+/// At most every kPollSeconds: true once the checker reports a pending
 /// interrupt. Call only from a thread that may ask the interpreter (see
 /// TileScope); OpenMP workers never do.
-bool poll(double fraction);
-
-/// Marks the outermost parallel loop of this thread, so that only it reports progress.
-class LoopDepth {
- public:
-  LoopDepth();
-  ~LoopDepth();
-  bool outermost() const { return outermost_; }
-
- private:
-  bool outermost_;
-};
+bool poll();
 
 /// While it lives, this thread runs tiles of a loop whose stop flag is `stop`:
 /// interruption_point() throws once the flag is set, and sets it when this

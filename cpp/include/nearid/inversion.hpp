@@ -16,9 +16,14 @@ namespace nearid {
 
 enum class InversionMethod : std::uint8_t { Auto, FixedPoint, Anderson, Newton };
 
+inline constexpr InversionMethod kInversionMethods[] = {InversionMethod::Auto, InversionMethod::FixedPoint,
+                                                        InversionMethod::Anderson, InversionMethod::Newton};
+
 /// "auto", "fixed_point", "anderson", "newton"; anything else throws std::invalid_argument.
 InversionMethod parse_inversion_method(const std::string& name);
 std::string inversion_method_name(InversionMethod method);
+/// The names of kInversionMethods, in order (exported as _core.INVERSION_METHODS).
+std::vector<std::string> inversion_method_names();
 
 /// Why a point's iteration stopped.
 enum class StopReason : std::uint8_t {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "nearid/interrupt.hpp"
 #include "nearid/map.hpp"
 
 namespace nearid {
@@ -13,9 +14,18 @@ namespace nearid {
 enum class Reduce : std::uint8_t { Max, Min };
 enum class OnDuplicate : std::uint8_t { Inf, Raise };
 
+inline constexpr Reduce kReductions[] = {Reduce::Max, Reduce::Min};
+inline constexpr OnDuplicate kOnDuplicate[] = {OnDuplicate::Inf, OnDuplicate::Raise};
+
 /// "max" / "min" and "inf" / "raise"; anything else throws std::invalid_argument.
 Reduce parse_reduce(const std::string& name);
 OnDuplicate parse_on_duplicate(const std::string& name);
+std::string reduce_name(Reduce reduce);
+std::string on_duplicate_name(OnDuplicate on_duplicate);
+/// The names of kReductions and kOnDuplicate, in order (exported as
+/// _core.REDUCTIONS and _core.ON_DUPLICATE).
+std::vector<std::string> reduce_names();
+std::vector<std::string> on_duplicate_names();
 
 /// One pair and its ratio ||Y_j - Y_k|| / ||X_j - X_k||.
 struct PairRatio {
@@ -34,8 +44,10 @@ struct PairwiseResult {
 /// with direct differences (no ||x||^2 + ||y||^2 - 2 x.y shortcut), blocked
 /// over the triangle, in parallel, in O((n + tile) d) memory. The answer and
 /// its pair are the same for any thread count. X (n, dx), Y (n, dy), n >= 2.
+/// `top` is empty when every pair is a duplicate with equal outputs.
+/// `progress`, when given, receives the fraction of rows done (for_each_tile).
 PairwiseResult pairwise_lipschitz(const MatrixCRef& X, const MatrixCRef& Y, Reduce reduce, OnDuplicate on_duplicate,
-                                  Index top_k);
+                                  Index top_k, const ProgressCallback& progress = {});
 
 /// The same over pairs (j, k) with j a row of (X1, Y1) and k a row of (X2, Y2).
 PairwiseResult pairwise_lipschitz_cross(const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2,

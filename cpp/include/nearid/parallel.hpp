@@ -8,7 +8,6 @@
 #include <exception>
 #include <functional>
 #include <mutex>
-#include <string>
 
 #include "nearid/errors.hpp"
 #include "nearid/interrupt.hpp"
@@ -73,56 +72,53 @@ double seconds_to_run(F&& f) {
 bool stale_openmp_pool();
 
 /// Run `team` on a new thread (which gets a fresh OpenMP pool) while this
-/// thread waits, polling for Ctrl-C and reporting progress done() / tiles.
-/// Sets `stop` and returns true when interrupted.
-bool run_team_on_new_thread(const std::function<void()>& team, std::atomic<bool>& stop,
-                            const std::atomic<Index>& done, Index tiles);
+/// thread waits, calling `while_waiting` (which polls for Ctrl-C and reports
+/// progress) about every 20 ms.
+void run_team_on_new_thread(const std::function<void()>& team, const std::function<void()>& while_waiting);
 
 }  // namespace detail
 
 /// Run body(begin, end) over [0, n) in tiles of `tile` rows, in parallel.
-/// Exceptions thrown by body stop the loop and are rethrown on the calling
-/// thread, except ConvergenceError: the loop finishes and one error counting
-/// the failed points of every tile is thrown. A pending Ctrl-C stops the loop
-/// and throws Interrupted; bodies that run long call interruption_point().
-/// The fraction of tiles done goes to the calling thread's ProgressScope, if any.
-/// At most `max_threads` threads run tiles (default: num_threads(), read once
-/// here, so a concurrent set_num_threads cannot change a running loop).
+/// An exception thrown by body stops the loop and is rethrown on the calling
+/// thread (bodies that must finish the other tiles catch their own, as
+/// ConvergenceTally does). A pending Ctrl-C stops the loop and throws
+/// Interrupted; bodies that run long call interruption_point().
+/// When `progress` is given, the calling thread passes it the fraction of
+/// tiles done at most every kPollSeconds. At most `max_threads` threads run
+/// tiles (default: num_threads(), read once here, so a concurrent
+/// set_num_threads cannot change a running loop).
 template <class Body>
-void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0) {
+void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0, const ProgressCallback& progress = {}) {
   if (n <= 0) return;
   const Index tiles = (n + tile - 1) / tile;
-  const LoopDepth depth;  // only the outermost loop reports progress
   std::atomic<Index> done{0};
+  std::chrono::steady_clock::time_point last_report{};
   std::atomic<bool> stop{false};
   bool interrupted = false;
   std::exception_ptr error;
   std::mutex error_mutex;
-  long long failed = 0;
-  double worst_residual = 0.0;
-  std::string worst_reason;
   auto run_tile = [&](Index t) {
     if (stop.load(std::memory_order_relaxed)) return;
     try {
       body(t * tile, std::min(n, (t + 1) * tile));
       done.fetch_add(1, std::memory_order_relaxed);
-    } catch (const ConvergenceError& e) {
-      std::lock_guard<std::mutex> lock(error_mutex);
-      failed += e.failed();
-      if (failed == e.failed() || e.worst_residual() > worst_residual) {
-        worst_residual = e.worst_residual();
-        worst_reason = e.reason();
-      }
     } catch (...) {
       std::lock_guard<std::mutex> lock(error_mutex);
       if (!error) error = std::current_exception();
       stop.store(true, std::memory_order_relaxed);
     }
   };
-  auto fraction = [&] { return static_cast<double>(done.load(std::memory_order_relaxed)) / static_cast<double>(tiles); };
-  // Called only by the thread that polls: a pending Ctrl-C stops the loop.
+  // Called only by the thread that polls: reports progress; a pending Ctrl-C stops the loop.
   auto poll_stops = [&] {
-    if (stop.load(std::memory_order_relaxed) || !poll(fraction())) return false;
+    if (stop.load(std::memory_order_relaxed)) return false;
+    if (progress) {
+      const auto now = std::chrono::steady_clock::now();
+      if (std::chrono::duration<double>(now - last_report).count() >= kPollSeconds) {
+        last_report = now;
+        progress(static_cast<double>(done.load(std::memory_order_relaxed)) / static_cast<double>(tiles));
+      }
+    }
+    if (!poll()) return false;
     interrupted = true;
     stop.store(true, std::memory_order_relaxed);
     return true;
@@ -168,7 +164,7 @@ void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0) {
       }
     };
     if (fresh_thread) {
-      if (detail::run_team_on_new_thread(team, stop, done, tiles)) interrupted = true;
+      detail::run_team_on_new_thread(team, [&] { poll_stops(); });
     } else {
       team();
     }
@@ -181,7 +177,6 @@ void for_each_tile(Index n, Index tile, Body&& body, int max_threads = 0) {
     std::rethrow_exception(error);
   }
   if (interrupted) throw Interrupted();
-  if (failed > 0) throw ConvergenceError(failed, n, worst_residual, worst_reason);
 }
 
 }  // namespace nearid
