@@ -9,6 +9,24 @@ scaled maps g_a from :mod:`scaled`), measure
 every layer's deviation from the identity (:func:`pairwise_lipschitz`,
 ``dec.lipschitz``), distil the layers into a residual network
 (:func:`distill`) and study its optimisation landscape (:mod:`landscape`).
+
+Where things live (one module per concept):
+
+- maps and their algebra: ``maps`` (ResidualBlock, ResidualNet, Affine,
+  Chain, FromCallable, Inverse, Labelled), ``scaled`` (g_a), ``linear``
+  (Hardt-Ma factors);
+- decompositions: ``decompose`` (DecompositionSpec, Decomposition),
+  ``schedules`` (every named schedule), ``bounds`` (alpha, M, L, B, the
+  bounds and their status);
+- solvers and measurement: ``inversion``, ``lipschitz``, ``landscape``,
+  ``distill``, ``export`` (PyTorch);
+- files: ``_map_spec`` (maps <-> plain specs), ``io`` (JSON and .npz, which
+  depends on decompose, never the reverse), ``_files`` (atomic writes);
+- checks and plumbing: ``_validation`` (array conversion and shapes; option
+  lists come from the core), ``errors`` (exceptions and warnings),
+  ``_native`` (loads the fastest compiled core, ``_core``), ``_progress``;
+- the application: ``cli``, ``report``, ``demo`` (the main job), ``bench``
+  (baselines, benchmark sizes and the timer), ``dask`` (scale-out).
 """
 
 from __future__ import annotations
