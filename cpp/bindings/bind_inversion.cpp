@@ -21,7 +21,7 @@ InversionOptions make_options(const std::string& method, double tol, double atol
                               double radius, double scale) {
   InversionOptions options;
   options.method = parse_inversion_method(method);
-  options.rtol = tol;
+  options.tol = tol;
   options.atol = atol;
   options.max_iter = max_iter;
   options.anderson_memory = anderson_memory;
@@ -43,7 +43,7 @@ py::dict invert(const Map& f, const MatrixCRef& Y, const std::optional<RowMatrix
                 const std::shared_ptr<Map>& continuation, double scale) {
   InversionOptions options = make_options(method, tol, atol, max_iter, anderson_memory, radius, scale);
   options.continuation_base = continuation.get();
-  InversionReport report;
+  InversionResult report;
   {
     // Native maps never touch Python objects; a Python map re-acquires the GIL itself.
     py::gil_scoped_release release;

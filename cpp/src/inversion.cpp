@@ -48,9 +48,9 @@ std::string stop_reason_name(StopReason reason) {
 
 void InversionOptions::validate() const {
   auto positive_finite = [](double v) { return std::isfinite(v) && v >= 0.0; };
-  if (!positive_finite(rtol)) throw std::invalid_argument("tol must be a finite number >= 0; got " + std::to_string(rtol));
+  if (!positive_finite(tol)) throw std::invalid_argument("tol must be a finite number >= 0; got " + std::to_string(tol));
   if (!positive_finite(atol)) throw std::invalid_argument("atol must be a finite number >= 0; got " + std::to_string(atol));
-  if (rtol == 0.0 && atol == 0.0) throw std::invalid_argument("tol and atol cannot both be 0");
+  if (tol == 0.0 && atol == 0.0) throw std::invalid_argument("tol and atol cannot both be 0");
   check_count(max_iter, "max_iter");
   check_count(anderson_memory, "anderson_memory");
   if (!(radius > 0.0)) throw std::invalid_argument("radius must be > 0; got " + std::to_string(radius));
@@ -259,7 +259,7 @@ class TileSolver {
     }
   }
 
-  void run(const double* X0, const InversionOutput& out) {
+  void run(const double* X0, const InversionResultView& out) {
     start(X0);
     std::vector<Index> active;
     while (true) {
@@ -288,7 +288,7 @@ class TileSolver {
       std::copy(X0 + i * d_, X0 + (i + 1) * d_, p.x);
       for (Index j = 0; j < d_; ++j) p.r[j] = buffer_out_[i * d_ + j] - y(i)[j];
       p.rn = norm(p.r, d_);
-      p.tol = options_.atol + options_.rtol * norm(y(i), d_);
+      p.tol = options_.atol + options_.tol * norm(y(i), d_);
       remember_best(p);
       switch (options_.method) {
         case InversionMethod::Auto:
@@ -371,7 +371,7 @@ class TileSolver {
   /// points after an accepted step, and points to verify. A point to verify
   /// has converged when its Newton correction ||Df(x)^{-1} (f(x) - y)||, the
   /// error of x to first order (and at most ||f(x) - y|| / sigma_min(Df(x))),
-  /// is within atol + rtol ||x||; otherwise Newton goes on from there.
+  /// is within atol + tol ||x||; otherwise Newton goes on from there.
   void jacobian_pass(const std::vector<Index>& active) {
     std::vector<Index> need;
     for (Index i : active) {
@@ -425,7 +425,7 @@ class TileSolver {
       p.verified_rn = p.rn;
       std::copy(p.x, p.x + d_, p.verified_x);
     }
-    if (error <= options_.atol + options_.rtol * xn) {
+    if (error <= options_.atol + options_.tol * xn) {
       p.error = error;
       const double limit = options_.radius * (1.0 + kBallSlack) + error;
       return stop(p, xn > limit ? StopReason::OutsideBall : StopReason::Converged);
@@ -617,7 +617,7 @@ class TileSolver {
     }
   }
 
-  void finish(const InversionOutput& out) {
+  void finish(const InversionResultView& out) {
     for (Index i = 0; i < rows_; ++i) {
       const Point& p = points_[i];
       const double* x = p.best_x;
@@ -705,7 +705,7 @@ struct PointResult {
   double residual = 0.0, error = 0.0;
 
   explicit PointResult(Index d) : x(d) {}
-  InversionOutput output() { return {x.data(), &converged, &iterations, &residual, &error, &reason, &method}; }
+  InversionResultView output() { return {x.data(), &converged, &iterations, &residual, &error, &reason, &method}; }
 };
 
 /// Solve f(x) = y for one point by continuation in the scale of
@@ -752,7 +752,7 @@ bool solve_by_continuation(const Map& f, const double* y, const InversionOptions
 }  // namespace
 
 void invert_rows(const Map& f, const double* Y, const double* X0, Index rows, const InversionOptions& options,
-                 const InversionOutput& out) {
+                 const InversionResultView& out) {
   if (rows == 0) return;
   TileSolver(f, Y, rows, options).run(X0, out);
   if (options.continuation_base == nullptr) return;
@@ -777,7 +777,7 @@ void invert_rows(const Map& f, const double* Y, const double* X0, Index rows, co
   }
 }
 
-InversionReport invert(const Map& f, const MatrixCRef& Y, const MatrixCRef* X0, const InversionOptions& options) {
+InversionResult invert(const Map& f, const MatrixCRef& Y, const MatrixCRef* X0, const InversionOptions& options) {
   options.validate();
   const Index n = Y.rows(), d = f.dim();
   if (Y.cols() != d) {
@@ -793,7 +793,7 @@ InversionReport invert(const Map& f, const MatrixCRef& Y, const MatrixCRef* X0, 
   }
   const RowMatrixXd y = Y;
   const RowMatrixXd start = X0 != nullptr ? RowMatrixXd(*X0) : y;
-  InversionReport report;
+  InversionResult report;
   report.x.resize(n, d);
   report.converged.resize(n);
   report.reason.resize(n);
@@ -802,7 +802,7 @@ InversionReport invert(const Map& f, const MatrixCRef& Y, const MatrixCRef* X0, 
   report.residual.resize(n);
   report.error.resize(n);
   auto solve = [&](Index begin, Index end) {
-    const InversionOutput out{report.x.data() + begin * d,     report.converged.data() + begin,
+    const InversionResultView out{report.x.data() + begin * d,     report.converged.data() + begin,
                               report.iterations.data() + begin, report.residual.data() + begin,
                               report.error.data() + begin,      report.reason.data() + begin,
                               report.method.data() + begin};
@@ -836,7 +836,7 @@ void invert_strict(const Map& g, const double* Y, Index rows, const InversionOpt
   std::vector<std::int32_t> iterations(rows);
   std::vector<double> residual(rows), error(rows);
   invert_rows(g, Y, Y, rows, options,
-              InversionOutput{X, converged.data(), iterations.data(), residual.data(), error.data(), reason.data(),
+              InversionResultView{X, converged.data(), iterations.data(), residual.data(), error.data(), reason.data(),
                               method.data()});
   long long failed = 0;
   double worst = 0.0;

@@ -39,7 +39,7 @@ std::string stop_reason_name(StopReason reason);
 
 struct InversionOptions {
   InversionMethod method = InversionMethod::Auto;
-  double rtol = 1e-12;            ///< relative tolerance: ||f(x) - y|| <= atol + rtol ||y||, error <= atol + rtol ||x||
+  double tol = 1e-12;            ///< relative tolerance: ||f(x) - y|| <= atol + tol ||y||, error <= atol + tol ||x||
   double atol = 1e-12;            ///< absolute tolerance of both tests
   Index max_iter = 100;           ///< iterations per point (each one evaluation of f)
   Index anderson_memory = 5;      ///< past steps Anderson combines
@@ -59,7 +59,7 @@ struct InversionOptions {
 };
 
 /// Per-point outcome, written by invert_rows into caller-owned arrays of `rows` entries.
-struct InversionOutput {
+struct InversionResultView {
   double* x;                ///< (rows, d): the solution, or the best iterate
   std::uint8_t* converged;  ///< 1 when converged
   std::int32_t* iterations;
@@ -73,10 +73,10 @@ struct InversionOutput {
 /// (rows, d). Native maps are evaluated with their tile kernels; others with
 /// whole-batch calls. Each point's iterates depend only on that point.
 void invert_rows(const Map& f, const double* Y, const double* X0, Index rows, const InversionOptions& options,
-                 const InversionOutput& out);
+                 const InversionResultView& out);
 
 /// The outcome of invert() on a batch, one entry per point.
-struct InversionReport {
+struct InversionResult {
   RowMatrixXd x;
   std::vector<std::uint8_t> converged, reason, method;
   std::vector<std::int32_t> iterations;
@@ -85,7 +85,7 @@ struct InversionReport {
 
 /// Solve f(x) = y for every row of Y (n, d), from X0 when given, else from Y.
 /// Parallel over tiles for native maps; never throws for non-convergence.
-InversionReport invert(const Map& f, const MatrixCRef& Y, const MatrixCRef* X0, const InversionOptions& options);
+InversionResult invert(const Map& f, const MatrixCRef& Y, const MatrixCRef* X0, const InversionOptions& options);
 
 /// g^{-1} as a map, y -> x with g(x) = y, warm-started from y (right for maps
 /// near the identity). Strict: evaluation throws ConvergenceError if any point
