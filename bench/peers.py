@@ -132,9 +132,9 @@ def torch_loss_and_grad(torch: Any, forward: Callable, loss: Callable | None = N
 # ------------------------------------------------------------------ inversion
 
 
-def jax_fixed_point(jax: Any, g: Callable, tol: float, max_iter: int) -> Callable:
-    """jit of u <- u - (g(u) - y) over the whole batch until every residual
-    ||g(u) - y|| <= tol (1 + ||y||)."""
+def jax_iteration(jax: Any, g: Callable, step: Callable, tol: float, max_iter: int) -> Callable:
+    """jit of u <- step(u, g(u) - y) over the whole batch, from u = y, until every
+    residual ||g(u) - y|| <= tol (1 + ||y||) or `max_iter` steps."""
     import jax.numpy as jnp
 
     def solve(Y: Any) -> Any:
@@ -146,38 +146,28 @@ def jax_fixed_point(jax: Any, g: Callable, tol: float, max_iter: int) -> Callabl
 
         def body(state: Any) -> Any:
             u, r, k = state
-            u = u - r
+            u = step(u, r)
             return u, g(u) - Y, k + 1
 
         u, _, _ = jax.lax.while_loop(cond, body, (Y, g(Y) - Y, 0))
         return u
 
     return jax.jit(solve)
+
+
+def jax_fixed_point(jax: Any, g: Callable, tol: float, max_iter: int) -> Callable:
+    """jit of the fixed-point iteration u <- u - (g(u) - y) (see :func:`jax_iteration`)."""
+    return jax_iteration(jax, g, lambda u, r: u - r, tol, max_iter)
 
 
 def jax_newton(jax: Any, g: Callable, tol: float, max_iter: int) -> Callable:
-    """jit of Newton's method u <- u - Dg(u)^{-1} (g(u) - y), Jacobians by
-    vmap(jacfwd), until every residual ||g(u) - y|| <= tol (1 + ||y||)."""
+    """jit of Newton's method u <- u - Dg(u)^{-1} (g(u) - y), Jacobians by vmap(jacfwd)
+    (see :func:`jax_iteration`)."""
     import jax.numpy as jnp
 
     jacobians = jax.vmap(jax.jacfwd(lambda u: g(u[None, :])[0]))
-
-    def solve(Y: Any) -> Any:
-        limit = tol * (1.0 + jnp.linalg.norm(Y, axis=1))
-
-        def cond(state: Any) -> Any:
-            _, r, k = state
-            return (k < max_iter) & jnp.any(jnp.linalg.norm(r, axis=1) > limit)
-
-        def body(state: Any) -> Any:
-            u, r, k = state
-            u = u - jnp.linalg.solve(jacobians(u), r[..., None])[..., 0]
-            return u, g(u) - Y, k + 1
-
-        u, _, _ = jax.lax.while_loop(cond, body, (Y, g(Y) - Y, 0))
-        return u
-
-    return jax.jit(solve)
+    return jax_iteration(jax, g, lambda u, r: u - jnp.linalg.solve(jacobians(u), r[..., None])[..., 0], tol,
+                         max_iter)
 
 
 def numpy_fixed_point(g: Callable, Y: np.ndarray, tol: float, max_iter: int = 200) -> np.ndarray:
