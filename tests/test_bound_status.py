@@ -50,6 +50,13 @@ def block_second_derivative_norm(block: ResidualBlock, x: np.ndarray, w: np.ndar
     return float(np.linalg.norm(J0_inv @ block.A @ np.diag(second * (block.B @ w)) @ block.B, 2))
 
 
+def nelder_mead_max(negative, starts: np.ndarray, **options) -> float:
+    """max of -negative by Nelder-Mead from the 10 best of `starts` (the independent reference)."""
+    values = np.array([negative(p) for p in starts])
+    return max(-minimize(negative, starts[i], method="Nelder-Mead", options=options).fun
+               for i in np.argsort(values)[:10])
+
+
 def test_refined_alpha_reaches_the_supremum_of_the_second_derivative():
     """alpha = sup over the ball and unit w of ||D^2 h~(x)[w]|| (the ball is convex). Reference:
     the closed form maximised by Nelder-Mead from the best of 20000 random starts."""
@@ -65,10 +72,7 @@ def test_refined_alpha_reaches_the_supremum_of_the_second_derivative():
         return -block_second_derivative_norm(block, x, w / np.linalg.norm(w), J0_inv)
 
     starts = np.hstack([bounds.sample_ball(rng, 20000, d, 1.0), rng.standard_normal((20000, d))])
-    values = np.array([negative(p) for p in starts])
-    reference = max(-minimize(negative, starts[i], method="Nelder-Mead",
-                              options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000}).fun
-                    for i in np.argsort(values)[:10])
+    reference = nelder_mead_max(negative, starts, xatol=1e-10, fatol=1e-12, maxiter=20000)
     dec = nearid.decompose(block, 8)
     unrefined, _ = bounds.estimate_constants(dec.h_tilde, 1.0, refine=False)
     # Finite differences over 1e-3 R leave a relative error of about 1e-3 on either side.
@@ -90,10 +94,7 @@ def test_refined_M_reaches_the_smallest_singular_value():
         J = J0_inv @ (np.eye(d) + block.A @ np.diag(1 / np.cosh(z) ** 2) @ block.B)
         return -1.0 / np.linalg.svd(J, compute_uv=False)[-1]
 
-    starts = bounds.sample_ball(rng, 5000, d, 1.0)
-    values = np.array([negative(x) for x in starts])
-    reference = max(-minimize(negative, starts[i], method="Nelder-Mead",
-                              options={"xatol": 1e-12, "fatol": 1e-14}).fun for i in np.argsort(values)[:10])
+    reference = nelder_mead_max(negative, bounds.sample_ball(rng, 5000, d, 1.0), xatol=1e-12, fatol=1e-14)
     M = nearid.decompose(block, 8).constants.M
     assert M >= reference * (1 - 1e-6)
     assert M <= reference * 1.01  # pairs of far points may add a little on a non-convex image
