@@ -24,7 +24,7 @@ import numpy as np
 from ._validation import as_nonnegative, is_real_scalar
 from .maps import Map
 
-__all__ = ["Constants", "estimate_constants", "paper_epsilon", "sharp_epsilon", "make_constants"]
+__all__ = ["Constants", "estimate_constants", "paper_epsilon", "sharp_epsilon", "make_constants", "onto_ball"]
 
 _GIVEN = ("alpha", "M")
 _NAMES = ("alpha", "M", "L", "B")
@@ -116,7 +116,7 @@ def sample_ball(rng: np.random.Generator, n: int, d: int, R: float) -> np.ndarra
     return directions * radii[:, None]
 
 
-def _onto_ball(X: np.ndarray, R: float) -> np.ndarray:
+def onto_ball(X: np.ndarray, R: float) -> np.ndarray:
     """X with the rows outside the closed ball of radius R scaled back onto its sphere."""
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     return X * np.minimum(1.0, R / np.maximum(norms, np.finfo(float).tiny))
@@ -182,11 +182,15 @@ def estimate_constants(
     - M ~ max of 1 / sigma_min(Dh~(u)) over the points and of
       ||u - v|| / ||h~(u) - h~(v)|| over the pairs.
 
-    With `refine` (the default), each maximum is then pushed up by random
-    local ascent from its best 16 candidates (close pairs for alpha, points
-    and far pairs for M; at most 40 rounds of 16 moves each, halving the step
-    from 0.1 R when no move helps): the suprema sit at isolated points, often
-    on the sphere, which uniform samples approach slowly.
+    With `refine` (the default), each maximum is then pushed up, since the
+    suprema sit at isolated points, often on the sphere, which uniform
+    samples approach slowly: the ASCENT_TURNED best close pairs have their
+    direction turned towards the steepest one (a power-iteration step on
+    D^2 h~(u)), then :func:`_ascend` runs from the ASCENT_CANDIDATES best
+    candidates (close pairs for alpha, with that turn as its first-order
+    move; points for M, stepping sigma_min down its gradient; far pairs for
+    M), ASCENT_TRIALS random moves each per round, at most ASCENT_ROUNDS
+    rounds, halving the step from 0.1 R when no move helps.
 
     Every value is a ratio attained at points of the ball, so both results
     are *lower* estimates of the suprema (docs/theory.md, section 5); bounds
@@ -198,7 +202,7 @@ def estimate_constants(
     w = rng.standard_normal((n_samples, d))
     w /= np.linalg.norm(w, axis=1, keepdims=True)
     delta = 1e-3 * R
-    close = _onto_ball(U + delta * w, R)
+    close = onto_ball(U + delta * w, R)
     far = U[rng.permutation(n_samples)]
 
     # Pairs closer than delta / 2 are not counted: their ratios would divide rounding
@@ -256,26 +260,23 @@ def estimate_constants(
         u, v = P[:, :d], P[:, d:]
         a, b = top_singular_pair(h_tilde.jacobian(v) - h_tilde.jacobian(u))
         direction = unit(bilinear_gradient(u, a, b))
-        return np.hstack([u, _onto_ball(u + delta * direction, R)])
+        return np.hstack([u, onto_ball(u + delta * direction, R)])
 
     def flatten_further(P: np.ndarray, step: float) -> np.ndarray:
         # A gradient step that lowers sigma_min(Dh~(u)): d sigma = a^T dDh~ b for its singular pair (a, b).
         left, _, right = np.linalg.svd(h_tilde.jacobian(P))
-        return _onto_ball(P - step * unit(bilinear_gradient(P, left[:, :, -1], right[:, -1, :])), R)
+        return onto_ball(P - step * unit(bilinear_gradient(P, left[:, :, -1], right[:, -1, :])), R)
 
     def move_close_pair(P: np.ndarray, step: float, rng: np.random.Generator) -> np.ndarray:
         # Move u and turn the direction w, keeping the partner delta away.
-        u = _onto_ball(P[:, :d] + step / np.sqrt(d) * rng.standard_normal((P.shape[0], d)), R)
-        direction = P[:, d:] - P[:, :d]
-        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), np.finfo(float).tiny)
-        direction += (step / R) * rng.standard_normal(direction.shape)
-        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), np.finfo(float).tiny)
-        return np.hstack([u, _onto_ball(u + delta * direction, R)])
+        u = onto_ball(P[:, :d] + step / np.sqrt(d) * rng.standard_normal((P.shape[0], d)), R)
+        direction = unit(unit(P[:, d:] - P[:, :d]) + (step / R) * rng.standard_normal((P.shape[0], d)))
+        return np.hstack([u, onto_ball(u + delta * direction, R)])
 
     def move_points(P: np.ndarray, step: float, rng: np.random.Generator) -> np.ndarray:
         k = P.shape[1] // d
         moved = P + step / np.sqrt(d) * rng.standard_normal(P.shape)
-        return np.hstack([_onto_ball(moved[:, j * d:(j + 1) * d], R) for j in range(k)])
+        return np.hstack([onto_ball(moved[:, j * d:(j + 1) * d], R) for j in range(k)])
 
     # In high dimensions a random w is nearly orthogonal to the steepest direction: turn the
     # best sample pairs' w once before choosing the candidates (three Jacobians per pair).

@@ -105,7 +105,7 @@ def sample_for_deviations(d: int, radius: float, n_samples: int, seed: int) -> n
     w = rng.standard_normal((n_samples - half, d))
     w /= np.linalg.norm(w, axis=1, keepdims=True)
     close = U[: n_samples - half] + 1e-3 * radius * w
-    close *= np.minimum(1.0, radius / np.linalg.norm(close, axis=1))[:, None]
+    close = bounds.onto_ball(close, radius)
     return np.concatenate([U, close])
 
 
