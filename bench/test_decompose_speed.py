@@ -15,7 +15,7 @@ import pytest
 
 import nearid
 from conftest import peer, record_error
-from nearid.bench import CASES, NumpyLayer
+from nearid.app.bench import CASES, NumpyLayer
 from nearid.bounds import sample_ball
 from nearid.maps import ResidualNet
 

@@ -17,7 +17,7 @@ import pytest
 
 import nearid
 from conftest import peer, record_error
-from nearid.bench import numpy_resnet_forward, numpy_resnet_jacobian
+from nearid.app.bench import numpy_resnet_forward, numpy_resnet_jacobian
 from nearid.maps import ResidualNet
 
 N, D, WIDTH, DEPTH, SCALE, TOL = 20_000, 5, 12, 4, 0.3, 1e-13

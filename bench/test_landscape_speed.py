@@ -10,7 +10,7 @@ import pytest
 
 import nearid
 from conftest import measuring, peer, record_error
-from nearid.bench import CASES, numpy_loss_and_grad
+from nearid.app.bench import CASES, numpy_loss_and_grad
 from nearid.maps import ResidualNet
 
 CASE = CASES["gradient"]

@@ -22,7 +22,7 @@ from scipy.spatial.distance import pdist
 
 import nearid
 from conftest import measuring, peer, record_error
-from nearid.bench import CASES
+from nearid.app.bench import CASES
 
 
 def dgemm_gflops() -> float:

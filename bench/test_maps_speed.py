@@ -11,8 +11,8 @@ import peers
 import pytest
 
 from conftest import measuring, peer, record_error
-from nearid.bench import CASES as SIZES
-from nearid.bench import numpy_resnet_forward, numpy_resnet_jacobian
+from nearid.app.bench import CASES as SIZES
+from nearid.app.bench import numpy_resnet_forward, numpy_resnet_jacobian
 from nearid.maps import Affine, ResidualNet
 
 CASES = {"small": SIZES["forward_small"], "large": SIZES["forward_large"]}

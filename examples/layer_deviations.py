@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 import nearid
-from nearid import demo
+from nearid.app import demo
 
 
 def main() -> None:

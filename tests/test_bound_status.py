@@ -11,7 +11,8 @@ import pytest
 from scipy.optimize import minimize
 
 import nearid
-from nearid import bounds, demo
+from nearid import bounds
+from nearid.app import demo
 from nearid.maps import ResidualBlock, ResidualNet
 
 # The demo maps and the README's d = 8 net, as decompose() sees them with all defaults.

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import nearid
-from nearid import io, report
+from nearid import io
+from nearid.app import report
 from nearid.maps import Affine, Chain, ResidualNet
 
 

@@ -13,7 +13,8 @@ MODULES = [
     importlib.import_module(name)
     for name in ("nearid", "nearid.maps", "nearid.inversion", "nearid.linear", "nearid.lipschitz",
                  "nearid.decompose", "nearid.distill", "nearid.landscape", "nearid.export", "nearid.io",
-                 "nearid.report", "nearid.bench", "nearid.bounds", "nearid.schedules", "nearid.cli")
+                 "nearid.bounds", "nearid.schedules", "nearid.scaled", "nearid.app", "nearid.app.report",
+                 "nearid.app.bench", "nearid.app.cli", "nearid.app.demo")
 ]
 try:
     MODULES.append(importlib.import_module("nearid.dask"))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import nearid.app.report
 import nearid.io
-import nearid.report
 from nearid._files import atomic_write
 
 
@@ -48,4 +48,4 @@ def test_permissions_of_a_replaced_file_are_kept_and_links_followed(tmp_path):
 
 def test_io_and_report_write_through_it():
     # One implementation: io keeps the name it has always had, report uses the same function.
-    assert nearid.io.atomic_write is atomic_write and nearid.report.atomic_write is atomic_write
+    assert nearid.io.atomic_write is atomic_write and nearid.app.report.atomic_write is atomic_write

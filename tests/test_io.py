@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import nearid
-from nearid import cli
+from nearid.app import cli
 from nearid.maps import Affine, Chain, FromCallable, ResidualBlock, ResidualNet
 from references import activation, ball_points
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nearid
-from nearid import demo
+from nearid.app import demo
 from nearid.maps import ResidualBlock
 
 

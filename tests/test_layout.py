@@ -130,3 +130,47 @@ def test_io_depends_on_decompose_not_the_reverse():
     # Decomposition.save, an alias of nearid.io.save, is the one deferred use of io in decompose.
     source = (PACKAGE / "decompose.py").read_text()
     assert source.count("from .io import") == 1 and "nearid.io" in later["nearid.decompose"]
+
+
+def test_the_library_never_imports_the_application():
+    later = graph(deferred=True)
+    library = [m for m in later if not (m.startswith("nearid.app") or m == "nearid.__main__")]
+    assert library and "nearid.app.cli" in later["nearid.__main__"]
+    for module in library:
+        assert not {t for t in later[module] if t.startswith("nearid.app")}, module
+
+
+def _private_names_imported(file: Path) -> list[str]:
+    """Names starting with one underscore that `file` imports from another module
+    (``from .maps import _helper``); private modules themselves (``from . import _json``) are fine."""
+    found = []
+    for node in ast.walk(ast.parse(file.read_text(), str(file))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found += [f"{node.module}.{a.name}" for a in node.names
+                      if a.name.startswith("_") and not a.name.startswith("__") and a.name != "_core"]
+    return found
+
+
+def _foreign_impl_reads(file: Path) -> list[int]:
+    """Lines where `file` reads ``._impl`` of an object other than ``self``."""
+    return [node.lineno for node in ast.walk(ast.parse(file.read_text(), str(file)))
+            if isinstance(node, ast.Attribute) and node.attr == "_impl"
+            and not (isinstance(node.value, ast.Name) and node.value.id == "self")]
+
+
+def test_no_module_imports_another_modules_private_names():
+    for module, file in modules().items():
+        assert _private_names_imported(file) == [], module
+
+
+def test_only_maps_touches_the_compiled_objects_of_maps():
+    for module, file in modules().items():
+        if module != "nearid.maps":
+            assert _foreign_impl_reads(file) == [], f"{module} reads another object's ._impl"
+
+
+def test_the_layout_checkers_find_what_they_look_for(tmp_path):
+    source = tmp_path / "sample.py"
+    source.write_text("from .maps import _helper, Affine\nfrom . import _json\n\ndef f(g):\n    return g._impl\n")
+    assert _private_names_imported(source) == ["maps._helper"]
+    assert _foreign_impl_reads(source) == [5]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nearid
-from nearid import demo, report
+from nearid.app import demo, report
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")

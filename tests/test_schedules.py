@@ -68,7 +68,7 @@ def test_resolve_refuses_what_it_cannot_use(normalised, call, message):
 
 
 def test_every_list_of_schedule_names_comes_from_schedules():
-    from nearid import cli, report
+    from nearid.app import cli, report
 
     assert schedules.RECORDED_NAMES == schedules.NAMES + ("explicit",)
     commands = next(a for a in cli.parser()._actions if a.dest == "command")

@@ -33,6 +33,10 @@ py::dict to_dict(const PairwiseResult& result) {
 void bind_lipschitz(py::module_& m) {
   m.attr("REDUCTIONS") = py::tuple(py::cast(reduce_names()));
   m.attr("ON_DUPLICATE") = py::tuple(py::cast(on_duplicate_names()));
+  m.def("check_pair_count", &check_pair_count, py::arg("n"),
+        "Raise ValueError unless n >= 2 points, enough to form a pair.");
+  m.def("raise_duplicate_pair", &throw_duplicate_pair, py::arg("j"), py::arg("k"),
+        "Raise the ValueError of on_duplicate='raise' for equal X rows j and k whose Y rows differ.");
   m.def(
       "pairwise_lipschitz",
       [](const MatrixCRef& X, const MatrixCRef& Y, const std::string& reduce, const std::string& on_duplicate,

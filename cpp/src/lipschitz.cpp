@@ -329,11 +329,7 @@ PairwiseResult run(const Sets& s, Index rows, Reduce reduce, OnDuplicate on_dupl
       merged.dup_k = r.dup_k;
     }
   }
-  if (on_duplicate == OnDuplicate::Raise && merged.dup_j >= 0) {
-    throw std::invalid_argument("X rows " + std::to_string(merged.dup_j) + " and " + std::to_string(merged.dup_k) +
-                                " are equal but the Y rows differ, so the ratio is infinite; remove duplicate points "
-                                "or pass on_duplicate='inf'");
-  }
+  if (on_duplicate == OnDuplicate::Raise && merged.dup_j >= 0) throw_duplicate_pair(merged.dup_j, merged.dup_k);
   PairwiseResult result;
   result.pairs_evaluated = pairs;
   result.duplicates_skipped = merged.duplicates;
@@ -353,12 +349,20 @@ void check_pair_shapes(const MatrixCRef& X, const MatrixCRef& Y, const std::stri
 
 }  // namespace
 
+void check_pair_count(Index n) {
+  if (n < 2) throw std::invalid_argument("need at least 2 points (rows) to form a pair; got " + std::to_string(n));
+}
+
+void throw_duplicate_pair(Index j, Index k) {
+  throw std::invalid_argument("X rows " + std::to_string(j) + " and " + std::to_string(k) +
+                              " are equal but the Y rows differ, so the ratio is infinite; remove duplicate points "
+                              "or pass on_duplicate='inf'");
+}
+
 PairwiseResult pairwise_lipschitz(const MatrixCRef& X, const MatrixCRef& Y, Reduce reduce, OnDuplicate on_duplicate,
                                   Index top_k, const ProgressCallback& progress) {
   check_pair_shapes(X, Y, "X", "Y");
-  if (X.rows() < 2) {
-    throw std::invalid_argument("need at least 2 points (rows) to form a pair; got " + std::to_string(X.rows()));
-  }
+  check_pair_count(X.rows());
   const PointSet x = prepare(X, scale_exponent(X, nullptr)), y = prepare(Y, scale_exponent(Y, nullptr));
   const Sets sets{&x, &y, &x, &y, true};
   const long long n = X.rows();

@@ -25,8 +25,11 @@ Where things live (one module per concept):
 - checks and plumbing: ``_validation`` (array conversion and shapes; option
   lists come from the core), ``errors`` (exceptions and warnings),
   ``_native`` (loads the fastest compiled core, ``_core``), ``_progress``;
-- the application: ``cli``, ``report``, ``demo`` (the main job), ``bench``
-  (baselines, benchmark sizes and the timer), ``dask`` (scale-out).
+- scale-out: ``dask`` (the optional dask extra).
+
+The application built on the library (the ``nearid`` command, its report, the
+main job and the benchmark baselines) lives in the subpackage :mod:`nearid.app`;
+no library module imports it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""``python -m nearid``: the command line (see :mod:`nearid.cli`)."""
+"""``python -m nearid``: the command line (see :mod:`nearid.app.cli`)."""
 
-from .cli import entry_point
+from .app.cli import entry_point
 
 entry_point()

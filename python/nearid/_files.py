@@ -1,6 +1,6 @@
 """Writing files so that readers see the complete file or nothing.
 
-Used by :mod:`nearid.io` (saved decompositions and maps) and :mod:`nearid.report`
+Used by :mod:`nearid.io` (saved decompositions and maps) and :mod:`nearid.app.report`
 (report.json); it knows nothing about what the files hold.
 """
 

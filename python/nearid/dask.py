@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ._native import core as _core
 from ._validation import as_count, as_float_array, as_point_rows, check_finite, check_real_dtype
 from .errors import NoPairError
 from .lipschitz import PairwiseResult, best_pairs, check_options, pairwise_lipschitz_cross, pairwise_lipschitz_or_none
@@ -168,8 +169,7 @@ def pairwise_lipschitz(
     chunk, threads_per_task = _task_options(chunk, threads_per_task)
     X, Y, offsets, lazy = _row_blocks(X, Y, chunk)
     n = offsets[-1]
-    if n < 2:
-        raise ValueError(f"need at least 2 points (rows) to form a pair; got {n}")
+    _core.check_pair_count(n)
     count = len(offsets) - 1
     client = _client()
     if lazy:
@@ -202,8 +202,7 @@ def pairwise_lipschitz(
         if part["duplicate"] is not None and (duplicate is None or part["duplicate"] < duplicate):
             duplicate = part["duplicate"]
     if on_duplicate == "raise" and duplicate is not None:
-        raise ValueError(f"X rows {duplicate[0]} and {duplicate[1]} are equal but the Y rows differ, so the ratio "
-                         "is infinite; remove duplicate points or pass on_duplicate='inf'")
+        _core.raise_duplicate_pair(*duplicate)
     if not top:
         raise NoPairError()
     pairs = n * (n - 1) // 2

@@ -186,8 +186,8 @@ def solve(
     """The compiled solver on checked arguments (shared by :func:`invert` and decompositions):
     solutions must satisfy ||x|| <= radius; with a continuation map c, failed points are solved
     again by continuation in a of c(a z) / a up to `scale`."""
-    raw = _core.invert(f._impl, points, start, method, tol, atol, max_iter, anderson_memory, radius,
-                       None if continuation is None else continuation._impl, scale)
+    raw = _core.invert(f.compiled, points, start, method, tol, atol, max_iter, anderson_memory, radius,
+                       None if continuation is None else continuation.compiled, scale)
     return InversionResult(
         x=raw["x"],
         converged=raw["converged"].astype(bool),

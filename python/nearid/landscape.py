@@ -99,7 +99,7 @@ def loss_and_grad(net: ResidualNet, X: Any, Y: Any) -> LossAndGrad:
         Identical for any thread count (sums run over fixed chunks in order).
     """
     X_, Y_ = _data(net, X, Y)
-    loss, blocks = _core.loss_and_grad(net._impl, X_, Y_)
+    loss, blocks = _core.loss_and_grad(net.compiled, X_, Y_)
     return LossAndGrad(float(loss), tuple(BlockGradient(A, B, bias, shift) for A, B, bias, shift in blocks))
 
 
@@ -114,7 +114,7 @@ def functional_gradient(net: ResidualNet, X: Any, Y: Any) -> np.ndarray:
         (the identity for the last block).
     """
     X_, Y_ = _data(net, X, Y)
-    return _core.functional_gradient(net._impl, X_, Y_).reshape(net.depth, X_.shape[0], net.dim)
+    return _core.functional_gradient(net.compiled, X_, Y_).reshape(net.depth, X_.shape[0], net.dim)
 
 
 @dataclass(frozen=True, repr=False)

@@ -226,7 +226,7 @@ def jacobian_norms(f: Map, X: Any) -> JacobianNorms:
     if not isinstance(f, Map):
         raise TypeError(f"f must be a nearid map (nearid.maps.*); got {type(f).__name__}")
     points, _ = as_points(X, f.dim, "X")
-    J = f._impl.jacobian(points)
+    J = f.compiled.jacobian(points)
     return _norms(_core.jacobian_norms(J, None, f.dim))
 
 

@@ -73,6 +73,16 @@ class Map:
         """The dimension d of the domain and range."""
         return int(self._impl.dim)
 
+    @property
+    def compiled(self) -> Any:
+        """The compiled object (from ``nearid._core``) that evaluates this map.
+
+        nearid's solvers and kernels (inversion, the landscape gradients, the
+        Jacobian norms) take it so that a whole computation stays in C++; it has
+        no stable API of its own.
+        """
+        return self._impl
+
     def __call__(self, X: Any) -> np.ndarray:
         """Evaluate the map.
 

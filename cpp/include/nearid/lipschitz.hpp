@@ -40,6 +40,14 @@ struct PairwiseResult {
   Index duplicate_j = -1, duplicate_k = -1;  ///< smallest pair with X_j == X_k but Y_j != Y_k (-1: none)
 };
 
+/// Throws std::invalid_argument unless n >= 2 points, enough to form a pair.
+/// The one home of this check for every front end (in memory and Dask tiles).
+void check_pair_count(Index n);
+
+/// The error of on_duplicate = "raise": X rows j and k are equal but the Y rows
+/// differ (std::invalid_argument), shared by the kernels and Dask's merge.
+[[noreturn]] void throw_duplicate_pair(Index j, Index k);
+
 /// Max (or min) over pairs j < k of rows of ||Y_j - Y_k|| / ||X_j - X_k||,
 /// with direct differences (no ||x||^2 + ||y||^2 - 2 x.y shortcut), blocked
 /// over the triangle, in parallel, in O((n + tile) d) memory. The answer and

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _json, schedules
+from .. import _json, schedules
 
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -52,7 +52,7 @@ def _parse_ints(text: str, name: str) -> list[int]:
 
 
 def _load_map(path: str) -> Any:
-    from . import io
+    from .. import io
 
     file = Path(path)
     if not file.is_file():
@@ -156,7 +156,7 @@ def command_decompose(args: argparse.Namespace) -> int:
 
 
 def command_lipschitz(args: argparse.Namespace) -> int:
-    from .lipschitz import pairwise_lipschitz
+    from ..lipschitz import pairwise_lipschitz
 
     X = _load_points(args.X, "X")
     Y = _load_points(args.Y, "Y")
@@ -210,7 +210,7 @@ DEFAULT_SWEEP = (4, 8, 16, 32, 64)
 
 
 def parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     # Every option's help ends with its default.
     formatter = argparse.ArgumentDefaultsHelpFormatter
@@ -291,7 +291,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    from .errors import ConvergenceError
+    from ..errors import ConvergenceError
 
     arguments = parser().parse_args(argv)
     try:

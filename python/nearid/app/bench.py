@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _progress
+from .. import _progress
 
 __all__ = [
     "numpy_resnet_forward",

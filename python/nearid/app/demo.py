@@ -19,7 +19,7 @@ import numpy as np
 
 import nearid
 from nearid import bounds
-from nearid.bench import CASES, best_time, numpy_resnet_forward, numpy_resnet_jacobian
+from nearid.app.bench import CASES, best_time, numpy_resnet_forward, numpy_resnet_jacobian
 from nearid.bounds import sample_ball
 from nearid.maps import Affine, Chain, ResidualNet
 

@@ -31,12 +31,12 @@ from typing import Any
 
 import numpy as np
 
-from . import _json, _progress, bounds, schedules
-from ._files import atomic_write
-from .decompose import Decomposition, decompose
-from .errors import NearidWarning
-from .io import map_to_json
-from .maps import Map
+from .. import _json, _progress, bounds, schedules
+from .._files import atomic_write
+from ..decompose import Decomposition, decompose
+from ..errors import NearidWarning
+from ..io import map_to_json
+from ..maps import Map
 
 __all__ = ["REPORT_KEYS", "build_report", "write_report", "plots_available", "summary"]
 
