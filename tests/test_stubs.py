@@ -116,3 +116,14 @@ def test_parameters_match_the_stub(module):
 def test_package_ships_typing_markers():
     assert STUB.is_file()
     assert STUB.with_name("py.typed").is_file()
+
+
+def test_mypy_finds_no_error_in_the_package(tmp_path):
+    """The package type-checks against its own stubs (the settings are pyproject.toml's)."""
+    package = Path(nearid.__file__).parent
+    config = Path(__file__).parents[1] / "pyproject.toml"
+    if not config.exists():
+        pytest.skip("the mypy settings live in the source tree's pyproject.toml")
+    command = [sys.executable, "-m", "mypy", "--config-file", str(config), "--cache-dir", str(tmp_path), str(package)]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]

@@ -293,12 +293,12 @@ def train(
             norms[step] = np.sqrt(sum(np.sum(g[j] ** 2) for g in grads for j in indices))
             # This step's direction as (numerator, denominator): the gradient over 1, or Adam's
             # m_hat over sqrt(v_hat) + eps. A step of size `rate` is params - rate * numerator / denominator.
-            directions = []
+            directions: list[list[tuple[Any, Any]]] = []
             for i, g in enumerate(grads):
                 if optimizer == "gd":
                     directions.append([(g[j], 1.0) for j in indices])
                     continue
-                block = []
+                block: list[tuple[Any, Any]] = []
                 for t, j in enumerate(indices):
                     m, v = first[i][t], second[i][t]
                     m *= 0.9

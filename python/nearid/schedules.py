@@ -201,12 +201,18 @@ def resolve(
         if name == "uniform":
             scales = uniform(m)
         elif name == "theorem":
+            assert constants is not None  # needs_constants
             rate_used = theorem_rate(m, constants.alpha, constants.R, constants.B)
             scales = geometric(m, rate_used)
         elif name == "geometric":
-            rate_used = balanced_geometric_rate(m, constants.M) if rate is None else float(rate)
+            if rate is None:
+                assert constants is not None  # needs_constants
+                rate_used = balanced_geometric_rate(m, constants.M)
+            else:
+                rate_used = float(rate)
             scales = geometric(m, rate_used)
         else:
+            assert constants is not None  # needs_constants
             if normalised is None:
                 raise ValueError("the balanced schedule needs the normalised map (normalised=...) to measure")
             scales = balanced(normalised, m, constants.R, n_samples, seed)

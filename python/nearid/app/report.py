@@ -279,7 +279,7 @@ def _sweep_figure(plt: Any, report: dict[str, Any]) -> Any:
     first = sweep["theorem"][0]
     axes.loglog(ms, first * (np.log(2 * ms) / ms) / (np.log(2 * ms[0]) / ms[0]), "k:", lw=1,
                 label="c log(2m) / m through the first theorem point")
-    axes.xaxis.set_major_locator(FixedLocator(ms))
+    axes.xaxis.set_major_locator(FixedLocator([float(m) for m in ms]))
     axes.xaxis.set_minor_locator(NullLocator())
     axes.set_xticklabels([str(int(m)) for m in ms])
     axes.set_xlabel("m (nonlinear layers)")
