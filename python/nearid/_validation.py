@@ -117,17 +117,31 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     raise ValueError(f"{name} must be {'' if len(choices) == 2 else 'one of '}{listed}; got {got}")
 
 
+def _as_real(value: Any) -> float:
+    """`value` as a float, NaN for what is not a real number (bool and str included)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        return float("nan")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def as_nonnegative(value: Any, name: str) -> float:
     """`value` as a float when it is a finite real number >= 0 (bool and str refused);
     ValueError naming `name` otherwise."""
-    number = float("nan")
-    if not isinstance(value, (bool, np.bool_, str, bytes)):
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            pass
+    number = _as_real(value)
     if not np.isfinite(number) or number < 0:
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+    return number
+
+
+def as_positive(value: Any, name: str) -> float:
+    """`value` as a float when it is a finite real number > 0 (bool and str refused);
+    ValueError naming `name` otherwise."""
+    number = _as_real(value)
+    if not np.isfinite(number) or number <= 0:
+        raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
     return number
 
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import bounds, schedules
 from ._native import core as _core
-from ._validation import as_count, as_index, as_points, as_seed, as_vector, check_choice, is_real_scalar
+from ._validation import as_count, as_index, as_points, as_positive, as_seed, as_vector, check_choice, is_real_scalar
 from .bounds import Constants
 from .errors import EstimateWarning, VacuousBoundWarning
 from .inversion import METHODS, raise_unless_converged, solve
@@ -545,8 +545,7 @@ def _checked_state(
         raise ValueError(f"schedule must be one of {schedules.RECORDED_NAMES}; got {schedule!r}")
     if rate is not None and not (is_real_scalar(rate) and 0.0 < rate < 1.0):
         raise ValueError(f"rate must be None or a number in (0, 1); got {rate!r}")
-    if not is_real_scalar(radius) or not np.isfinite(radius) or radius <= 0:
-        raise ValueError(f"radius must be a finite number > 0; got {radius!r}")
+    radius = as_positive(radius, "radius")
     center = as_vector(center, "center", d)
     J0 = np.array(jacobian_at_center, dtype=np.float64)
     if J0.shape != (d, d) or not np.all(np.isfinite(J0)):
@@ -752,9 +751,7 @@ def decompose(
     if not isinstance(h, Map):
         raise TypeError(f"h must be a nearid map (nearid.maps.*); got {type(h).__name__}")
     m = as_count(m, "m")
-    radius = float(radius)
-    if not np.isfinite(radius) or radius <= 0:
-        raise ValueError(f"radius must be a finite number > 0; got {radius}")
+    radius = as_positive(radius, "radius")
     d = h.dim
     center_ = np.zeros(d) if center is None else as_vector(center, "center", d)
     center_.setflags(write=False)

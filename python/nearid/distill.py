@@ -22,7 +22,7 @@ import numpy as np
 
 from . import bounds
 from ._native import core as _core
-from ._validation import as_count, as_nonnegative, as_seed, check_choice
+from ._validation import as_count, as_nonnegative, as_positive, as_seed, check_choice
 from .decompose import Decomposition
 from .lipschitz import jacobian_norms
 from .maps import ACTIVATIONS, ResidualBlock, ResidualNet
@@ -168,9 +168,7 @@ def distill(
     n_samples = as_count(n_samples, "n_samples")
     n_heldout = as_count(n_heldout, "n_heldout")
     ridge = as_nonnegative(ridge, "ridge")
-    feature_scale = float(feature_scale)
-    if not np.isfinite(feature_scale) or feature_scale <= 0:
-        raise ValueError(f"feature_scale must be a finite number > 0; got {feature_scale}")
+    feature_scale = as_positive(feature_scale, "feature_scale")
 
     rng = np.random.default_rng(seed)
     d = dec.dim

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import _progress
 from ._native import core as _core
-from ._validation import as_count, as_matrix, is_real_scalar
+from ._validation import as_count, as_matrix, as_positive, is_real_scalar
 from .errors import DivergenceError
 from .maps import ResidualBlock, ResidualNet
 
@@ -245,9 +245,7 @@ def train(
     """
     X_, Y_ = _data(net, X, Y)
     steps = as_count(steps, "steps")
-    if not is_real_scalar(lr) or not np.isfinite(lr) or lr <= 0:
-        raise ValueError(f"lr must be a finite number > 0; got {lr!r}")
-    lr = float(lr)
+    lr = as_positive(lr, "lr")
     if optimizer not in ("adam", "gd"):
         raise ValueError(f"optimizer must be 'adam' or 'gd'; got {optimizer!r}")
     trainable = tuple(trainable)
