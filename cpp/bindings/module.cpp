@@ -15,4 +15,5 @@ PYBIND11_MODULE(NEARID_MODULE_NAME, m) {
   nearid::bindings::bind_lipschitz(m);
   nearid::bindings::bind_landscape(m);
   nearid::bindings::bind_distillation(m);
+  nearid::bindings::bind_certify(m);
 }

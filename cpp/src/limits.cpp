@@ -23,6 +23,7 @@ const std::vector<CountLimit>& count_limits() {
       {"n_heldout", 2, Index{1} << 32},
       {"chunk", 1, Index{1} << 40},
       {"steps", 1, 1'000'000'000},
+      {"max_boxes", 1, Index{1} << 30},
   };
   return limits;
 }

@@ -18,7 +18,9 @@ Where things live (one module per concept):
 - decompositions: ``decompose`` (DecompositionSpec, Decomposition),
   ``schedules`` (every named schedule), ``bounds`` (alpha, M, L, B, the
   bounds and their status);
-- solvers and measurement: ``inversion``, ``lipschitz``, ``landscape``,
+- solvers and measurement: ``inversion``, ``lipschitz``, ``certification``
+  (certified two-sided bounds: :func:`certify`; the interval kernels are in
+  C++), ``landscape``,
   ``distill``, ``export`` (PyTorch);
 - files: ``_map_spec`` (maps <-> plain specs), ``io`` (JSON and .npz, which
   depends on decompose, never the reverse), ``_files`` (atomic writes);
@@ -43,6 +45,7 @@ from . import _native, bounds, export, landscape, lipschitz, maps, scaled, sched
 from ._native import variant as cpu_variant
 from ._validation import as_count
 from .bounds import Constants
+from .certification import Certificate, certify
 from .decompose import Decomposition, DecompositionSpec, InversionSettings, LayerDeviations, decompose
 from .distill import DistilledNet, distill
 from .errors import ConvergenceError, DivergenceError, EstimateWarning, NearidWarning, NoPairError, VacuousBoundWarning
@@ -101,6 +104,7 @@ def num_threads(n: int) -> Iterator[None]:
 
 __all__ = [
     "__version__",
+    "Certificate",
     "Constants",
     "ConvergenceError",
     "NoPairError",
@@ -118,6 +122,7 @@ __all__ = [
     "LayerDeviations",
     "PairwiseResult",
     "bounds",
+    "certify",
     "cpu_variant",
     "decompose",
     "distill",

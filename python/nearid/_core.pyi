@@ -6,7 +6,7 @@ stubtest, and the parameter names pybind11 writes in each docstring).
 """
 
 from collections.abc import Callable, Sequence
-from typing import NoReturn, type_check_only
+from typing import Any, NoReturn, type_check_only
 
 import numpy as np
 import numpy.typing as npt
@@ -43,6 +43,18 @@ def hardt_ma_spectrum(A: _Array) -> tuple[float, float]: ...
 def log_determinant(A: _Array) -> tuple[float, float]: ...
 def check_pair_count(n: int) -> None: ...
 def raise_duplicate_pair(j: int, k: int) -> NoReturn: ...
+def certify(
+    f: Map,
+    quantity: str,
+    radius: float,
+    center: _Array | None,
+    rtol: float,
+    max_seconds: float,
+    max_boxes: int,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, Any]: ...
+def interval_activation(activation: str, lo: float, hi: float, order: int) -> tuple[float, float]: ...
+def interval_norm_bounds(mid: _Array, rad: _Array) -> tuple[float, float, float]: ...
 def pairwise_lipschitz(
     X: _Array, Y: _Array, reduce: str, on_duplicate: str, top_k: int, progress: Callable[[float], None] | None = None
 ) -> dict[str, object]: ...
@@ -62,6 +74,7 @@ STOP_REASONS: tuple[str, ...]
 INVERSION_METHODS: tuple[str, ...]
 ACTIVATIONS: tuple[str, ...]
 REDUCTIONS: tuple[str, ...]
+QUANTITIES: tuple[str, ...]
 ON_DUPLICATE: tuple[str, ...]
 LIMITS: dict[str, tuple[int, int]]
 
