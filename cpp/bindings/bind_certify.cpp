@@ -20,7 +20,7 @@ void bind_certify(py::module_& m) {
   m.def(
       "certify",
       [](const Map& f, const std::string& quantity, double radius, const std::optional<VectorXd>& center, double rtol,
-         double max_seconds, Index max_boxes, py::object progress) {
+         double max_seconds, Index max_boxes, py::object progress, double scale_lo, double scale_hi) {
         const Quantity q = parse_quantity(quantity);
         CertifyOptions options;
         options.radius = radius;
@@ -28,6 +28,8 @@ void bind_certify(py::module_& m) {
         options.rtol = rtol;
         options.max_seconds = max_seconds;
         options.max_boxes = max_boxes;
+        options.scale_lo = scale_lo;
+        options.scale_hi = scale_hi;
         CertificateResult r;
         const ProgressCallback report = python_progress(std::move(progress));  // destroyed with the GIL held
         {
@@ -47,9 +49,18 @@ void bind_certify(py::module_& m) {
         return out;
       },
       py::arg("f"), py::arg("quantity"), py::arg("radius"), py::arg("center"), py::arg("rtol"), py::arg("max_seconds"),
-      py::arg("max_boxes"), py::arg("progress") = py::none(),
+      py::arg("max_boxes"), py::arg("progress") = py::none(), py::arg("scale_lo") = 0.0, py::arg("scale_hi") = 1.0,
       "Branch-and-bound certificate of a Lipschitz quantity of f on a ball: dict(lower, upper, witness, boxes, "
-      "seconds, stopped, delta_lower, delta_upper, k_inverse_norm). max_seconds <= 0: no limit.");
+      "seconds, stopped, delta_lower, delta_upper, k_inverse_norm). max_seconds <= 0: no limit. quantity "
+      "'layer_curvature' bounds sup ||D^2 f(a u)[u]|| over the ball and a in [scale_lo, scale_hi].");
+  m.def(
+      "layer_deviation_lower",
+      [](const Map& f, const VectorXd& u, double a0, double a1) {
+        py::gil_scoped_release release;
+        return layer_deviation_lower(f, u, a0, a1);
+      },
+      py::arg("f"), py::arg("u"), py::arg("a0"), py::arg("a1"),
+      "A rigorous lower bound on ||Df(a1 u) Df(a0 u)^-1 - I|| (a decomposition layer's deviation at g(u)).");
   // The interval kernels, for the tests' independent checks.
   m.def(
       "interval_activation",

@@ -333,6 +333,10 @@ Enclosure enclose(const std::vector<Stage>& stages, Vec x, Quantity quantity, bo
           out.tangents[static_cast<std::size_t>(c)] =
               dj.empty() ? MidRad::point(RowMatrixXd::Zero(j.mid.rows(), j.mid.cols())) : dj[static_cast<std::size_t>(c)];
         }
+      } else if (!s.block) {
+        // An affine stage multiplies: W P' (not P' + (W - I) P', whose radius grows by |W - I|, up to 2 for
+        // a rotation by pi, at every such stage).
+        for (MidRad& dp : out.tangents) dp = interval::multiply(s.W, dp);
       } else {
         for (Index c = 0; c < q; ++c) {
           MidRad& dp = out.tangents[static_cast<std::size_t>(c)];
@@ -351,7 +355,13 @@ Enclosure enclose(const std::vector<Stage>& stages, Vec x, Quantity quantity, bo
       if (!s.block) full = MidRad::point(s.W);  // exact, however small
       out.jac = first ? full : interval::multiply(full, out.jac);
     }
-    out.dev = first ? j : add(add(j, out.dev), interval::multiply(j, out.dev));
+    if (first) {
+      out.dev = j;
+    } else if (!s.block) {
+      out.dev = add(j, interval::multiply(s.W, out.dev));  // W (I + dev) - I = (W - I) + W dev
+    } else {
+      out.dev = add(add(j, out.dev), interval::multiply(j, out.dev));
+    }
     first = false;
   }
   out.product = quantity == Quantity::Lipschitz ? product : up(product - 1.0);
@@ -509,12 +519,17 @@ PointBounds bounds_at(const std::vector<Stage>& stages, const VectorXd& point, Q
   return out;
 }
 
+constexpr Index kMaxAscentDim = 16;
+
 // Local ascent of the point bound from `start` (gradient steps of the top singular value, or
 // descent of the smallest one for the inverse, projected onto the ball; a step is kept only when
 // the rigorous bound at the new point is larger): a better witness than the boxes' centres.
 void ascend(const std::vector<Stage>& stages, Quantity quantity, const RowMatrixXd* k_inverse, const VectorXd& center,
             double radius, VectorXd& point, PointBounds& bounds) {
   const Index d = point.size();
+  // The gradient takes one tangent per coordinate: d enclosures of Df's derivative, worth it
+  // only in the small dimensions where boxes can converge at all.
+  if (d > kMaxAscentDim) return;
   const MidRad axes = MidRad::point(RowMatrixXd::Identity(d, d));
   double step = 0.05 * radius;
   for (int iteration = 0; iteration < 40 && step > 1e-12 * radius; ++iteration) {
@@ -544,15 +559,59 @@ void ascend(const std::vector<Stage>& stages, Quantity quantity, const RowMatrix
 
 }  // namespace
 
+double layer_deviation_lower(const Map& f, const VectorXd& u, double a0, double a1) {
+  const Index d = f.dim();
+  if (u.size() != d || !u.allFinite()) throw std::invalid_argument("u must be a finite point of dimension d");
+  if (!(0.0 <= a0 && a0 < a1 && a1 <= 1.0)) throw std::invalid_argument("need 0 <= a0 < a1 <= 1");
+  std::vector<Stage> stages;
+  flatten(f, stages);
+  // The points a u, enclosed (their rounding must not make the two Jacobians belong to different u).
+  auto scaled_point = [&](double a) {
+    Vec x{VectorXd(d), VectorXd(d)};
+    for (Index i = 0; i < d; ++i) {
+      const Interval xi = Interval::point(a) * Interval::point(u[i]);
+      x.mid[i] = xi.mid();
+      x.rad[i] = xi.rad();
+    }
+    return x;
+  };
+  const Enclosure e1 = enclose(stages, scaled_point(a1), Quantity::Deviation, false);
+  const Enclosure e0 = enclose(stages, scaled_point(a0), Quantity::Deviation, false);
+  // Dh_i - I = (C - K) K^{-1} with C = I + dev1, K = I + dev0: its norm is at least ||(C - K) w|| / ||K w||.
+  MidRad difference{e1.dev.mid - e0.dev.mid, RowMatrixXd()};
+  difference.rad = ((e1.dev.rad + e0.dev.rad + difference.mid.cwiseAbs() * (2.0 * kUnit)) * (1.0 + 4.0 * kUnit)).array() + kTiny;
+  MidRad k = e0.dev;
+  add_identity(k, 1.0);
+  if (!k.mid.allFinite() || !difference.mid.allFinite()) return 0.0;
+  Eigen::FullPivLU<Eigen::MatrixXd> lu{Eigen::MatrixXd(k.mid)};
+  if (!lu.isInvertible()) return 0.0;
+  const RowMatrixXd k_inverse = lu.inverse();
+  const RowMatrixXd quotient = difference.mid * k_inverse;
+  Eigen::JacobiSVD<Eigen::MatrixXd> svd(Eigen::MatrixXd(quotient), Eigen::ComputeFullV);
+  const RowMatrixXd w = k_inverse * svd.matrixV().col(0);
+  const MidRad top = interval::multiply(difference, MidRad::point(w));
+  const MidRad bottom = interval::multiply(k, MidRad::point(w));
+  const double numerator =
+      down(interval::euclidean_lower(top.mid.data(), d) - interval::euclidean_upper(top.rad.data(), d));
+  const double denominator =
+      up(interval::euclidean_upper(bottom.mid.data(), d) + interval::euclidean_upper(bottom.rad.data(), d));
+  if (!(numerator > 0.0) || !(denominator > 0.0) || !(denominator < kInf)) return 0.0;
+  return std::max(down(numerator / denominator), 0.0);
+}
+
 Quantity parse_quantity(const std::string& name) {
   if (name == "lipschitz") return Quantity::Lipschitz;
   if (name == "deviation") return Quantity::Deviation;
   if (name == "inverse_lipschitz") return Quantity::InverseLipschitz;
-  throw std::invalid_argument("quantity must be one of 'lipschitz', 'deviation', 'inverse_lipschitz'; got '" + name +
-                              "'");
+  if (name == "jacobian_lipschitz") return Quantity::JacobianLipschitz;
+  if (name == "layer_curvature") return Quantity::LayerCurvature;
+  throw std::invalid_argument(
+      "quantity must be one of 'lipschitz', 'deviation', 'jacobian_lipschitz', 'inverse_lipschitz'; got '" + name + "'");
 }
 
-std::vector<std::string> quantity_names() { return {"lipschitz", "deviation", "inverse_lipschitz"}; }
+std::vector<std::string> quantity_names() {
+  return {"lipschitz", "deviation", "jacobian_lipschitz", "inverse_lipschitz"};
+}
 
 CertificateResult certify(const Map& f, Quantity quantity, const CertifyOptions& options,
                           const ProgressCallback& progress) {
@@ -573,6 +632,19 @@ CertificateResult certify(const Map& f, Quantity quantity, const CertifyOptions&
     throw std::invalid_argument("rtol must be a finite number > 0; got " + std::to_string(options.rtol));
   }
   if (options.max_boxes < 1) throw std::invalid_argument("max_boxes must be >= 1");
+  const bool curvature = quantity == Quantity::JacobianLipschitz || quantity == Quantity::LayerCurvature;
+  const double scale_lo = options.scale_lo, scale_hi = options.scale_hi;
+  if (quantity == Quantity::LayerCurvature) {
+    if (!(0.0 <= scale_lo && scale_lo <= scale_hi && scale_hi <= 1.0)) {
+      throw std::invalid_argument("layer curvature: need 0 <= scale_lo <= scale_hi <= 1");
+    }
+    if (center.cwiseAbs().maxCoeff() != 0.0) throw std::invalid_argument("layer curvature: the ball must be centred at 0");
+  }
+  // The search space: the ball's points, and for jacobian_lipschitz also unit directions v
+  // (the second half of each box, in the unit ball: sup over ||v|| <= 1 of a norm linear in v
+  // is attained on the sphere).
+  // For layer_curvature the last coordinate is a, in [scale_lo, scale_hi].
+  const Index D = quantity == Quantity::JacobianLipschitz ? 2 * d : (quantity == Quantity::LayerCurvature ? d + 1 : d);
 
   std::vector<Stage> stages;
   flatten(f, stages);
@@ -627,13 +699,64 @@ CertificateResult certify(const Map& f, Quantity quantity, const CertifyOptions&
     }
   }
 
+  if (curvature) {
+    for (const Stage& s : stages) {
+      if (!s.block || !interval::has_kink(s.block->activation)) continue;
+      for (const Interval& z : s.pre_on_ball) {
+        if (z.lo < 0.0 && 0.0 < z.hi) {
+          throw std::invalid_argument(
+              std::string(quantity == Quantity::JacobianLipschitz ? "jacobian_lipschitz" : "layer_curvature") +
+              " needs a differentiable Jacobian on the ball, but a relu pre-activation may cross 0 inside it "
+              "(where the Jacobian jumps); use a smooth activation or a ball that avoids the kinks");
+        }
+      }
+    }
+  }
+
   // An upper bound on ||K^{-1}|| (inverse only).
   const double kinv_norm = kinv ? interval::norm_upper(k_inverse) : 0.0;
+
+  // For the curvature quantities: the region's points x and directions (one column).
+  auto points_and_direction = [&](const Vec& region, Vec& x, MidRad& direction) {
+    direction.mid.resize(d, 1);
+    direction.rad.resize(d, 1);
+    if (quantity == Quantity::JacobianLipschitz) {
+      x = Vec{region.mid.head(d), region.rad.head(d)};
+      direction.mid.col(0) = region.mid.tail(d);
+      direction.rad.col(0) = region.rad.tail(d);
+      return;
+    }
+    // x = a u for a and u in the box; the direction d/da (a u) = u.
+    const Interval a = interval::intersect(interval::from_mid_rad(region.mid[d], region.rad[d]),
+                                           Interval{scale_lo, scale_hi});
+    x.mid.resize(d);
+    x.rad.resize(d);
+    for (Index i = 0; i < d; ++i) {
+      const Interval xi = a * interval::from_mid_rad(region.mid[i], region.rad[i]);
+      x.mid[i] = xi.mid();
+      x.rad[i] = xi.rad();
+    }
+    sanitize(x);
+    direction.mid.col(0) = region.mid.head(d);
+    direction.rad.col(0) = region.rad.head(d);
+  };
+  auto curvature_upper = [&](const Vec& region) {
+    Vec x;
+    MidRad direction;
+    points_and_direction(region, x, direction);
+    // x lies in the ball (a u with ||u|| <= R and a <= 1, or the first half of the box): the ball's
+    // enclosures hold.
+    const Enclosure e = enclose(stages, x, Quantity::Deviation, true, &direction);
+    if (!e.smooth) return kInf;
+    const double upper = interval::norm_upper(e.tangents[0]);
+    return std::isnan(upper) ? kInf : upper;
+  };
 
   const MidRad axes = MidRad::point(RowMatrixXd::Identity(d, d));
   const double r2_inside = down(down(radius * radius) * (1.0 - 4.0 * kUnit));
   // The box's upper bound. `enough`: a bound at or below it needs no second-order refinement.
   auto box_upper = [&](const Vec& region, double enough) {
+    if (curvature) return curvature_upper(region);
     double upper = kInf;
     // Boxes that stick out of the ball first use the ball's enclosures (valid on box and ball).
     double far = 0.0;
@@ -669,16 +792,66 @@ CertificateResult certify(const Map& f, Quantity quantity, const CertifyOptions&
     return std::isnan(upper) ? kInf : upper;
   };
 
+  // A point of the search space from a box's centre: moved into the ball (and the direction
+  // onto the unit sphere), and a rigorous lower bound on the quantity's value there.
+  auto point_of = [&](const VectorXd& mid) {
+    VectorXd point(D);
+    point.head(d) = point_in_ball(mid.head(d), center, radius);
+    if (quantity == Quantity::JacobianLipschitz) {
+      VectorXd v = mid.tail(d);
+      const double norm = v.norm();
+      if (!(norm > 0.0) || !std::isfinite(norm)) {
+        v = VectorXd::Unit(d, 0);
+      } else {
+        v /= norm * (1.0 + 1e-12);
+      }
+      point.tail(d) = v;
+    }
+    if (quantity == Quantity::LayerCurvature) point[d] = std::clamp(mid[d], scale_lo, scale_hi);
+    return point;
+  };
+  auto lower_at = [&](const VectorXd& point) {
+    if (!curvature) return bounds_at(stages, point, quantity, kinv);
+    // The point (and direction, or scale a) as given: x = a u is enclosed (its rounding), still a point's worth.
+    Vec x;
+    MidRad direction;
+    points_and_direction(Vec{point, VectorXd::Zero(D)}, x, direction);
+    PointBounds out;
+    const Enclosure e = enclose(stages, x, Quantity::Deviation, false, &direction);
+    out.lower = interval::norm_lower(e.tangents[0]);
+    return out;
+  };
+  // Which coordinates of a box are outside the search space for sure.
+  const double r2 = up(up(radius * radius) * (1.0 + 4.0 * kUnit));
+  auto outside = [&](const Vec& region) {
+    if (distance_squared_lower(Vec{region.mid.head(d), region.rad.head(d)}, center) > r2) return true;
+    return quantity == Quantity::JacobianLipschitz && distance_squared_lower(Vec{region.mid.tail(d), region.rad.tail(d)}, VectorXd::Zero(d)) >
+                        up(1.0 + 4.0 * kUnit);
+  };
+
   CertificateResult result;
-  PointBounds best = bounds_at(stages, center, quantity, kinv);
-  result.witness = center;
-  ascend(stages, quantity, kinv, center, radius, result.witness, best);
+  {
+    VectorXd origin = VectorXd::Zero(D);
+    origin.head(d) = center;
+    if (quantity == Quantity::JacobianLipschitz) origin[d] = 1.0;
+    if (quantity == Quantity::LayerCurvature) origin[d] = scale_hi;
+    result.witness = point_of(origin);
+  }
+  PointBounds best = lower_at(result.witness);
+  if (!curvature) ascend(stages, quantity, kinv, center, radius, result.witness, best);
   double delta_lower = best.delta_lower;
 
   std::priority_queue<Box, std::vector<Box>, ByUpper> heap;
   long long next_id = 0;
   {
-    Vec root{center, VectorXd::Constant(d, up(radius))};
+    Vec root{VectorXd::Zero(D), VectorXd::Constant(D, 1.0)};
+    root.mid.head(d) = center;
+    root.rad.head(d).setConstant(up(radius));
+    if (quantity == Quantity::LayerCurvature) {
+      const Interval a{scale_lo, scale_hi};
+      root.mid[d] = a.mid();
+      root.rad[d] = a.rad();
+    }
     heap.push(Box{root, box_upper(root, 0.0), next_id++});
     result.boxes = 1;
   }
@@ -718,8 +891,16 @@ CertificateResult certify(const Map& f, Quantity quantity, const CertifyOptions&
     std::vector<Box> children;
     children.reserve(parents.size() * 2);
     for (const Box& parent : parents) {
+      // The widest side relative to its part's size (the ball's radius, or 1 for directions).
       Index axis = 0;
-      parent.region.rad.maxCoeff(&axis);
+      double widest = -1.0;
+      for (Index i = 0; i < D; ++i) {
+        const double relative = parent.region.rad[i] / (i < d ? radius : 1.0);
+        if (relative > widest) {
+          widest = relative;
+          axis = i;
+        }
+      }
       const double half = parent.region.rad[axis] * 0.5;
       if (!(half > 0.0) || !(half < parent.region.rad[axis]) ||
           !(std::fabs(parent.region.mid[axis]) + half > std::fabs(parent.region.mid[axis]))) {
@@ -743,20 +924,19 @@ CertificateResult certify(const Map& f, Quantity quantity, const CertifyOptions&
     std::vector<char> inside(children.size(), 1);
     std::vector<PointBounds> at_mid(children.size());
     std::vector<VectorXd> mids(children.size());
-    const double r2 = up(up(radius * radius) * (1.0 + 4.0 * kUnit));
     for_each_tile(
         static_cast<Index>(children.size()), 8,
         [&](Index begin, Index end) {
           for (Index i = begin; i < end; ++i) {
             Box& child = children[static_cast<std::size_t>(i)];
             if (child.id < 0) continue;
-            if (distance_squared_lower(child.region, center) > r2) {
+            if (outside(child.region)) {
               inside[static_cast<std::size_t>(i)] = 0;
               continue;
             }
             child.upper = box_upper(child.region, enough);
-            mids[static_cast<std::size_t>(i)] = point_in_ball(child.region.mid, center, radius);
-            at_mid[static_cast<std::size_t>(i)] = bounds_at(stages, mids[static_cast<std::size_t>(i)], quantity, kinv);
+            mids[static_cast<std::size_t>(i)] = point_of(child.region.mid);
+            at_mid[static_cast<std::size_t>(i)] = lower_at(mids[static_cast<std::size_t>(i)]);
           }
         },
         0, {});
@@ -778,7 +958,7 @@ CertificateResult certify(const Map& f, Quantity quantity, const CertifyOptions&
       delta_lower = std::max(delta_lower, at_mid[i].delta_lower);
       heap.push(children[i]);
     }
-    if (best.lower > lower_before) ascend(stages, quantity, kinv, center, radius, result.witness, best);
+    if (best.lower > lower_before && !curvature) ascend(stages, quantity, kinv, center, radius, result.witness, best);
     if (progress) progress(std::min(1.0, target_lower() / std::max(heap.top().upper, 1e-300)));
     if (!split_any) {
       result.stopped = "exhausted";

@@ -33,7 +33,8 @@ _NAMES = ("alpha", "M", "L", "B")
 USES = {"paper": ("alpha", "B"), "sharp": ("alpha", "M")}
 
 #: How each status is written in summaries, plot legends and reprs.
-STATUS_LABELS = {"proven": "proven bound", "estimated": "estimated bound (sample constants)"}
+STATUS_LABELS = {"proven": "proven bound", "certified": "certified bound",
+                 "estimated": "estimated bound (sample constants)"}
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,10 @@ class Constants:
     and "L" and "B" when they were derived from an estimated alpha or M.
     (An L or B that equals the value derived from an estimated alpha or M is
     counted as estimated even if it was passed in: the conservative reading.)
-    :attr:`status` is "proven" when nothing is estimated.
+    ``certified`` names the constants that are certified upper bounds
+    (:meth:`nearid.Decomposition.certify`), and L and B derived from them.
+    :attr:`status` is "estimated" when anything is estimated, else "certified"
+    when something is certified, else "proven" (every constant given).
     """
 
     alpha: float
@@ -55,6 +59,7 @@ class Constants:
     B: float
     estimated: tuple[str, ...] = ()
     n_samples: int = 0
+    certified: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("alpha", "M", "L", "B"):
@@ -75,18 +80,32 @@ class Constants:
         if estimated & {"alpha", "M"} and self.B == B:
             estimated.add("B")
         object.__setattr__(self, "estimated", tuple(name for name in _NAMES if name in estimated))
+        if not set(self.certified) <= set(_NAMES) or len(set(self.certified)) != len(self.certified):
+            raise ValueError(f"certified must list distinct names among {_NAMES}; got {self.certified!r}")
+        certified = set(self.certified) - estimated
+        if "alpha" in certified and self.L == L:
+            certified.add("L")
+        if {"alpha", "M"} & certified and not {"alpha", "M"} & estimated and self.B == B:
+            certified.add("B")
+        certified -= estimated
+        object.__setattr__(self, "certified", tuple(name for name in _NAMES if name in certified))
         if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 0:
             raise ValueError(f"n_samples must be an integer >= 0; got {self.n_samples!r}")
 
     @property
     def status(self) -> str:
-        """"proven" when every constant was given, else "estimated"."""
-        return "estimated" if self.estimated else "proven"
+        """"estimated" when a constant is a sample estimate, else "certified" when one
+        is a certified bound, else "proven" (every constant given)."""
+        return "estimated" if self.estimated else ("certified" if self.certified else "proven")
 
     def bound_status(self, kind: str) -> str:
-        """Status of the bound `kind` ("paper" or "sharp"): "proven" when every
-        constant it uses (:data:`USES`) was given, else "estimated"."""
-        return "estimated" if set(USES[kind]) & set(self.estimated) else "proven"
+        """Status of the bound `kind` ("paper" or "sharp") from the constants it uses
+        (:data:`USES`): "estimated" if any is estimated, else "certified" if any is
+        certified, else "proven"."""
+        uses = set(USES[kind])
+        if uses & set(self.estimated):
+            return "estimated"
+        return "certified" if uses & set(self.certified) else "proven"
 
     def as_dict(self) -> dict[str, Any]:
         """The constants as a JSON-ready dict (``estimated`` as a list)."""
@@ -98,6 +117,7 @@ class Constants:
             "B": self.B,
             "estimated": list(self.estimated),
             "n_samples": self.n_samples,
+            "certified": list(self.certified),
         }
 
 

@@ -19,6 +19,7 @@ at most one inversion, solved in C++ (fixed point, Anderson, Newton).
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -31,6 +32,7 @@ from . import bounds, schedules
 from ._native import core as _core
 from ._validation import as_count, as_index, as_points, as_positive, as_seed, as_vector, check_choice, is_real_scalar
 from .bounds import Constants
+from .certification import FORMULA_MARGIN, DecompositionCertificate, certify_decomposition_layers
 from .errors import EstimateWarning, VacuousBoundWarning
 from .inversion import METHODS, raise_unless_converged, solve
 from .linear import hardt_ma, hardt_ma_bound
@@ -505,6 +507,65 @@ class Decomposition:
     def __reduce__(self) -> Any:
         # Rebuilt from what defines it (for Dask workers and multiprocessing).
         return (Decomposition, (self._spec,))
+
+    # ----------------------------------------------------------- certificates
+
+    def certify(self, rtol: float = 0.01, max_seconds: float | None = None, n_samples: int = 2000,
+                seed: int = 0) -> DecompositionCertificate:
+        """Certified two-sided bounds for every layer and a certified epsilon_bound (DESIGN 7).
+
+        Certifies alpha and M of h~ on the ball, each nonlinear layer's
+        ``||h_i - Id||_Lip`` through ``Lip(phi_i) Lip(g_{i-1}^-1)`` (upper
+        bounds rigorous; lower bounds attained at sample points, the worst of
+        ``n_samples`` measured ones, and rigorous there) and each Hardt-Ma
+        factor's ``||F_i - I||``. See :class:`nearid.certification.DecompositionCertificate`.
+
+        Parameters
+        ----------
+        rtol : float
+            Relative gap each underlying branch-and-bound aims at.
+        max_seconds : float, optional
+            Time budget for the whole certification; what is not certified in
+            time keeps a valid but looser (or infinite) upper bound.
+        n_samples, seed : int
+            Sample points whose measured layer deviations pick the witnesses.
+
+        Returns
+        -------
+        DecompositionCertificate
+            Its ``decomposition`` is this one with the certified constants, whose
+            ``bound_status`` is "certified".
+
+        Raises
+        ------
+        ValueError
+            h cannot be enclosed (a Python callable) or has relu kinks in the ball.
+        """
+        import time
+
+        rtol = as_positive(rtol, "rtol")
+        budget = None if max_seconds is None else as_positive(max_seconds, "max_seconds")
+        n_samples = as_count(n_samples, "n_samples")
+        start = time.monotonic()
+        deadline = None if budget is None else start + budget
+        samples = sample_for_deviations(self.dim, self.radius, n_samples, as_seed(seed))
+        alpha, M, layers, linear = certify_decomposition_layers(
+            self._h_tilde, self.scales, self.radius, self.linear_factors, rtol, deadline, samples)
+        c = self.constants
+        alpha_up = alpha.upper * (1 + FORMULA_MARGIN)
+        M_up = M.upper * (1 + FORMULA_MARGIN)
+        L, B = bounds.derived(alpha_up, M_up, c.R)
+        certified_constants = Constants(alpha_up, M_up, c.R, L * (1 + FORMULA_MARGIN), B * (1 + FORMULA_MARGIN),
+                                        (), 0, ("alpha", "M", "L", "B"))
+        spec = DecompositionSpec(**{f.name: getattr(self._spec, f.name) for f in fields(DecompositionSpec)
+                                    if f.name != "constants"}, constants=certified_constants)
+        certified = Decomposition(spec)
+        layer_max = max(layer.upper for layer in layers)
+        epsilon_bounds = {"layers": layer_max, **certified.epsilon_bounds}
+        bound = min(epsilon_bounds.values())
+        return DecompositionCertificate(alpha, M, layers, linear, bound, epsilon_bounds,
+                                        "certified" if math.isfinite(bound) else "uncertified", certified,
+                                        time.monotonic() - start)
 
     # ----------------------------------------------------------- persistence
 

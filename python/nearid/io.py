@@ -310,9 +310,11 @@ def _check_entries(declared: dict[str, Any], where: str, expected: Any, map_pref
 
 _DECOMPOSITION_SHAPES = {
     "format": 0, "format_version": 0, "schedule": 0, "rate": 0, "radius": 0, "constants_estimated": 0,
-    "constants_n_samples": 0, "inversion_method": 0, "scales": 1, "center": 1, "jacobian_at_center": 2,
-    "linear_factors": 3, "constants": 1, "inversion_numbers": 1,
+    "constants_n_samples": 0, "constants_certified": 0, "inversion_method": 0, "scales": 1, "center": 1,
+    "jacobian_at_center": 2, "linear_factors": 3, "constants": 1, "inversion_numbers": 1,
 }
+#: Entries that files written by earlier versions lack (read as their defaults).
+_OPTIONAL_ENTRIES = {"constants_certified"}
 
 
 def _open(path: Any, expected_format: str, what: str) -> tuple[Any, Path, dict[str, tuple[tuple[int, ...], np.dtype]]]:
@@ -544,6 +546,8 @@ def _decomposition_entries(dec: Decomposition) -> dict[str, np.ndarray]:
             "inversion_numbers": np.array([dec.inversion.tol, dec.inversion.max_iter, dec.inversion.anderson_memory]),
         }
     )
+    if c.certified:  # only then: files without certificates stay as version 1 wrote them
+        entries["constants_certified"] = np.array(",".join(c.certified))
     return entries
 
 
@@ -587,6 +591,8 @@ def load(path: Any) -> Decomposition:
     where = str(file)
     with data:
         for key, rank in _DECOMPOSITION_SHAPES.items():
+            if key not in declared and key in _OPTIONAL_ENTRIES:
+                continue
             if key not in declared:
                 raise ValueError(f"{where}: the file has no entry '{key}'; it is incomplete or not a nearid file")
             if len(declared[key][0]) != rank:
@@ -615,6 +621,9 @@ def _decomposition_from_entries(data: Any, declared: dict[str, tuple[tuple[int, 
     alpha, M, R, L, B = (float(v) for v in _float_entry(data, "constants", where, (5,)))
     estimated = tuple(s for s in _text_entry(data, "constants_estimated", where).split(",") if s)
     n_samples = _count_entry(data, "constants_n_samples", where, (0, _core.LIMITS["n_samples"][1]))
+    # Files written before certificates existed have no such entry: nothing was certified.
+    certified = (tuple(s for s in _text_entry(data, "constants_certified", where).split(",") if s)
+                 if "constants_certified" in declared else ())
     numbers = _float_entry(data, "inversion_numbers", where, (3,))
     try:
         inversion = InversionSettings(_text_entry(data, "inversion_method", where), float(numbers[0]),
@@ -629,7 +638,7 @@ def _decomposition_from_entries(data: Any, declared: dict[str, tuple[tuple[int, 
     radius = float(_float_entry(data, "radius", where, ()))
     schedule = _text_entry(data, "schedule", where)
     try:
-        constants = Constants(alpha, M, R, L, B, estimated, n_samples)
+        constants = Constants(alpha, M, R, L, B, estimated, n_samples, certified)
         spec = DecompositionSpec(h, scales, schedule, None if np.isnan(rate) else rate, radius, center, J0,
                                  factors, constants, inversion)
         return Decomposition(spec)
