@@ -2,6 +2,8 @@
 
     nearid decompose --demo planar -m 16 --report out/      # report.json and PNG plots (with the m-sweep)
     nearid decompose --map net.json -m 32 --schedule balanced  # summary only; --sweep adds the m-sweep
+    nearid decompose --demo planar -m 16 --certify         # certified bounds per layer beside the measured
+    nearid certify --map net.json --quantity deviation      # certified lower and upper Lipschitz bounds
     nearid lipschitz X.npy Y.npy --reduce max --top-k 3
     nearid bench                                            # kernels beside NumPy/SciPy
     nearid demo                                             # the README's main job
@@ -136,6 +138,7 @@ def command_decompose(args: argparse.Namespace) -> int:
             h, args.m, radius=args.radius, center=center, schedule=args.schedule,
             linear_layers=args.linear_layers, method=args.method, n_samples=args.samples, seed=args.seed,
             sweep=sweep, map_description=description, progress=not args.quiet, constants=constants or None,
+            certify=args.certify, certify_rtol=args.rtol, certify_seconds=args.max_seconds,
         )
     except (TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
@@ -152,6 +155,44 @@ def command_decompose(args: argparse.Namespace) -> int:
         print(report.summary(result))
         if args.report is not None:
             print(f"wrote {', '.join(written)} to {args.report}")
+    return 0
+
+
+def command_certify(args: argparse.Namespace) -> int:
+    from ..certification import certify
+
+    if (args.map is None) == (args.demo is None):
+        raise UsageError("give exactly one of --map FILE and --demo NAME")
+    if args.demo is not None:
+        from . import demo
+
+        f = demo.planar_map() if args.demo == "planar" else demo.resnet_map()
+    else:
+        f = _load_map(args.map)
+    center = None if args.center is None else _parse_floats(args.center, "--center")
+    try:
+        c = certify(f, radius=args.radius, center=center, quantity=args.quantity, rtol=args.rtol,
+                    max_seconds=args.max_seconds, progress=not args.quiet)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    out = {
+        "quantity": c.quantity,
+        "lower": c.lower,
+        "upper": c.upper,
+        "gap": c.gap,
+        "converged": c.converged,
+        "stopped": c.stopped,
+        "witness": c.witness.tolist(),
+        "direction": None if c.direction is None else c.direction.tolist(),
+        "radius": c.radius,
+        "center": c.center.tolist(),
+        "boxes": c.boxes,
+        "seconds": c.seconds,
+    }
+    if args.json:
+        print(_json.dumps(out))
+    else:
+        print(repr(c))
     return 0
 
 
@@ -254,9 +295,35 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-sweep", action="store_true", help="with --report, skip the sweep (no sweep.png)")
     p.add_argument("--report", metavar="DIR", help="write report.json and PNG plots into DIR (created if missing)")
     p.add_argument("--no-plots", action="store_true", help="with --report, write report.json only")
+    p.add_argument("--certify", action="store_true",
+                   help="also certify: rigorous upper and attained lower bounds per layer, certified alpha, M and "
+                        "epsilon_bound (in the summary, report.json and the deviations plot)")
+    p.add_argument("--rtol", type=float, default=0.01, help="with --certify, the gap each search aims at")
+    p.add_argument("--max-seconds", type=float, default=None, help="with --certify, a time budget (None: none)")
     p.add_argument("--json", action="store_true", help="print the report as strict JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bars, no summary")
     p.set_defaults(run=command_decompose)
+
+    from ..certification import QUANTITIES
+
+    p = commands.add_parser(
+        "certify", help="certified lower and upper bounds on a Lipschitz constant of a map on a ball",
+        description="Bracket a Lipschitz quantity of a map (a JSON/NPZ spec as for decompose, or a demo map) on "
+                    "the ball ||x - center|| <= radius: the upper bound is rigorous (interval arithmetic with "
+                    "outward rounding), the lower bound is attained at the printed witness.",
+        formatter_class=formatter)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--map", metavar="FILE", help="map spec, .json or .npz (nearid.io.save_map)")
+    source.add_argument("--demo", choices=("planar", "resnet"), help="a built-in map (planar: 2-D, resnet: 4-D)")
+    p.add_argument("--quantity", default="lipschitz", choices=QUANTITIES,
+                   help="Lip f, Lip (f - Id), Lip Df or Lip f^-1")
+    p.add_argument("--radius", type=float, default=1.0, help="radius of the ball")
+    p.add_argument("--center", metavar="X1,X2,...", help="centre of the ball (None: the origin)")
+    p.add_argument("--rtol", type=float, default=0.01, help="stop when upper <= (1 + rtol) lower")
+    p.add_argument("--max-seconds", type=float, default=None, help="time limit (None: none)")
+    p.add_argument("--json", action="store_true", help="print the certificate as strict JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=command_certify)
 
     p = commands.add_parser(
         "lipschitz", help="exact max (or min) pairwise ratio ||Y_j - Y_k|| / ||X_j - X_k||",

@@ -42,7 +42,7 @@ __all__ = ["REPORT_KEYS", "build_report", "write_report", "plots_available", "su
 
 #: Top-level keys of report.json.
 REPORT_KEYS = ("versions", "settings", "map", "decomposition", "constants", "bounds", "deviations",
-               "composition_error", "sweep", "timings", "plots")
+               "composition_error", "sweep", "certificate", "timings", "plots")
 
 #: The schedules the m-sweep compares: every named one but "geometric", which shares
 #: "theorem"'s form a_i = (1 - c)^(m - i) and differs only in how c is chosen.
@@ -87,6 +87,9 @@ def build_report(
     map_description: dict[str, Any] | None = None,
     progress: bool = False,
     constants: dict[str, float] | None = None,
+    certify: bool = False,
+    certify_rtol: float = 0.01,
+    certify_seconds: float | None = None,
 ) -> tuple[dict[str, Any], Decomposition]:
     """Decompose `h`, measure it, and return (report dict, decomposition).
 
@@ -100,7 +103,10 @@ def build_report(
     4, 8, 16, 32, 64), it also decomposes and measures h for each of
     those values of m with the uniform, theorem and balanced schedules (the
     slow part: 3 len(sweep) decompositions); the sweep's own warnings about
-    vacuous bounds are not raised, its bounds are recorded instead.
+    vacuous bounds are not raised, its bounds are recorded instead. With
+    `certify`, it also holds ``"certificate"``: the certified epsilon_bound,
+    alpha and M brackets and a lower and upper bound per layer
+    (:meth:`nearid.Decomposition.certify`).
     """
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -142,6 +148,23 @@ def build_report(
             sweep_report[f"{name}_bound"].append(trial.epsilon_bound)
         sweep_report["bound_status"] = dec.bound_status
         timings["sweep_s"] = time.perf_counter() - start
+
+    certificate: dict[str, Any] | None = None
+    if certify:
+        start = time.perf_counter()
+        cert = dec.certify(rtol=certify_rtol, max_seconds=certify_seconds, n_samples=n_samples, seed=seed)
+        timings["certify_s"] = time.perf_counter() - start
+        certificate = {
+            "epsilon_bound": cert.epsilon_bound,
+            "status": cert.status,
+            "epsilon_bounds": dict(cert.epsilon_bounds),
+            "alpha": [cert.alpha.lower, cert.alpha.upper],
+            "M": [cert.M.lower, cert.M.upper],
+            "lower": cert.lower.tolist(),
+            "upper": cert.upper.tolist(),
+            "witnesses": [c_.witness.tolist() for c_ in cert.layers],
+            "rtol": certify_rtol,
+        }
 
     c = dec.constants
     try:
@@ -189,6 +212,7 @@ def build_report(
             "inverse_vs_x": float(np.abs(inverse - X).max()),
         },
         "sweep": sweep_report,
+        "certificate": certificate,
         "timings": timings,
         "plots": [],
     }
@@ -257,6 +281,13 @@ def _deviations_figure(plt: Any, report: dict[str, Any], dec: Decomposition) -> 
                       label="measured, Hardt-Ma factors F_i")
         axes.axhline(bound["linear_bound"], color="C1", ls=":", label="proven bound on the factors")
     axes.axhline(bound["epsilon_bound"], color="C0", ls="--", label=f"{bound['label']}, {dec.schedule} schedule")
+    certificate = report.get("certificate")
+    if certificate is not None:
+        every = np.arange(1, len(certificate["lower"]) + 1)
+        axes.fill_between(every, certificate["lower"], certificate["upper"], step="mid", color="C2", alpha=0.3,
+                          label="certified: attained lower to rigorous upper bound, per layer")
+        axes.axhline(certificate["epsilon_bound"], color="C2", ls="-", lw=1,
+                     label=f"certified bound on max ||h_i - Id||_Lip ({certificate['epsilon_bound']:.3g})")
     axes.set_xlabel(f"layer: h_1..h_{nonlinear.size}" + (f", then F_1..F_{linear.size}" if linear.size else ""))
     axes.set_ylabel(r"$\|h_i - \mathrm{Id}\|_{\mathrm{Lip}}$")
     axes.set_title(f"Layer deviations, m = {dec.m}, d = {dec.dim}")
@@ -352,5 +383,14 @@ def summary(report: dict[str, Any]) -> str:
         f"composition error vs h: whole {e['whole_vs_h']:.2e}, layers one by one {e['layers_vs_h']:.2e}; "
         f"inverse {e['inverse_vs_x']:.2e} ({e['n_points']} points)",
     ]
+    certificate = report.get("certificate")
+    if certificate is not None:
+        m = d["m"]
+        ratios = [u / lo for lo, u in zip(certificate["lower"][:m], certificate["upper"][:m]) if lo > 0]
+        lines.append(
+            f"certified bound on max ||h_i - Id||_Lip: {certificate['epsilon_bound']:.6g} ({certificate['status']}); "
+            f"alpha in [{certificate['alpha'][0]:.6g}, {certificate['alpha'][1]:.6g}], "
+            f"M in [{certificate['M'][0]:.6g}, {certificate['M'][1]:.6g}]; per layer upper / lower <= "
+            f"{max(ratios, default=float('inf')):.4g}")
     return "\n".join(lines)
 
