@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from test_cli import assert_one_line_error, run, strict_loads
 
 from nearid import io
 from nearid.maps import ResidualNet
+from test_cli import assert_one_line_error, run, strict_loads
 
 
 def test_certify_help():
