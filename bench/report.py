@@ -94,6 +94,15 @@ def main(argv: list[str]) -> int:
             if "extra_mb" in info:
                 line += f", {info['extra_mb']:.1f} MB extra peak memory, {info['seconds']:.2f} s"
             print(line)
+        if info.get("certificate"):
+            print(f"{bench['group']}: {info['lower']:.6g} <= value <= {info['upper']:.6g} (gap {info['gap']:.2%}, "
+                  f"{info['stopped']}) in {info['seconds']:.2f} s, {info['boxes']} boxes; naive certified bound "
+                  f"{info['naive']:.6g} = {info['naive'] / info['upper']:.2f}x the upper; sample estimate "
+                  f"{info['sample']:.6g}, upper / sample = {info['upper'] / info['sample']:.3f}")
+        if info.get("decomposition_certificate"):
+            print(f"{bench['group']}: certified epsilon_bound {info['epsilon_bound']:.6g} (x m = "
+                  f"{info['eps_times_m']:.4f}), layers' upper / lower <= {info['worst_ratio']:.3f}, measured max "
+                  f"{info['measured']:.6g}, estimated bound {info['estimated_bound']:.6g}, {info['seconds']:.1f} s")
         if "iterations_mean" in info:
             print(f"{bench['group']} [{info.get('variant', bench['name'])}]: iterations per point mean "
                   f"{info['iterations_mean']:.2f}, max {info['iterations_max']}")
