@@ -188,6 +188,25 @@ def test_weights_near_the_overflow_range_give_an_infinite_or_valid_bound():
     assert c.upper >= 1e308
 
 
+def test_a_jacobian_beyond_float64_stops_at_once_without_a_bound():
+    big = Affine(np.full((3, 3), 1e300))
+    c = certify(Chain(big, big), quantity="lipschitz")
+    assert c.stopped == "overflow" and c.upper == math.inf and c.boxes == 1 and not c.converged
+
+
+def test_extreme_balls_give_ordered_finite_or_infinite_bounds():
+    net = ResidualNet.random(2, 6, 2, 0.4, seed=0)
+    for kwargs in (dict(radius=1e300), dict(radius=1e-300), dict(center=[1e300, 0.0]),
+                   dict(center=[1e200, -1e200], radius=1e200)):
+        for quantity in ("lipschitz", "deviation", "jacobian_lipschitz", "inverse_lipschitz"):
+            c = certify(net, quantity=quantity, max_seconds=0.3, **kwargs)
+            assert not math.isnan(c.lower) and not math.isnan(c.upper) and c.lower <= c.upper, (kwargs, c)
+            found = quantity_at(net, ball_points(2, 500, kwargs.get("radius", 1.0),
+                                                np.asarray(kwargs.get("center", [0.0, 0.0])), 0), quantity) \
+                if quantity != "jacobian_lipschitz" else np.zeros(1)
+            assert found.max() <= c.upper * (1 + 1e-12) + 1e-300
+
+
 def test_tiny_and_subnormal_scales():
     f = Affine(np.eye(2) * 5e-324 * 4, [0.0, 0.0])
     c = certify(f, quantity="lipschitz")
@@ -344,3 +363,29 @@ def test_bad_options_name_the_argument(kwargs, message):
 def test_inverse_of_a_singular_map_is_refused():
     with pytest.raises(ValueError, match="singular"):
         certify(Affine(np.array([[1.0, 2.0], [2.0, 4.0]])), quantity="inverse_lipschitz")
+
+
+def test_ctrl_c_stops_a_certification(stops_on_ctrl_c):
+    net = ResidualNet.random(8, 16, 8, 0.5, seed=0)
+    stops_on_ctrl_c(lambda: certify(net, quantity="deviation", rtol=1e-9, max_seconds=60), "certify")
+
+
+def test_python_threads_and_a_forked_process_get_the_same_certificate():
+    import multiprocessing
+    from concurrent.futures import ThreadPoolExecutor
+
+    net = ResidualNet.random(3, 8, 3, 0.5, seed=6)
+    expected = certify(net, quantity="deviation", rtol=0.01)
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: certify(net, quantity="deviation", rtol=0.01), range(3)))
+    for c in results:
+        assert (c.lower, c.upper, c.boxes) == (expected.lower, expected.upper, expected.boxes)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(1) as pool:
+        lower, upper = pool.apply(_certify_in_child, (net,))
+    assert (lower, upper) == (expected.lower, expected.upper)
+
+
+def _certify_in_child(net):
+    c = certify(net, quantity="deviation", rtol=0.01)
+    return c.lower, c.upper

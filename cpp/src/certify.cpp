@@ -868,6 +868,18 @@ CertificateResult certify(const Map& f, Quantity quantity, const CertifyOptions&
     return top <= best.lower * (1.0 + options.rtol);
   };
 
+  if (!(heap.top().upper < kInf)) {
+    // Df itself overflows at the centre: no box can do better than +inf, so searching is pointless.
+    const Enclosure at_centre = enclose(stages, Vec{center, VectorXd::Zero(d)}, Quantity::Lipschitz, false);
+    if (!at_centre.jac.mid.allFinite() || !at_centre.jac.rad.allFinite()) {
+      result.stopped = "overflow";
+      result.upper = kInf;
+      result.lower = best.lower;
+      result.seconds = elapsed();
+      return result;
+    }
+  }
+
   constexpr std::size_t kBatch = 64;  // boxes split per round: fixed, so results never depend on the thread count
   result.stopped = "converged";
   while (true) {

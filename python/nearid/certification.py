@@ -73,7 +73,8 @@ class Certificate:
         The requested relative gap.
     stopped : str
         Why the search stopped: ``"converged"``, ``"time"`` (max_seconds),
-        ``"boxes"`` (max_boxes), ``"exhausted"`` (boxes at float64 resolution)
+        ``"boxes"`` (max_boxes), ``"exhausted"`` (boxes at float64 resolution),
+        ``"overflow"`` (Df overflows float64 at the centre; upper is inf)
         or, for ``"inverse_lipschitz"``, ``"limit"``: delta is bracketed to
         rtol / 10 and the bound ``||K^-1|| / (1 - delta)`` cannot get tighter.
     radius : float

@@ -50,7 +50,8 @@ struct CertificateResult {
   VectorXd witness;    ///< (d) a point of the ball; (2 d) for JacobianLipschitz: the point, then a unit direction
   Index boxes = 0;     ///< boxes whose enclosures were computed
   double seconds = 0.0;
-  /// "converged", "time", "boxes", "exhausted" (boxes at float64 resolution) or, for the inverse,
+  /// "converged", "time" (checked between batches of boxes), "boxes", "exhausted" (boxes at float64
+  /// resolution), "overflow" (Df overflows float64 at the centre: upper is +inf) or, for the inverse,
   /// "limit" (delta bracketed to rtol / 10: the bound ||K^-1|| / (1 - delta) cannot get tighter)
   std::string stopped;
   // For InverseLipschitz: the bracket on delta = sup ||K^{-1} Df - I|| and ||K^{-1}||.
