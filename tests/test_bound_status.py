@@ -155,3 +155,17 @@ def test_no_warning_when_the_bound_holds():
         warnings.simplefilter("error")
         dec.lipschitz()
         dec.lipschitz(method="pairwise")
+
+
+def test_alpha_is_found_in_a_huge_ball():
+    # Uniform samples of a ball of radius 1e150 all lie where the net is saturated; the
+    # curvature sits within a few units of the centre, which the shells of radii R 2^-j reach.
+    net = nearid.maps.ResidualNet.random(2, 8, 2, 0.5, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", nearid.NearidWarning)
+        moderate = nearid.decompose(net, 4, radius=1e3).constants.alpha
+        huge = nearid.decompose(net, 4, radius=1e150)
+    assert huge.constants.alpha >= 0.9 * moderate > 0
+    # never above the certified upper bound on the true alpha
+    certified = nearid.certify(huge.h_tilde, radius=1e150, quantity="jacobian_lipschitz", max_boxes=2000)
+    assert huge.constants.alpha <= certified.upper

@@ -142,6 +142,37 @@ def onto_ball(X: np.ndarray, R: float) -> np.ndarray:
     return X * np.minimum(1.0, R / np.maximum(norms, np.finfo(float).tiny))
 
 
+#: Shells of :func:`_shell_jumps`: radii R 2^-j down to min(R, 1) 2^-SHELL_DEPTH (at most
+#: SHELL_COUNT of them), each with max(SHELL_MIN_POINTS, n_samples // SHELL_SHARE) close pairs.
+SHELL_DEPTH, SHELL_COUNT, SHELL_MIN_POINTS, SHELL_SHARE = 10, 1100, 4, 64
+
+
+def _shell_jumps(h_tilde: Map, R: float, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """||Dh~(u) - Dh~(v)|| / ||u - v|| for close pairs on shells of radii R 2^-j, each pair
+    1e-3 of its shell's radius apart.
+
+    Uniform samples of a huge ball (R = 1e150) all lie where a bounded network is
+    saturated, while its curvature sits within a few units of the centre: without the
+    shells, alpha would be estimated as 0. Shells reach down to radius min(R, 1) 2^-10,
+    so that scale is sampled however large R is.
+    """
+    d = h_tilde.dim
+    floor = min(R, 1.0) * 2.0**-SHELL_DEPTH
+    count = int(min(SHELL_COUNT, max(0, np.ceil(np.log2(R / floor)))))
+    if count == 0:
+        return np.zeros(0)
+    per_shell = max(SHELL_MIN_POINTS, n_samples // SHELL_SHARE)
+    radii = np.repeat(R * 2.0 ** -np.arange(1, count + 1), per_shell)
+    u = rng.standard_normal((radii.size, d))
+    u *= (radii * rng.random(radii.size) ** (1.0 / d) / np.linalg.norm(u, axis=1))[:, None]
+    w = rng.standard_normal((radii.size, d))
+    w /= np.linalg.norm(w, axis=1, keepdims=True)
+    gaps = 1e-3 * radii
+    v = u + gaps[:, None] * w
+    jump = np.linalg.norm(h_tilde.jacobian(u) - h_tilde.jacobian(v), ord=2, axis=(1, 2))
+    return jump / np.linalg.norm(u - v, axis=1)
+
+
 #: Local ascent of the sample estimates (see :func:`estimate_constants`):
 #: candidates kept, trial moves per candidate and round, most rounds, and the
 #: step (relative to R) below which the ascent stops.
@@ -198,7 +229,9 @@ def estimate_constants(
     (delta = 1e-3 R, w a random unit vector; projected back onto the ball
     when it leaves it), and takes
 
-    - alpha ~ max ||Dh~(u) - Dh~(v)||_2 / ||u - v|| over the pairs, and
+    - alpha ~ max ||Dh~(u) - Dh~(v)||_2 / ||u - v|| over the pairs and over
+      close pairs on shells of radii R 2^-j (:func:`_shell_jumps`: in a huge
+      ball the curvature near the centre is never sampled uniformly), and
     - M ~ max of 1 / sigma_min(Dh~(u)) over the points and of
       ||u - v|| / ||h~(u) - h~(v)|| over the pairs.
 
@@ -249,7 +282,9 @@ def estimate_constants(
             return 1.0 / np.linalg.svd(h_tilde.jacobian(P), compute_uv=False)[:, -1]
 
     close_pairs, far_pairs = np.hstack([U, close]), np.hstack([U, far])
-    jumps = np.concatenate([jacobian_jump(close_pairs), jacobian_jump(far_pairs)])
+    # The shells draw from their own stream, so the uniform samples and the ascent stay as they were.
+    shells = _shell_jumps(h_tilde, R, n_samples, np.random.default_rng([seed, 1]))
+    jumps = np.concatenate([jacobian_jump(close_pairs), jacobian_jump(far_pairs), shells])
     sigmas = inverse_sigma(U)
     gains = inverse_gain(far_pairs)
     alpha = float(np.max(jumps))
