@@ -207,6 +207,22 @@ def test_extreme_balls_give_ordered_finite_or_infinite_bounds():
             assert found.max() <= c.upper * (1 + 1e-12) + 1e-300
 
 
+def test_rows_and_balls_below_the_square_underflow():
+    # Found in review: unscaled norms of rows ~1e-170 (upper bound 100x too low) and of points
+    # in a ball of radius 1e-170 (a witness outside the ball, a lower bound above the truth).
+    b = 1e-170
+    f = ResidualBlock(np.array([[1 / b, 0.0], [0.0, 0.0]]), np.array([[b, 0.0], [0.0, 0.0]]))
+    c = certify(f, radius=3 / b, center=[3 / b, 0.0], quantity="deviation", rtol=1e-3, max_seconds=5)
+    # x = (3e164, 0) is in the ball and ||Df(x) - I|| = sech^2(0.03) there
+    assert c.upper >= 1.0 / np.cosh(b * 3e164) ** 2
+    s, R = 1e170, 1e-170
+    g = ResidualBlock(np.array([[1 / s], [1 / s]]), np.array([[s, s]]), bias=[-1.5])
+    c = certify(g, radius=R, center=np.zeros(2), quantity="deviation", rtol=1e-6, max_seconds=5)
+    assert np.linalg.norm(c.witness / R) <= 1.0
+    truth = 2.0 / np.cosh(np.sqrt(2.0) - 1.5) ** 2  # sup over the ball: where s (x1 + x2) is nearest 1.5
+    assert c.lower <= truth <= c.upper
+
+
 def test_tiny_and_subnormal_scales():
     f = Affine(np.eye(2) * 5e-324 * 4, [0.0, 0.0])
     c = certify(f, quantity="lipschitz")

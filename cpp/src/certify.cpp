@@ -293,7 +293,7 @@ Enclosure enclose(const std::vector<Stage>& stages, Vec x, Quantity quantity, bo
       for (std::size_t i = 0; i < zi.size(); ++i) {
         slopes[i] = interval::activation_slope(p.activation, zi[i]);
         max_slope = std::max(max_slope, slopes[i].mag());
-        if (interval::has_kink(p.activation) && zi[i].lo < 0.0 && 0.0 < zi[i].hi) out.smooth = false;
+        if (interval::has_kink(p.activation) && zi[i].lo <= 0.0 && 0.0 <= zi[i].hi) out.smooth = false;
       }
       VectorXd dm, dr;
       mid_rad_of(slopes, dm, dr);
@@ -436,7 +436,8 @@ double taylor_upper(const MidRad& m0, const std::vector<MidRad>& derivatives, co
     // |a . w| <= |a.mid . w.mid| + |a.mid| . w.rad + a.rad . (|w.mid| + w.rad)
     const double dot = std::fabs(a.mid.col(0).dot(w.mid.col(0)));
     const double slack = a.mid.col(0).cwiseAbs().dot(w.rad.col(0)) + a.rad.col(0).dot(w.mid.col(0).cwiseAbs() + w.rad.col(0)) +
-                         gamma(a.mid.rows()) * a.mid.col(0).cwiseAbs().dot(w.mid.col(0).cwiseAbs());
+                         gamma(a.mid.rows()) * a.mid.col(0).cwiseAbs().dot(w.mid.col(0).cwiseAbs()) +
+                         static_cast<double>(a.mid.rows() + 4) * kTiny;  // products lost to underflow
     first_order += up((dot + slack) * (1.0 + gamma(a.mid.rows() + 2)));
     w_sum += vector_norm_upper(w.mid.col(0), w.rad.col(0));
     if (d > 1) {
@@ -489,14 +490,26 @@ double distance_squared_lower(const Vec& box, const VectorXd& c) {
   return down(sum * (1.0 - gamma(c.size())));
 }
 
-// The box's midpoint moved into the ball (a point of the ball, checked).
+// True when p lies in the closed ball for sure: an upper bound on ||p - center|| (the rounded
+// differences stepped up, the norm scaled so that no square underflows) is at most the radius.
+bool surely_in_ball(const VectorXd& p, const VectorXd& center, double radius) {
+  if (!p.allFinite()) return false;
+  VectorXd gaps(p.size());
+  for (Index i = 0; i < p.size(); ++i) gaps[i] = up(std::fabs(p[i] - center[i]));
+  return interval::euclidean_upper(gaps.data(), gaps.size()) <= radius;
+}
+
+// The box's midpoint moved into the ball (a point of the ball, checked; else the centre).
 VectorXd point_in_ball(const VectorXd& mid, const VectorXd& center, double radius) {
-  VectorXd p = mid;
-  const VectorXd offset = p - center;
-  const double dist = offset.norm();
-  if (dist > radius * (1.0 - 1e-12)) p = center + offset * (radius * (1.0 - 1e-9) / dist);
-  if (!((p - center).norm() <= radius) || !p.allFinite()) p = center;
-  return p;
+  if (surely_in_ball(mid, center, radius)) return mid;
+  const VectorXd offset = mid - center;
+  const double dist = offset.stableNorm();  // scaled: no underflow at tiny radii
+  if (!(dist > 0.0) || !std::isfinite(dist)) return center;
+  VectorXd p = center + offset * (radius * (1.0 - 1e-9) / dist);
+  for (double shrink = 1e-9; !surely_in_ball(p, center, radius) && shrink < 0.5; shrink *= 16) {
+    p = center + offset * (radius * (1.0 - shrink) / dist);
+  }
+  return surely_in_ball(p, center, radius) ? p : center;
 }
 
 struct PointBounds {
@@ -672,7 +685,12 @@ CertificateResult certify(const Map& f, Quantity quantity, const CertifyOptions&
       if (s.block) {
         const ResidualBlockParams& p = *s.block;
         const Vec zc = affine_image(p.B, s.abs_B, &p.bias, c);
-        const VectorXd row_norms = p.B.rowwise().norm() * (1.0 + gamma(d));
+        // Row norms rounded up and scaled (an unscaled norm of rows below 1e-154 underflows to 0).
+        VectorXd row_norms(p.width());
+        for (Index j = 0; j < p.width(); ++j) {
+          const VectorXd row = p.B.row(j).transpose();
+          row_norms[j] = interval::euclidean_upper(row.data(), row.size());
+        }
         s.pre_on_ball.resize(static_cast<std::size_t>(p.width()));
         double max_slope = 0.0;
         for (Index j = 0; j < p.width(); ++j) {
@@ -703,7 +721,7 @@ CertificateResult certify(const Map& f, Quantity quantity, const CertifyOptions&
     for (const Stage& s : stages) {
       if (!s.block || !interval::has_kink(s.block->activation)) continue;
       for (const Interval& z : s.pre_on_ball) {
-        if (z.lo < 0.0 && 0.0 < z.hi) {
+        if (z.lo <= 0.0 && 0.0 <= z.hi) {
           throw std::invalid_argument(
               std::string(quantity == Quantity::JacobianLipschitz ? "jacobian_lipschitz" : "layer_curvature") +
               " needs a differentiable Jacobian on the ball, but a relu pre-activation may cross 0 inside it "
@@ -799,7 +817,7 @@ CertificateResult certify(const Map& f, Quantity quantity, const CertifyOptions&
     point.head(d) = point_in_ball(mid.head(d), center, radius);
     if (quantity == Quantity::JacobianLipschitz) {
       VectorXd v = mid.tail(d);
-      const double norm = v.norm();
+      const double norm = v.stableNorm();
       if (!(norm > 0.0) || !std::isfinite(norm)) {
         v = VectorXd::Unit(d, 0);
       } else {

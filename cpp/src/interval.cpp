@@ -401,7 +401,9 @@ RatioBounds ratio_bounds(const RowMatrixXd& mid, const Eigen::VectorXd& v) {
   const double g = gamma(n);
   const Eigen::VectorXd w = mid * v;
   const Eigen::VectorXd err = g * (mid.cwiseAbs() * v.cwiseAbs());
-  const double err_norm = up(up(euclidean_upper(err.data(), err.size()) * (1.0 + g)) + kTiny * static_cast<double>(n + 4));
+  // Underflow: each entry of mid v may lose (n + 4) denorm_min, so the vector sqrt(rows) times that.
+  const double underflow = up(kTiny * static_cast<double>(n + 4) * std::sqrt(static_cast<double>(mid.rows()) + 1.0));
+  const double err_norm = up(up(euclidean_upper(err.data(), err.size()) * (1.0 + g)) + underflow);
   const double w_low = euclidean_lower(w.data(), w.size()), w_high = euclidean_upper(w.data(), w.size());
   const double v_low = euclidean_lower(v.data(), v.size()), v_high = euclidean_upper(v.data(), v.size());
   RatioBounds out;

@@ -137,9 +137,12 @@ def sample_ball(rng: np.random.Generator, n: int, d: int, R: float) -> np.ndarra
 
 
 def onto_ball(X: np.ndarray, R: float) -> np.ndarray:
-    """X with the rows outside the closed ball of radius R scaled back onto its sphere."""
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return X * np.minimum(1.0, R / np.maximum(norms, np.finfo(float).tiny))
+    """X with the rows outside the closed ball of radius R scaled back onto its sphere.
+
+    Norms are taken of X / R, so that tiny radii (squares below 1e-308) do not underflow.
+    """
+    relative = np.linalg.norm(X / R, axis=1, keepdims=True)
+    return X * np.minimum(1.0, 1.0 / np.maximum(relative, np.finfo(float).tiny))
 
 
 #: Shells of :func:`_shell_jumps`: radii R 2^-j down to min(R, 1) 2^-SHELL_DEPTH (at most

@@ -311,9 +311,9 @@ def _pattern_search(objective: Any, u: np.ndarray, value: float, radius: float) 
             for sign in (1.0, -1.0):
                 trial = u.copy()
                 trial[axis] += sign * step
-                norm = np.linalg.norm(trial)
-                if norm > radius:
-                    trial *= radius * (1 - 1e-12) / norm
+                relative = np.linalg.norm(trial / radius)  # scaled: tiny radii do not underflow
+                if relative > 1 - 1e-9:
+                    trial *= (1 - 1e-9) / relative
                 v = objective(trial)
                 if v > value:
                     u, value, improved = trial, v, True
