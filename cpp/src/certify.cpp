@@ -81,21 +81,6 @@ void flatten(const Map& f, std::vector<Stage>& stages) {
   }
 }
 
-// y = W x + b for an enclosure x, W and b points.
-Vec affine_image(const RowMatrixXd& W, const RowMatrixXd& abs_W, const VectorXd* b, const Vec& x) {
-  const Index n = W.cols();
-  const double g = gamma(n + 1);
-  Vec y;
-  y.mid = W * x.mid;
-  VectorXd err = abs_W * x.mid.cwiseAbs();
-  if (b) {
-    y.mid += *b;
-    err += b->cwiseAbs();
-  }
-  y.rad = ((abs_W * x.rad + g * err) * (1.0 + g)).array() + 8.0 * static_cast<double>(n + 4) * kTiny;
-  return y;
-}
-
 void sanitize(Vec& v) {
   for (Index i = 0; i < v.mid.size(); ++i) {
     if (!std::isfinite(v.mid[i]) || !(v.rad[i] < kInf)) {
@@ -225,22 +210,6 @@ MidRad scaled_product(const Stage& s, const VectorXd& dm, const VectorXd& dr) {
   return interval::multiply(ad, MidRad::point(p.B));
 }
 
-void mid_rad_of(const std::vector<Interval>& v, VectorXd& m, VectorXd& r) {
-  const Index k = static_cast<Index>(v.size());
-  m.resize(k);
-  r.resize(k);
-  for (Index j = 0; j < k; ++j) {
-    const Interval& iv = v[static_cast<std::size_t>(j)];
-    if (!std::isfinite(iv.lo) || !std::isfinite(iv.hi)) {
-      m[j] = 0.0;
-      r[j] = kInf;
-    } else {
-      m[j] = iv.mid();
-      r[j] = iv.rad();
-    }
-  }
-}
-
 void add_identity(MidRad& j, double sign) {
   for (Index i = 0; i < j.mid.rows(); ++i) {
     j.mid(i, i) += sign;
@@ -295,9 +264,8 @@ Enclosure enclose(const std::vector<Stage>& stages, Vec x, Quantity quantity, bo
         max_slope = std::max(max_slope, slopes[i].mag());
         if (interval::has_kink(p.activation) && zi[i].lo <= 0.0 && 0.0 <= zi[i].hi) out.smooth = false;
       }
-      VectorXd dm, dr;
-      mid_rad_of(slopes, dm, dr);
-      j = scaled_product(s, dm, dr);
+      const Vec slope = from_intervals(slopes);
+      j = scaled_product(s, slope.mid, slope.rad);
       if (q > 0) {
         // d/dt s'(z) = s''(z) (B t): the weights of dJ along each direction.
         const MidRad bt = interval::multiply(p.B, t);
@@ -308,9 +276,8 @@ Enclosure enclose(const std::vector<Stage>& stages, Vec x, Quantity quantity, bo
             const Index r = static_cast<Index>(i);
             w[i] = curvatures[i] * interval::from_mid_rad(bt.mid(r, c), bt.rad(r, c));
           }
-          VectorXd wm, wr;
-          mid_rad_of(w, wm, wr);
-          dj.push_back(scaled_product(s, wm, wr));
+          const Vec weight = from_intervals(w);
+          dj.push_back(scaled_product(s, weight.mid, weight.rad));
         }
         t = add(t, interval::multiply(j, t));
       }
@@ -677,42 +644,36 @@ CertificateResult certify(const Map& f, Quantity quantity, const CertifyOptions&
   }
   const RowMatrixXd* kinv = quantity == Quantity::InverseLipschitz ? &k_inverse : nullptr;
 
-  // Enclosures over the whole ball: the centre's path (a point, enclosed) and a radius per stage.
+  // Enclosures over the whole ball: the centre's path (a point, enclosed: a zonotope without
+  // generators, through the same stage images as the boxes) and a radius per stage.
   {
-    Vec c{center, VectorXd::Zero(d)};
+    Zonotope c{center, RowMatrixXd(d, 0), VectorXd::Zero(d)};
     double rho = up(radius * (1.0 + 2.0 * kUnit));
     for (Stage& s : stages) {
       if (s.block) {
         const ResidualBlockParams& p = *s.block;
-        const Vec zc = affine_image(p.B, s.abs_B, &p.bias, c);
-        // Row norms rounded up and scaled (an unscaled norm of rows below 1e-154 underflows to 0).
-        VectorXd row_norms(p.width());
-        for (Index j = 0; j < p.width(); ++j) {
-          const VectorXd row = p.B.row(j).transpose();
-          row_norms[j] = interval::euclidean_upper(row.data(), row.size());
-        }
+        std::vector<Interval> at_centre;
+        Zonotope next = block_image(s, c, nullptr, at_centre);
         s.pre_on_ball.resize(static_cast<std::size_t>(p.width()));
         double max_slope = 0.0;
         for (Index j = 0; j < p.width(); ++j) {
-          s.pre_on_ball[static_cast<std::size_t>(j)] =
-              interval::from_mid_rad(zc.mid[j], up(zc.rad[j] + up(up(row_norms[j] + kTiny) * rho)));
-          max_slope = std::max(max_slope, interval::activation_slope(p.activation, s.pre_on_ball[static_cast<std::size_t>(j)]).mag());
+          // Row norms rounded up and scaled (an unscaled norm of rows below 1e-154 underflows to 0).
+          const VectorXd row = p.B.row(j).transpose();
+          const double reach = up(up(interval::euclidean_upper(row.data(), row.size()) + kTiny) * rho);
+          Interval& z = s.pre_on_ball[static_cast<std::size_t>(j)];
+          z = at_centre[static_cast<std::size_t>(j)] + Interval{-reach, reach};
+          max_slope = std::max(max_slope, interval::activation_slope(p.activation, z).mag());
         }
-        std::vector<Interval> zci = to_intervals(zc), vals(zci.size());
-        for (std::size_t j = 0; j < zci.size(); ++j) vals[j] = interval::activation_value(p.activation, zci[j]);
-        Vec next = affine_image(p.A, s.abs_A, &p.shift, from_intervals(vals));
-        next.mid += c.mid;
-        next.rad = ((next.rad + c.rad + next.mid.cwiseAbs() * (2.0 * kUnit)) * (1.0 + 4.0 * kUnit)).array() + kTiny;
-        c = next;
+        c = std::move(next);
         rho = up(rho * up(1.0 + up(up(s.norm_A * max_slope) * s.norm_B)));
       } else {
         c = affine_image(s.W, s.abs_W, &s.b, c);
         rho = up(rho * s.norm_W);
       }
-      sanitize(c);
+      const Vec hull = c.hull();
       s.out_on_ball.resize(static_cast<std::size_t>(d));
       for (Index i = 0; i < d; ++i) {
-        s.out_on_ball[static_cast<std::size_t>(i)] = interval::from_mid_rad(c.mid[i], up(c.rad[i] + rho));
+        s.out_on_ball[static_cast<std::size_t>(i)] = interval::from_mid_rad(hull.mid[i], up(hull.rad[i] + rho));
       }
     }
   }

@@ -317,6 +317,26 @@ Interval activation_curvature(Activation a, Interval t) {
   return Interval::entire();
 }
 
+namespace {
+
+// A product's enclosure from its midpoint and its radius as summed in round-to-nearest (inner
+// dimension n): the radius inflated by the rounding of its own sums and by underflow, and entries
+// whose midpoint is not finite made infinite.
+MidRad finished(RowMatrixXd mid, RowMatrixXd rad, Index n) {
+  rad = rad * (1.0 + gamma(n));
+  rad.array() += 8.0 * static_cast<double>(n + 4) * kTiny;
+  MidRad c{std::move(mid), finite_or_inf(std::move(rad))};
+  for (Index i = 0; i < c.mid.size(); ++i) {
+    if (!std::isfinite(c.mid.data()[i])) {
+      c.mid.data()[i] = 0.0;
+      c.rad.data()[i] = kInf;
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
 MidRad multiply(const MidRad& a, const MidRad& b) {
   const Index n = a.mid.cols();
   const double g = gamma(n);
@@ -325,16 +345,7 @@ MidRad multiply(const MidRad& a, const MidRad& b) {
   const RowMatrixXd abs_a = a.mid.cwiseAbs(), abs_b = b.mid.cwiseAbs();
   RowMatrixXd rad = abs_a * b.rad + a.rad * (abs_b + b.rad);
   rad += g * (abs_a * abs_b);
-  rad = rad * (1.0 + g);
-  rad.array() += 8.0 * static_cast<double>(n + 4) * kTiny;
-  c.rad = finite_or_inf(std::move(rad));
-  for (Index i = 0; i < c.mid.size(); ++i) {
-    if (!std::isfinite(c.mid.data()[i])) {
-      c.mid.data()[i] = 0.0;
-      c.rad.data()[i] = kInf;
-    }
-  }
-  return c;
+  return finished(std::move(c.mid), std::move(rad), n);
 }
 
 MidRad multiply(const RowMatrixXd& a, const MidRad& b) {
@@ -345,16 +356,7 @@ MidRad multiply(const RowMatrixXd& a, const MidRad& b) {
   const RowMatrixXd abs_a = a.cwiseAbs();
   RowMatrixXd rad = abs_a * b.rad;
   rad += g * (abs_a * b.mid.cwiseAbs());
-  rad = rad * (1.0 + g);
-  rad.array() += 8.0 * static_cast<double>(n + 4) * kTiny;
-  c.rad = finite_or_inf(std::move(rad));
-  for (Index i = 0; i < c.mid.size(); ++i) {
-    if (!std::isfinite(c.mid.data()[i])) {
-      c.mid.data()[i] = 0.0;
-      c.rad.data()[i] = kInf;
-    }
-  }
-  return c;
+  return finished(std::move(c.mid), std::move(rad), n);
 }
 
 double norm_upper(const RowMatrixXd& m) {
