@@ -107,17 +107,32 @@ def _load_points(path: str, name: str) -> np.ndarray:
     return array
 
 
-def command_decompose(args: argparse.Namespace) -> int:
-    from . import demo, report
+def _map_of(args: argparse.Namespace) -> Any:
+    """The map of --map FILE or --demo NAME (exactly one)."""
+    from . import demo
 
     if (args.map is None) == (args.demo is None):
         raise UsageError("give exactly one of --map FILE and --demo NAME")
     if args.demo is not None:
-        h = demo.planar_map() if args.demo == "planar" else demo.resnet_map()
+        return demo.planar_map() if args.demo == "planar" else demo.resnet_map()
+    return _load_map(args.map)
+
+
+def _add_map_source(p: argparse.ArgumentParser) -> None:
+    """--map FILE | --demo NAME, as _map_of reads them."""
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--map", metavar="FILE", help="map spec, .json or .npz (nearid.io.save_map)")
+    source.add_argument("--demo", choices=("planar", "resnet"), help="a built-in map (planar: 2-D, resnet: 4-D)")
+
+
+def command_decompose(args: argparse.Namespace) -> int:
+    from . import demo, report
+
+    h = _map_of(args)
+    if args.demo is not None:
         center = (demo.PLANAR_CENTER.tolist() if args.demo == "planar" else None) if args.center is None else None
         description: dict[str, Any] = {"source": f"demo:{args.demo}"}
     else:
-        h = _load_map(args.map)
         center = None
         description = {"source": str(args.map)}
     if args.center is not None:
@@ -161,14 +176,7 @@ def command_decompose(args: argparse.Namespace) -> int:
 def command_certify(args: argparse.Namespace) -> int:
     from ..certification import certify
 
-    if (args.map is None) == (args.demo is None):
-        raise UsageError("give exactly one of --map FILE and --demo NAME")
-    if args.demo is not None:
-        from . import demo
-
-        f = demo.planar_map() if args.demo == "planar" else demo.resnet_map()
-    else:
-        f = _load_map(args.map)
+    f = _map_of(args)
     center = None if args.center is None else _parse_floats(args.center, "--center")
     try:
         c = certify(f, radius=args.radius, center=center, quantity=args.quantity, rtol=args.rtol,
@@ -272,9 +280,7 @@ def parser() -> argparse.ArgumentParser:
                     "{\"type\": \"ResidualNet\", \"blocks\": [{\"A\": "
                     "[[...]], \"B\": [[...]], \"bias\": [...], \"shift\": [...], \"activation\": \"tanh\"}]}, "
                     "{\"type\": \"Affine\", \"W\": [[...]], \"b\": [...]}, {\"type\": \"Chain\", \"maps\": [...]}.")
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--map", metavar="FILE", help="map spec, .json or .npz (nearid.io.save_map)")
-    source.add_argument("--demo", choices=("planar", "resnet"), help="a built-in map (planar: 2-D, resnet: 4-D)")
+    _add_map_source(p)
     p.add_argument("-m", type=int, default=16, help="nonlinear layers")
     p.add_argument("--radius", type=float, default=1.0, help="radius of the ball")
     p.add_argument("--center", metavar="X1,X2,...",
@@ -312,9 +318,7 @@ def parser() -> argparse.ArgumentParser:
                     "the ball ||x - center|| <= radius: the upper bound is rigorous (interval arithmetic with "
                     "outward rounding), the lower bound is attained at the printed witness.",
         formatter_class=formatter)
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--map", metavar="FILE", help="map spec, .json or .npz (nearid.io.save_map)")
-    source.add_argument("--demo", choices=("planar", "resnet"), help="a built-in map (planar: 2-D, resnet: 4-D)")
+    _add_map_source(p)
     p.add_argument("--quantity", default="lipschitz", choices=QUANTITIES,
                    help="Lip f, Lip (f - Id), Lip Df or Lip f^-1")
     p.add_argument("--radius", type=float, default=1.0, help="radius of the ball")
