@@ -133,9 +133,41 @@ def test_four_dimensional_net_converges_and_brackets_brute_force():
     net = ResidualNet.random(4, 16, 8, 0.5, seed=0)
     c = certify(net, quantity="deviation", rtol=0.05, max_seconds=60)
     found = brute_force_max(net, "deviation", n=40_000)
-    assert c.lower <= found * (1 + 1e-9) or c.lower <= c.upper  # the lower bound may beat the search
+    assert c.lower <= c.upper
+    assert quantity_at(net, c.witness, "deviation")[0] >= c.lower * (1 - 1e-12)
     assert found <= c.upper * (1 + 1e-12)
     assert c.converged
+
+
+def deviation_in_mpmath(net, x):
+    """||Df(x) - I|| for a 2-D tanh ResidualNet at x, in 40-digit arithmetic (closed-form 2x2 SVD)."""
+    with mpmath.workdps(40):
+        y = mpmath.matrix([mpmath.mpf(float(v)) for v in x])
+        J = mpmath.eye(2)
+        for b in net.blocks:
+            A, B = mpmath.matrix(b.A.tolist()), mpmath.matrix(b.B.tolist())
+            z = B * y + mpmath.matrix(b.bias.tolist())
+            t = [mpmath.tanh(v) for v in z]
+            y = y + A * mpmath.matrix(t) + mpmath.matrix(b.shift.tolist())
+            D = mpmath.diag([1 - v**2 for v in t])
+            J = (mpmath.eye(2) + A * D * B) * J
+        M = J - mpmath.eye(2)
+        frob2 = sum(M[i, j] ** 2 for i in range(2) for j in range(2))
+        det = M[0, 0] * M[1, 1] - M[0, 1] * M[1, 0]
+        return mpmath.sqrt((frob2 + mpmath.sqrt(frob2**2 - 4 * det**2)) / 2)
+
+
+def test_the_bracket_holds_in_40_digit_arithmetic():
+    # An independent evaluation of the whole network (mpmath, no float64 anywhere): the witness
+    # attains the lower bound, and no point of the ball exceeds the upper bound.
+    net = ResidualNet.random(2, 6, 3, 0.6, seed=11)
+    c = certify(net, quantity="deviation", rtol=1e-3, max_seconds=20)
+    assert c.converged, c
+    assert deviation_in_mpmath(net, c.witness) >= c.lower
+    angles = np.linspace(0.0, 2 * np.pi, 48, endpoint=False)
+    grid = [r * np.array([np.cos(a), np.sin(a)]) for r in (0.0, 0.5, 1.0) for a in angles]
+    values = [deviation_in_mpmath(net, x) for x in grid + [np.asarray(c.witness)]]
+    assert max(values) <= c.upper
 
 
 def test_chain_of_maps_and_ball_off_the_origin():
