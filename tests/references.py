@@ -2,38 +2,128 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from scipy.special import expit
+from scipy.special import expit, ndtr
+
+
+def activation_parts(name: str) -> tuple[str, float]:
+    """("elu", 0.5) from "elu(alpha=0.5)", with the documented defaults when no parameter is written."""
+    kind, _, rest = name.partition("(")
+    defaults = {"elu": 1.0, "leaky_relu": 0.01, "lipswish": 1.0}
+    return kind, float(rest.rstrip(")").split("=")[1]) if rest else defaults.get(kind, 0.0)
+
+
+GELU_C = np.sqrt(2.0 / np.pi)
 
 
 def activation(name: str, z: np.ndarray) -> np.ndarray:
     """s(z) computed with NumPy/SciPy."""
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "sigmoid":
-        return expit(z)
-    if name == "softplus":
-        return np.logaddexp(0.0, z)
-    if name == "relu":
-        return np.maximum(z, 0.0)
-    if name == "identity":
-        return z.copy()
+    kind, c = activation_parts(name)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if kind == "tanh":
+            return np.tanh(z)
+        if kind == "sigmoid":
+            return expit(z)
+        if kind == "softplus":
+            return np.logaddexp(0.0, z)
+        if kind == "relu":
+            return np.maximum(z, 0.0)
+        if kind == "identity":
+            return z.copy()
+        if kind == "elu":
+            return np.where(z > 0, z, c * np.expm1(np.minimum(z, 0.0)))
+        if kind == "leaky_relu":
+            return np.where(z > 0, z, c * z)
+        if kind == "silu":
+            return z * expit(z)
+        if kind == "lipswish":
+            return z * expit(c * z) / 1.1
+        if kind == "gelu":
+            return z * ndtr(z)
+        if kind == "gelu_tanh":
+            return 0.5 * z * (1.0 + np.tanh(GELU_C * (z + 0.044715 * z**3)))
     raise ValueError(name)
 
 
 def activation_slope(name: str, z: np.ndarray) -> np.ndarray:
-    """s'(z) computed with NumPy/SciPy (relu: 1 for z > 0, else 0)."""
-    if name == "tanh":
-        with np.errstate(over="ignore"):  # cosh overflows to inf beyond |z| = 710: slope 0
-            return 1.0 / np.cosh(z) ** 2  # 1 - tanh^2 would cancel for large |z|
-    if name == "sigmoid":
-        return expit(z) * expit(-z)
-    if name == "softplus":
-        return expit(z)
-    if name == "relu":
-        return (z > 0).astype(float)
-    if name == "identity":
-        return np.ones_like(z)
+    """s'(z) computed with NumPy/SciPy (at kinks the left derivative: relu 0, leaky_relu its slope, elu alpha)."""
+    kind, c = activation_parts(name)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if kind == "tanh":
+            return 1.0 / np.cosh(z) ** 2  # 1 - tanh^2 would cancel for large |z|; cosh overflows to inf: slope 0
+        if kind == "sigmoid":
+            return expit(z) * expit(-z)
+        if kind == "softplus":
+            return expit(z)
+        if kind == "relu":
+            return (z > 0).astype(float)
+        if kind == "identity":
+            return np.ones_like(z)
+        if kind == "elu":
+            return np.where(z > 0, 1.0, c * np.exp(np.minimum(z, 0.0)))
+        if kind == "leaky_relu":
+            return np.where(z > 0, 1.0, c)
+        if kind == "silu":
+            return expit(z) + z * expit(z) * expit(-z)
+        if kind == "lipswish":
+            u = c * z
+            return (expit(u) + u * expit(u) * expit(-u)) / 1.1
+        if kind == "gelu":
+            return ndtr(z) + z * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)
+        if kind == "gelu_tanh":
+            u = GELU_C * (z + 0.044715 * z**3)
+            sech2 = 1.0 / np.cosh(u) ** 2
+            return 0.5 * (1.0 + np.tanh(u)) + 0.5 * z * sech2 * GELU_C * (1.0 + 3 * 0.044715 * z**2)
+    raise ValueError(name)
+
+
+def mp_activation(name: str, t: float, order: int):
+    """s, s' or s'' (order 0, 1, 2) at t in mpmath's working precision, from closed forms
+    (left derivatives at kinks)."""
+    import mpmath
+
+    kind, c = activation_parts(name)
+    t = mpmath.mpf(t)
+    c = mpmath.mpf(c)
+
+    def logistic(v):
+        s = 1 / (1 + mpmath.exp(-v))
+        return [s, s * (1 - s), s * (1 - s) * (1 - 2 * s)]
+
+    if kind == "tanh":
+        s = mpmath.tanh(t)
+        return [s, 1 - s**2, -2 * s * (1 - s**2)][order]
+    if kind == "sigmoid":
+        return logistic(t)[order]
+    if kind == "softplus":
+        return [mpmath.log1p(mpmath.exp(t)), *logistic(t)[:2]][order]
+    if kind == "identity":
+        return [t, mpmath.mpf(1), mpmath.mpf(0)][order]
+    if kind == "relu":
+        return [max(t, 0), mpmath.mpf(1 if t > 0 else 0), mpmath.mpf(0)][order]
+    if kind == "elu":
+        if t > 0:
+            return [t, mpmath.mpf(1), mpmath.mpf(0)][order]
+        return [c * mpmath.expm1(t), c * mpmath.exp(t), c * mpmath.exp(t)][order]
+    if kind == "leaky_relu":
+        return [t, mpmath.mpf(1), mpmath.mpf(0)][order] if t > 0 else [c * t, c, mpmath.mpf(0)][order]
+    if kind in ("silu", "lipswish"):
+        beta, scale = (1, 1) if kind == "silu" else (c, mpmath.mpf(1) / mpmath.mpf("1.1"))
+        u = beta * t
+        s, ds, dds = logistic(u)
+        return [t * s * scale, (s + u * ds) * scale, beta * (2 * ds + u * dds) * scale][order]
+    if kind == "gelu":
+        if abs(t) > 1000:  # Phi is 1 or 0 far beyond double precision (mpmath's erfc gives up at 1e200)
+            return [t if t > 0 else mpmath.mpf(0), mpmath.mpf(1 if t > 0 else 0), mpmath.mpf(0)][order]
+        cdf, pdf = mpmath.ncdf(t), mpmath.npdf(t)
+        return [t * cdf, cdf + t * pdf, pdf * (2 - t**2)][order]
+    if kind == "gelu_tanh":
+        if abs(t) > 50:  # sigmoid(v) is 1 or 0 to within exp(-10^5): no numerical differentiation out there
+            return [t if t > 0 else mpmath.mpf(0), mpmath.mpf(1 if t > 0 else 0), mpmath.mpf(0)][order]
+        g = lambda x: x / (1 + mpmath.exp(-2 * mpmath.sqrt(2 / mpmath.pi) * (x + mpmath.mpf("0.044715") * x**3)))  # noqa: E731
+        return g(t) if order == 0 else mpmath.diff(g, t, order)
     raise ValueError(name)
 
 
@@ -118,8 +208,10 @@ def to_double(value) -> float:
 
     if mpmath.isinf(value):
         return float("inf")
-    result = float(value)  # mpmath rounds to nearest; values beyond the range give inf
-    return result
+    try:
+        return float(value)  # mpmath rounds to nearest; values beyond the range give inf
+    except OverflowError:  # an exponent beyond any double's: 0 or inf with its sign
+        return math.copysign(0.0 if abs(value) < 1 else math.inf, float(mpmath.sign(value)))
 
 
 def mp_best(ratios, reduce: str):

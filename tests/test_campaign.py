@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 import nearid
 from nearid.maps import Affine, Chain, ResidualBlock, ResidualNet
-from references import activation, activation_slope, block_forward, mp_best, mp_pairwise
+from references import activation, activation_slope, block_forward, mp_activation, mp_best, mp_pairwise
 
 CASES = int(os.environ.get("NEARID_CAMPAIGN", "150"))
 CAMPAIGN = settings(max_examples=CASES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -114,8 +114,7 @@ _EPS = mpmath.mpf(np.finfo(float).eps)
 
 
 def _mp_activation(name, z):
-    return {"tanh": mpmath.tanh, "sigmoid": lambda v: 1 / (1 + mpmath.exp(-v)), "relu": lambda v: max(v, 0),
-            "softplus": lambda v: mpmath.log1p(mpmath.exp(v)), "identity": lambda v: v}[name](z)
+    return mp_activation(name, z, 0)
 
 
 def _largest(a):

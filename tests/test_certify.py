@@ -21,6 +21,7 @@ import nearid
 from nearid import certify
 from nearid._native import core
 from nearid.maps import Affine, Chain, FromCallable, ResidualBlock, ResidualNet
+from references import mp_activation
 
 QUANTITIES = ("lipschitz", "deviation", "inverse_lipschitz")
 
@@ -267,23 +268,11 @@ def test_tiny_and_subnormal_scales():
 # --- the interval kernels against mpmath -------------------------------------------------------
 
 
-def mp_activation(name, t, order):
-    t = mpmath.mpf(t)
-    if name == "tanh":
-        s = mpmath.tanh(t)
-        return [s, 1 - s**2, -2 * s * (1 - s**2)][order]
-    if name == "sigmoid":
-        s = 1 / (1 + mpmath.exp(-t))
-        return [s, s * (1 - s), s * (1 - s) * (1 - 2 * s)][order]
-    if name == "softplus":
-        s = 1 / (1 + mpmath.exp(-t))
-        return [mpmath.log1p(mpmath.exp(t)), s, s * (1 - s)][order]
-    if name == "identity":
-        return [t, mpmath.mpf(1), mpmath.mpf(0)][order]
-    return [max(t, 0), mpmath.mpf(1 if t > 0 else 0), mpmath.mpf(0)][order]
+ENCLOSED_ACTIVATIONS = [*core.ACTIVATIONS, "elu(alpha=0.5)", "elu(alpha=-2)", "leaky_relu(slope=-0.3)",
+                        "lipswish(beta=0.7)", "lipswish(beta=-3)"]
 
 
-@pytest.mark.parametrize("name", ["tanh", "sigmoid", "softplus", "identity", "relu"])
+@pytest.mark.parametrize("name", ENCLOSED_ACTIVATIONS)
 def test_activation_enclosures_contain_the_mpmath_values(name):
     mpmath.mp.dps = 40
     rng = np.random.default_rng(7)
@@ -302,11 +291,11 @@ def test_activation_enclosures_contain_the_mpmath_values(name):
                     continue  # the kink: the enclosure is the Clarke hull [0, 1]
                 value = mp_activation(name, t, order)
                 assert low <= value <= high, (name, order, lo, hi, t, low, high, value)
-            # tight: the enclosure of a point is a few ulps wide (s'' of the logistic
-            # family is a polynomial in s with cancellation: a few ulps of its largest term)
-            if lo == hi and name != "relu":
+            # tight: the enclosure of a point is a few ulps wide (derivatives such as s'' of the
+            # logistic family or silu' = s + t s' cancel: a few ulps of their largest term)
+            if lo == hi and not name.startswith("relu"):
                 value = mp_activation(name, lo, order)
-                ulps, floor = (64, 1e-300) if order < 2 else (512, 1e-15)
+                ulps, floor = (64, 1e-300) if order == 0 else (512, 1e-14)
                 assert high - low <= ulps * np.spacing(max(abs(float(value)), 1e-300)) + floor
 
 

@@ -86,7 +86,7 @@ def test_reproducible(distilled):
     "kwargs, error, message",
     [
         ({"width": 0}, ValueError, "width must be >= 1"),
-        ({"activation": "gelu"}, ValueError, "activation must be one of"),
+        ({"activation": "swish"}, ValueError, "activation must be one of"),
         ({"ridge": -1.0}, ValueError, "ridge must be a finite number >= 0"),
         ({"n_samples": 1}, ValueError, "n_samples must be >= 2"),
         ({"feature_scale": 0.0}, ValueError, "feature_scale must be a finite number > 0"),

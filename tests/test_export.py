@@ -47,7 +47,7 @@ def mixed_chain(rng, d=4):
                  random_block(rng, d, 2, ACTIVATIONS[4]))
 
 
-@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("activation", [*ACTIVATIONS, "elu(alpha=0.5)", "leaky_relu(slope=-0.2)", "lipswish(beta=0.7)"])
 def test_block_alone_in_float64(rng, activation):
     block = random_block(rng, 4, 6, activation)
     module = nearid.export.to_torch(block)
@@ -56,6 +56,17 @@ def test_block_alone_in_float64(rng, activation):
     for name in ("A", "B", "bias", "shift"):
         assert np.array_equal(getattr(module, name).detach().numpy(), getattr(block, name))
     assert_same_function(module, block, 3 * rng.standard_normal((300, 4)))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.*deprecated:DeprecationWarning")
+def test_parametrised_activations_script_and_pickle(rng, tmp_path):
+    net = ResidualNet([random_block(rng, 3, 4, a) for a in ("elu(alpha=0.3)", "lipswish(beta=2)", "gelu_tanh")])
+    module = nearid.export.to_torch(net)
+    assert [m.act.parameter for m in module] == [0.3, 2.0, 0.0]
+    X = 2 * rng.standard_normal((50, 3))
+    assert_same_function(torch.jit.script(module), net, X)
+    torch.save(module, tmp_path / "m.pt")
+    assert_same_function(torch.load(tmp_path / "m.pt", weights_only=False), net, X)
 
 
 def test_softplus_is_exact_where_torch_softplus_switches_to_identity(rng):

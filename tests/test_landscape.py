@@ -11,6 +11,7 @@ import nearid
 from nearid import landscape
 from nearid.landscape import PARAMETERS
 from nearid.maps import ACTIVATIONS, ResidualBlock, ResidualNet
+from references import activation as numpy_activation
 
 
 def loss(net, X, Y):
@@ -169,20 +170,11 @@ def test_all_activations_train_without_error(rng):
 
 # ---- train: the safeguard, the best iterate and divergence (issue 11) ----
 
-NUMPY_ACTIVATIONS = {
-    "tanh": np.tanh,
-    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
-    "softplus": lambda z: np.logaddexp(0, z),
-    "relu": lambda z: np.maximum(z, 0),
-    "identity": lambda z: z,
-}
-
-
 def numpy_loss(net, X, Y):
     """Q from a NumPy forward pass of x + A s(B x + bias) + shift, block by block (not nearid's evaluation)."""
     Z = X
     for b in net.blocks:
-        Z = Z + NUMPY_ACTIVATIONS[b.activation](Z @ b.B.T + b.bias) @ b.A.T + b.shift
+        Z = Z + numpy_activation(b.activation, Z @ b.B.T + b.bias) @ b.A.T + b.shift
     return 0.5 * np.mean(np.sum((Z - Y) ** 2, axis=1))
 
 

@@ -349,7 +349,7 @@ def test_ragged_input_is_a_type_error():
         (dict(A=np.zeros(3)), r"A must be a 2-D array of shape \(\?, \?\); got an array of shape \(3,\)"),
         (dict(A=np.zeros((0, 4)), B=np.zeros((4, 0))), r"A must have shape \(d, k\) with d, k >= 1"),
         (dict(bias=np.zeros((4, 1))), r"bias must have shape \(n,\); got \(4, 1\)"),
-        (dict(activation="gelu"), r"activation must be one of"),
+        (dict(activation="swish"), r"activation must be one of"),
         (dict(A=np.full((3, 4), np.nan)), r"A must be finite"),
         (dict(shift=[0.0, np.inf, 0.0]), r"shift must be finite"),
     ],

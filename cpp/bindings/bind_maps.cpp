@@ -178,7 +178,17 @@ void bind_maps(py::module_& m) {
   m.def("activation_slope", [](const std::string& name, double t) { return activation_slope(parse_activation(name), t); },
         py::arg("activation"), py::arg("t"), "s'(t) for one value.");
   m.def("activation_max_slope", [](const std::string& name) { return activation_max_slope(parse_activation(name)); },
-        py::arg("activation"), "sup |s'|.");
+        py::arg("activation"), "An upper bound on sup |s'|.");
+  m.def("canonical_activation", [](const std::string& name) { return activation_name(parse_activation(name)); },
+        py::arg("activation"),
+        "The canonical spelling of an activation name (parameter shown unless default); ValueError if unknown.");
+  m.def(
+      "activation_parts",
+      [](const std::string& name) {
+        const Activation a = parse_activation(name);
+        return py::make_tuple(activation_kind_name(a.kind), a.parameter);
+      },
+      py::arg("activation"), "(kind, parameter) of an activation name: ('elu', 1.0), ('tanh', 0.0).");
 }
 
 }  // namespace nearid::bindings

@@ -258,61 +258,189 @@ Interval intersect(Interval a, Interval b) {
   return out.lo <= out.hi ? out : a;  // disjoint only through a caller's bug: keep the first enclosure
 }
 
-bool has_kink(Activation a) { return a == Activation::Relu; }
+bool has_kink(Activation a) {
+  switch (a.kind) {
+    case ActivationKind::Relu: return true;
+    case ActivationKind::LeakyRelu: return a.parameter != 1.0;
+    case ActivationKind::Elu: return a.parameter != 1.0;  // alpha = 1: s' is continuous (s'' jumps)
+    default: return false;
+  }
+}
+
+namespace {
+
+// exp and expm1 at one point, enclosed.
+Interval exp_at(double t) {
+  const double v = std::exp(t);
+  return {std::max(libm_down(v), 0.0), libm_up(v)};
+}
+Interval expm1_at(double t) {
+  const double v = std::expm1(t);
+  return {std::max(libm_down(v), -1.0), libm_up(v)};
+}
+Interval exp_of(Interval t) { return {exp_at(t.lo).lo, exp_at(t.hi).hi}; }
+
+// An enclosure of the real constant nearest to the double v (a couple of ulps either side).
+Interval near(double v) { return constant(v); }
+
+// The standard normal cdf Phi(t) = erfc(-t / sqrt 2) / 2, increasing.
+Interval normal_cdf_at(double t) {
+  const Interval u = Interval::point(t) * near(-0.70710678118654752440);
+  const double upper = libm_up(std::erfc(u.lo)), lower = libm_down(std::erfc(u.hi));  // erfc decreases
+  return clamp(Interval{std::max(lower, 0.0), upper} * Interval::point(0.5), 0.0, 1.0);
+}
+Interval normal_cdf(Interval t) { return {normal_cdf_at(t.lo).lo, normal_cdf_at(t.hi).hi}; }
+
+// The standard normal density exp(-t^2 / 2) / sqrt(2 pi).
+Interval normal_density(Interval t) {
+  const Interval half_square = square(t) * Interval::point(-0.5);
+  return clamp(exp_of(half_square) * near(0.39894228040143267794), 0.0, 0.39894228040143268);
+}
+
+// The parts of t at or below 0 and at or above 0 (`empty` false when there is none).
+struct Split {
+  Interval negative, positive;
+  bool has_negative, has_positive;
+};
+Split split_at_zero(Interval t) {
+  return {{t.lo, std::min(t.hi, 0.0)}, {std::max(t.lo, 0.0), t.hi}, t.lo <= 0.0, t.hi >= 0.0};
+}
+Interval join(const Split& s, Interval negative, Interval positive) {
+  if (!s.has_negative) return positive;
+  if (!s.has_positive) return negative;
+  return hull(negative, positive);
+}
+
+// gelu_tanh's v(t) = 2 sqrt(2 / pi) (t + 0.044715 t^3), increasing, and v'(t), v''(t).
+constexpr double kGeluA = 0.044715;
+const Interval kGeluTwoC = near(1.5957691216057307118);  // 2 sqrt(2 / pi)
+Interval gelu_v_at(double t) {
+  const Interval x = Interval::point(t);
+  return kGeluTwoC * (x + near(kGeluA) * (x * x * x));
+}
+Interval gelu_v(Interval t) { return {gelu_v_at(t.lo).lo, gelu_v_at(t.hi).hi}; }
+Interval gelu_dv(Interval t) { return kGeluTwoC * (Interval::point(1.0) + near(3.0 * kGeluA) * square(t)); }
+Interval gelu_ddv(Interval t) { return kGeluTwoC * near(6.0 * kGeluA) * t; }
+
+const Interval kInvLipSwish = near(1.0 / 1.1);
+
+}  // namespace
 
 Interval activation_value(Activation a, Interval t) {
   if (std::isnan(t.lo) || std::isnan(t.hi)) t = Interval::entire();
-  switch (a) {
-    case Activation::Identity:
+  const Interval c = Interval::point(a.parameter);
+  switch (a.kind) {
+    case ActivationKind::Identity:
       return t;
-    case Activation::Tanh:
+    case ActivationKind::Tanh:
       return tanh_of(t);
-    case Activation::Sigmoid:
+    case ActivationKind::Sigmoid:
       return sigmoid_of(t);
-    case Activation::Softplus:
+    case ActivationKind::Softplus:
       return {softplus_at(t.lo).lo, softplus_at(t.hi).hi};
-    case Activation::Relu:
+    case ActivationKind::Relu:
       return {std::max(t.lo, 0.0), std::max(t.hi, 0.0)};
+    case ActivationKind::Elu: {
+      const Split s = split_at_zero(t);
+      return join(s, c * Interval{expm1_at(s.negative.lo).lo, expm1_at(s.negative.hi).hi}, s.positive);
+    }
+    case ActivationKind::LeakyRelu: {
+      const Split s = split_at_zero(t);
+      return join(s, c * s.negative, s.positive);
+    }
+    case ActivationKind::Silu:
+      return t * sigmoid_of(t);
+    case ActivationKind::LipSwish:
+      return t * sigmoid_of(c * t) * kInvLipSwish;
+    case ActivationKind::Gelu:
+      return t * normal_cdf(t);
+    case ActivationKind::GeluTanh:
+      return t * sigmoid_of(gelu_v(t));
   }
   return Interval::entire();
 }
 
 Interval activation_slope(Activation a, Interval t) {
   if (std::isnan(t.lo) || std::isnan(t.hi)) t = Interval::entire();
-  switch (a) {
-    case Activation::Identity:
+  const Interval c = Interval::point(a.parameter);
+  switch (a.kind) {
+    case ActivationKind::Identity:
       return Interval::point(1.0);
-    case Activation::Tanh:
+    case ActivationKind::Tanh:
       return clamp(Interval::point(1.0) - square(tanh_of(t)), 0.0, 1.0);
-    case Activation::Sigmoid:
+    case ActivationKind::Sigmoid:
       return clamp(logistic_slope(sigmoid_of(t)), 0.0, 0.25);
-    case Activation::Softplus:
+    case ActivationKind::Softplus:
       return sigmoid_of(t);
-    case Activation::Relu:
+    case ActivationKind::Relu:
       return {t.lo > 0.0 ? 1.0 : 0.0, t.hi >= 0.0 ? 1.0 : 0.0};
+    case ActivationKind::Elu: {
+      const Split s = split_at_zero(t);
+      return join(s, c * exp_of(s.negative), Interval::point(1.0));
+    }
+    case ActivationKind::LeakyRelu: {
+      const Split s = split_at_zero(t);
+      return join(s, c, Interval::point(1.0));
+    }
+    case ActivationKind::Silu: {
+      const Interval sig = sigmoid_of(t);
+      return clamp(sig + t * logistic_slope(sig), -0.1, 1.1);  // silu' lies in [-0.09984, 1.09984]
+    }
+    case ActivationKind::LipSwish: {
+      const Interval u = c * t, sig = sigmoid_of(u);
+      return clamp((sig + u * logistic_slope(sig)) * kInvLipSwish, -0.091, 1.0);  // [-0.0908, 0.9999]
+    }
+    case ActivationKind::Gelu:
+      return clamp(normal_cdf(t) + t * normal_density(t), -0.13, 1.13);  // gelu' lies in [-0.12891, 1.12891]
+    case ActivationKind::GeluTanh: {
+      const Interval v = gelu_v(t);
+      return clamp(sigmoid_of(v) + t * logistic_slope(sigmoid_of(v)) * gelu_dv(t), -0.13, 1.13);
+    }
   }
   return Interval::entire();
 }
 
 Interval activation_curvature(Activation a, Interval t) {
   if (std::isnan(t.lo) || std::isnan(t.hi)) t = Interval::entire();
-  switch (a) {
-    case Activation::Identity:
-    case Activation::Relu:
+  const Interval c = Interval::point(a.parameter);
+  const Interval two = Interval::point(2.0);
+  switch (a.kind) {
+    case ActivationKind::Identity:
+    case ActivationKind::Relu:
+    case ActivationKind::LeakyRelu:
       return Interval::point(0.0);
-    case Activation::Tanh: {
+    case ActivationKind::Tanh: {
       // s'' = -2 s (1 - s^2) = 2 s^3 - 2 s over s = tanh(t): extremes -+4 / (3 sqrt 3) at s = +-1/sqrt 3.
-      const double c = 1.0 / std::sqrt(3.0), peak = 4.0 / (3.0 * std::sqrt(3.0));
-      const Interval two = Interval::point(2.0);
+      const double r = 1.0 / std::sqrt(3.0), peak = 4.0 / (3.0 * std::sqrt(3.0));
       return clamp(range_with_critical_points(
                        tanh_of(t), [&](Interval s) { return two * s * (s * s - Interval::point(1.0)); },
-                       {{c, constant(-peak)}, {-c, constant(peak)}}),
+                       {{r, constant(-peak)}, {-r, constant(peak)}}),
                    -1.0, 1.0);
     }
-    case Activation::Sigmoid:
+    case ActivationKind::Sigmoid:
       return clamp(logistic_curvature(sigmoid_of(t)), -0.1, 0.1);
-    case Activation::Softplus:
+    case ActivationKind::Softplus:
       return clamp(logistic_slope(sigmoid_of(t)), 0.0, 0.25);
+    case ActivationKind::Elu: {
+      // alpha e^t below the kink, 0 above it (an enclosure of the a.e. second derivative).
+      const Split s = split_at_zero(t);
+      return join(s, c * exp_of(s.negative), Interval::point(0.0));
+    }
+    case ActivationKind::Silu: {
+      const Interval sig = sigmoid_of(t);
+      return two * logistic_slope(sig) + t * logistic_curvature(sig);
+    }
+    case ActivationKind::LipSwish: {
+      const Interval u = c * t, sig = sigmoid_of(u);
+      return c * (two * logistic_slope(sig) + u * logistic_curvature(sig)) * kInvLipSwish;
+    }
+    case ActivationKind::Gelu:
+      return normal_density(t) * (two - square(t));
+    case ActivationKind::GeluTanh: {
+      const Interval v = gelu_v(t), sig = sigmoid_of(v), dv = gelu_dv(t);
+      const Interval slope = logistic_slope(sig);
+      return two * slope * dv + t * (logistic_curvature(sig) * square(dv) + slope * gelu_ddv(t));
+    }
   }
   return Interval::entire();
 }

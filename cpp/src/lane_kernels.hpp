@@ -87,23 +87,37 @@ inline void map_lanes(F f, const double* in, double* out, Index count) {
 
 /// s = act(z) elementwise over `count` doubles (a multiple of kLanes).
 inline void activate(Activation a, const double* z, double* s, Index count) {
-  switch (a) {
-    case Activation::Identity: std::copy(z, z + count, s); break;
-    case Activation::Tanh: map_lanes([](Vec v) { return lanes::tanh(v); }, z, s, count); break;
-    case Activation::Sigmoid: map_lanes([](Vec v) { return sigmoid(v); }, z, s, count); break;
-    case Activation::Softplus: map_lanes([](Vec v) { return softplus(v); }, z, s, count); break;
-    case Activation::Relu: map_lanes([](Vec v) { return relu(v); }, z, s, count); break;
+  const double c = a.parameter;
+  switch (a.kind) {
+    case ActivationKind::Identity: std::copy(z, z + count, s); break;
+    case ActivationKind::Tanh: map_lanes([](Vec v) { return lanes::tanh(v); }, z, s, count); break;
+    case ActivationKind::Sigmoid: map_lanes([](Vec v) { return sigmoid(v); }, z, s, count); break;
+    case ActivationKind::Softplus: map_lanes([](Vec v) { return softplus(v); }, z, s, count); break;
+    case ActivationKind::Relu: map_lanes([](Vec v) { return relu(v); }, z, s, count); break;
+    case ActivationKind::Elu: map_lanes([c](Vec v) { return elu(v, c); }, z, s, count); break;
+    case ActivationKind::LeakyRelu: map_lanes([c](Vec v) { return leaky_relu(v, c); }, z, s, count); break;
+    case ActivationKind::Silu: map_lanes([](Vec v) { return silu(v); }, z, s, count); break;
+    case ActivationKind::LipSwish: map_lanes([c](Vec v) { return lipswish(v, c); }, z, s, count); break;
+    case ActivationKind::Gelu: map_lanes([](Vec v) { return gelu(v); }, z, s, count); break;
+    case ActivationKind::GeluTanh: map_lanes([](Vec v) { return gelu_tanh(v); }, z, s, count); break;
   }
 }
 
 /// ds = act'(z) elementwise over `count` doubles (a multiple of kLanes).
 inline void activation_slopes(Activation a, const double* z, double* ds, Index count) {
-  switch (a) {
-    case Activation::Identity: std::fill(ds, ds + count, 1.0); break;
-    case Activation::Tanh: map_lanes([](Vec v) { return tanh_slope(v); }, z, ds, count); break;
-    case Activation::Sigmoid: map_lanes([](Vec v) { return sigmoid_slope(v); }, z, ds, count); break;
-    case Activation::Softplus: map_lanes([](Vec v) { return sigmoid(v); }, z, ds, count); break;  // softplus' = sigmoid
-    case Activation::Relu: map_lanes([](Vec v) { return relu_slope(v); }, z, ds, count); break;
+  const double c = a.parameter;
+  switch (a.kind) {
+    case ActivationKind::Identity: std::fill(ds, ds + count, 1.0); break;
+    case ActivationKind::Tanh: map_lanes([](Vec v) { return tanh_slope(v); }, z, ds, count); break;
+    case ActivationKind::Sigmoid: map_lanes([](Vec v) { return sigmoid_slope(v); }, z, ds, count); break;
+    case ActivationKind::Softplus: map_lanes([](Vec v) { return sigmoid(v); }, z, ds, count); break;  // softplus' = sigmoid
+    case ActivationKind::Relu: map_lanes([](Vec v) { return relu_slope(v); }, z, ds, count); break;
+    case ActivationKind::Elu: map_lanes([c](Vec v) { return elu_slope(v, c); }, z, ds, count); break;
+    case ActivationKind::LeakyRelu: map_lanes([c](Vec v) { return leaky_relu_slope(v, c); }, z, ds, count); break;
+    case ActivationKind::Silu: map_lanes([](Vec v) { return silu_slope(v); }, z, ds, count); break;
+    case ActivationKind::LipSwish: map_lanes([c](Vec v) { return lipswish_slope(v, c); }, z, ds, count); break;
+    case ActivationKind::Gelu: map_lanes([](Vec v) { return gelu_slope(v); }, z, ds, count); break;
+    case ActivationKind::GeluTanh: map_lanes([](Vec v) { return gelu_tanh_slope(v); }, z, ds, count); break;
   }
 }
 
@@ -111,14 +125,14 @@ inline void activation_slopes(Activation a, const double* z, double* ds, Index c
 /// skip a second exponential. Absolute error a few ulp (relative accuracy is
 /// lost only where the slope is tiny), which is what gradient sums need.
 inline void activation_slopes_from_values(Activation a, const double* z, const double* s, double* ds, Index count) {
-  switch (a) {
-    case Activation::Tanh:
+  switch (a.kind) {
+    case ActivationKind::Tanh:
       for (Index i = 0; i < count; i += kLanes) {
         const Vec v = load(s + i);
         store(ds + i, 1.0 - v * v);
       }
       break;
-    case Activation::Sigmoid:
+    case ActivationKind::Sigmoid:
       for (Index i = 0; i < count; i += kLanes) {
         const Vec v = load(s + i);
         store(ds + i, v * (1.0 - v));

@@ -174,10 +174,97 @@ inline Vec softplus(Vec x) {
   return max(x, 0.0) + l;
 }
 
+/// exp(x) - 1 for x <= 0, without cancellation near 0 (-1 below x = -700, where it rounds to -1).
+inline Vec expm1_nonpositive(Vec x) {
+  const ExpParts e = exp_parts(max(x, -700.0));
+  const Vec q = e.even - e.odd;
+  return ((e.two_n - 1.0) * q + e.two_n * (2.0 * e.odd)) / q;
+}
+
+/// elu: x for x > 0, alpha (e^x - 1) otherwise.
+inline Vec elu(Vec x, double alpha) { return x > 0.0 ? x : alpha * expm1_nonpositive(x); }
+
+/// elu': 1 for x > 0, alpha e^x otherwise (down to subnormal e^x).
+inline Vec elu_slope(Vec x, double alpha) {
+  Vec p, q;
+  exp_minus(x > 0.0 ? splat(0.0) : -x, p, q);  // NaN stays NaN
+  return x > 0.0 ? splat(1.0) : alpha * (p / q);
+}
+
+/// sigmoid(x) and 1 - sigmoid(x) = sigmoid(-x), both without cancellation.
+inline void sigmoid_pair(Vec x, Vec& s, Vec& one_minus_s) {
+  Vec p, q;
+  exp_minus_abs(x, p, q);
+  const Vec total = q + p;
+  s = (x >= 0.0 ? q : p) / total;
+  one_minus_s = (x >= 0.0 ? p : q) / total;
+}
+
+/// x sigmoid(x) (silu, swish-1).
+inline Vec silu(Vec x) { return x * sigmoid(x); }
+
+/// silu'(x) = sigmoid(x) (1 + x (1 - sigmoid(x))).
+inline Vec silu_slope(Vec x) {
+  Vec s, t;
+  sigmoid_pair(x, s, t);
+  return s * (1.0 + x * t);
+}
+
+/// x sigmoid(beta x) / 1.1 (Residual Flows' LipSwish: its slope stays below 1 for every beta).
+inline Vec lipswish(Vec x, double beta) { return x * sigmoid(beta * x) / 1.1; }
+
+/// d/dx [x sigmoid(beta x)] / 1.1 = silu'(beta x) / 1.1.
+inline Vec lipswish_slope(Vec x, double beta) { return silu_slope(beta * x) / 1.1; }
+
+/// gelu(x) = x Phi(x) = x erfc(-x / sqrt 2) / 2 (erfc is a scalar library call per lane:
+/// relative accuracy for x far below 0, where 1 + erf(x / sqrt 2) would cancel).
+inline Vec gelu(Vec x) {
+  Vec phi;
+  for (Index i = 0; i < kLanes; ++i) phi[i] = 0.5 * std::erfc(-x[i] * 0.70710678118654752440);
+  return x * phi;
+}
+
+/// gelu'(x) = Phi(x) + x phi(x), with phi(x) = exp(-x^2 / 2) / sqrt(2 pi) (0 beyond |x| = 40,
+/// so that x = +-inf gives 1 and 0, not NaN).
+inline Vec gelu_slope(Vec x) {
+  Vec cdf;
+  for (Index i = 0; i < kLanes; ++i) cdf[i] = 0.5 * std::erfc(-x[i] * 0.70710678118654752440);
+  const Vec clipped = abs(x) < 40.0 ? x : splat(0.0);
+  Vec p, q;
+  exp_minus(0.5 * clipped * clipped, p, q);
+  return cdf + clipped * (p / q) * 0.39894228040143267794;
+}
+
+// gelu's tanh approximation: 0.5 x (1 + tanh(u)) with u = sqrt(2 / pi) (x + 0.044715 x^3),
+// computed as x sigmoid(2 u) (1 + tanh u = 2 sigmoid(2 u), without cancellation for x < 0).
+inline constexpr double kGeluC = 0.79788456080286535588;  // sqrt(2 / pi)
+inline constexpr double kGeluA = 0.044715;
+inline Vec gelu_tanh(Vec x) {
+  const Vec clipped = abs(x) >= 1e100 ? copysign(splat(1e100), x) : x;  // x^3 stays finite; NaN stays NaN
+  return x * sigmoid(2.0 * kGeluC * (clipped + kGeluA * clipped * clipped * clipped));
+}
+
+/// d/dx [x sigmoid(v)] with v = 2u: sigmoid(v) + x sigmoid'(v) v'.
+inline Vec gelu_tanh_slope(Vec x) {
+  const Vec c = abs(x) >= 1e100 ? copysign(splat(1e100), x) : x;
+  const Vec x2 = c * c;
+  Vec s, t;
+  sigmoid_pair(2.0 * kGeluC * (c + kGeluA * x2 * c), s, t);
+  const Vec dv = 2.0 * kGeluC * (1.0 + 3.0 * kGeluA * x2);
+  const Vec slope = s + c * (s * t) * dv;
+  return abs(x) >= 1e100 ? (x > 0.0 ? splat(1.0) : splat(0.0)) : slope;
+}
+
 /// max(x, 0), propagating NaN.
 inline Vec relu(Vec x) { return x < 0.0 ? splat(0.0) : x; }
 
 /// relu'(x): 1 for x > 0, 0 otherwise (the a.e. derivative; 0 at the kink).
 inline Vec relu_slope(Vec x) { return x > 0.0 ? splat(1.0) : splat(0.0); }
+
+/// x for x > 0, slope x otherwise.
+inline Vec leaky_relu(Vec x, double slope) { return x > 0.0 ? x : slope * x; }
+
+/// 1 for x > 0, slope otherwise (the left derivative at the kink, as torch's autograd).
+inline Vec leaky_relu_slope(Vec x, double slope) { return x > 0.0 ? splat(1.0) : splat(slope); }
 
 }  // namespace nearid::lanes

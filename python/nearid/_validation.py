@@ -117,6 +117,15 @@ def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     raise ValueError(f"{name} must be {'' if len(choices) == 2 else 'one of '}{listed}; got {got}")
 
 
+def as_activation(value: Any, name: str = "activation") -> str:
+    """The canonical spelling of an activation name such as ``"tanh"`` or
+    ``"elu(alpha=0.5)"`` (``_core.canonical_activation``); TypeError for a non-string,
+    the core's ValueError (naming the choices) for an unknown name or a bad parameter."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string such as 'tanh' or 'elu(alpha=0.5)'; got {type(value).__name__}")
+    return str(_core.canonical_activation(value))
+
+
 def _as_real(value: Any) -> float:
     """`value` as a float, NaN for what is not a real number (bool and str included)."""
     if isinstance(value, (bool, np.bool_, str, bytes)):

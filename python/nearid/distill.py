@@ -22,10 +22,10 @@ import numpy as np
 
 from . import bounds
 from ._native import core as _core
-from ._validation import as_count, as_nonnegative, as_positive, as_seed, check_choice
+from ._validation import as_activation, as_count, as_nonnegative, as_positive, as_seed
 from .decompose import Decomposition
 from .lipschitz import jacobian_norms
-from .maps import ACTIVATIONS, ResidualBlock, ResidualNet
+from .maps import ResidualBlock, ResidualNet
 
 __all__ = ["BlockReport", "DistillationReport", "DistilledNet", "distill"]
 
@@ -164,7 +164,7 @@ def distill(
         raise TypeError(f"dec must be a nearid Decomposition; got {type(dec).__name__}")
     width = as_count(width, "width")
     seed = as_seed(seed)
-    check_choice(activation, "activation", ACTIVATIONS)
+    activation = as_activation(activation)
     n_samples = as_count(n_samples, "n_samples")
     n_heldout = as_count(n_heldout, "n_heldout")
     ridge = as_nonnegative(ridge, "ridge")

@@ -24,14 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_choice
+from ._native import core as _core
+from ._validation import as_activation
 from .decompose import Decomposition
-from .maps import ACTIVATIONS, Affine, Chain, Labelled, Map, ResidualBlock, ResidualNet
+from .maps import Affine, Chain, Labelled, Map, ResidualBlock, ResidualNet
 
 __all__ = ["to_torch"]
 
 #: The names of the module classes, defined in this module on first use.
-_CLASS_NAMES = ("TorchAffine", "TorchResidualBlock", "TorchChain")
+_CLASS_NAMES = ("TorchAffine", "TorchActivation", "TorchResidualBlock", "TorchChain")
 _define_lock = threading.Lock()
 
 _SUPPORTED = (
@@ -106,6 +107,58 @@ def _define_torch_classes() -> tuple[type, ...]:
             """The dimension."""
             return f"dim={self.W.shape[0]}"
 
+    class TorchActivation(nn.Module):
+        """An elementwise activation as nearid computes it, by canonical name.
+
+        Parameters
+        ----------
+        activation : str
+            One of :data:`nearid.maps.ACTIVATIONS`, with its parameter where it
+            has one (``"elu(alpha=0.5)"``). softplus is log(1 + e^z) computed
+            as max(z, 0) + log1p(e^-|z|), as nearid does (``torch.nn.Softplus``
+            returns z above a threshold instead); lipswish is
+            ``z sigmoid(beta z) / 1.1``; gelu and gelu_tanh are
+            ``torch.nn.functional.gelu`` with ``approximate="none"`` and ``"tanh"``.
+
+        Attributes ``activation`` (the canonical name), ``kind`` and ``parameter``.
+        """
+
+        def __init__(self, activation: str) -> None:
+            super().__init__()
+            self.activation = as_activation(activation)
+            kind, parameter = _core.activation_parts(self.activation)
+            self.kind: str = kind
+            self.parameter: float = float(parameter)
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            """The activation of every entry of `z`."""
+            kind, c = self.kind, self.parameter
+            if kind == "tanh":
+                return torch.tanh(z)
+            if kind == "sigmoid":
+                return torch.sigmoid(z)
+            if kind == "softplus":
+                return torch.clamp_min(z, 0.0) + torch.log1p(torch.exp(-torch.abs(z)))
+            if kind == "relu":
+                return torch.relu(z)
+            if kind == "elu":
+                return torch.nn.functional.elu(z, alpha=c)
+            if kind == "leaky_relu":
+                return torch.nn.functional.leaky_relu(z, negative_slope=c)
+            if kind == "silu":
+                return torch.nn.functional.silu(z)
+            if kind == "lipswish":
+                return z * torch.sigmoid(c * z) / 1.1
+            if kind == "gelu":
+                return torch.nn.functional.gelu(z)
+            if kind == "gelu_tanh":
+                return torch.nn.functional.gelu(z, approximate="tanh")
+            return z  # identity (the constructor accepts nothing else)
+
+        def extra_repr(self) -> str:
+            """The canonical name."""
+            return repr(self.activation)
+
     class TorchResidualBlock(nn.Module):
         """``x -> x + A s(B x + bias) + shift``: nearid's ``ResidualBlock`` in PyTorch.
 
@@ -115,43 +168,29 @@ def _define_torch_classes() -> tuple[type, ...]:
         B : array_like, shape (k, d)
         bias : array_like, shape (k,)
         shift : array_like, shape (d,)
-        activation : {"tanh", "sigmoid", "softplus", "relu", "identity"}
-            As in nearid; softplus is log(1 + e^z) computed as
-            max(z, 0) + log1p(e^-|z|), as nearid does (``torch.nn.Softplus``
-            returns z above a threshold instead).
+        activation : str
+            As in nearid (see ``TorchActivation``).
         dtype : torch.dtype
             Parameter dtype (default ``torch.float64``).
 
         Attributes ``A``, ``B``, ``bias`` and ``shift`` are ``nn.Parameter`` s;
-        ``activation`` is the name.
+        ``activation`` is the canonical name and ``act`` the ``TorchActivation``.
         """
 
         def __init__(
             self, A: Any, B: Any, bias: Any, shift: Any, activation: str, dtype: Any = torch.float64
         ) -> None:
             super().__init__()
-            check_choice(activation, "activation", ACTIVATIONS)
+            self.act = TorchActivation(activation)
+            self.activation: str = self.act.activation
             self.A = _parameter(torch, A, dtype)
             self.B = _parameter(torch, B, dtype)
             self.bias = _parameter(torch, bias, dtype)
             self.shift = _parameter(torch, shift, dtype)
-            self.activation = activation
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             """``x + A s(B x + bias) + shift``, row by row; the shape of `x`."""
-            return x + (self.activate(x @ self.B.T + self.bias) @ self.A.T + self.shift)
-
-        def activate(self, z: torch.Tensor) -> torch.Tensor:
-            """The activation s, elementwise."""
-            if self.activation == "tanh":
-                return torch.tanh(z)
-            if self.activation == "sigmoid":
-                return torch.sigmoid(z)
-            if self.activation == "softplus":
-                return torch.clamp_min(z, 0.0) + torch.log1p(torch.exp(-torch.abs(z)))
-            if self.activation == "relu":
-                return torch.relu(z)
-            return z  # identity (the constructor accepts nothing else)
+            return x + (self.act(x @ self.B.T + self.bias) @ self.A.T + self.shift)
 
         def extra_repr(self) -> str:
             """Dimension, width and activation."""
@@ -165,7 +204,7 @@ def _define_torch_classes() -> tuple[type, ...]:
         chain of its blocks.
         """
 
-    return TorchAffine, TorchResidualBlock, TorchChain
+    return TorchAffine, TorchActivation, TorchResidualBlock, TorchChain
 
 
 def _flat_layers(net: Any) -> list[Affine | ResidualBlock]:

@@ -23,6 +23,7 @@ import numpy as np
 
 from ._native import core as _core
 from ._validation import (
+    as_activation,
     as_count,
     as_float_array,
     as_matrix,
@@ -30,7 +31,6 @@ from ._validation import (
     as_points,
     as_seed,
     as_vector,
-    check_choice,
     check_finite,
 )
 
@@ -152,15 +152,24 @@ class ResidualBlock(Map):
         Added to ``B x`` before the activation (default zeros).
     shift : array_like, shape (d,), optional
         Added to the output (default zeros).
-    activation : {"tanh", "sigmoid", "softplus", "relu", "identity"}
-        The elementwise nonlinearity s. For "relu" the Jacobian uses the
-        almost-everywhere derivative: s'(t) = 1 for t > 0 and 0 for t <= 0.
+    activation : str
+        The elementwise nonlinearity s, one of :data:`ACTIVATIONS`, with its
+        parameter where it has one: "tanh", "sigmoid", "softplus", "relu",
+        "identity", "elu" (``"elu(alpha=0.5)"``; default alpha 1),
+        "leaky_relu" (``"leaky_relu(slope=0.2)"``; default 0.01), "silu"
+        (t sigmoid(t)), "lipswish" (t sigmoid(beta t) / 1.1 as in Residual
+        Flows; ``"lipswish(beta=0.8)"``; default 1), "gelu" (t Phi(t), the
+        exact erf form) and "gelu_tanh" (PyTorch's ``approximate="tanh"``).
+        At the kinks of relu, leaky_relu and elu the Jacobian uses the left
+        derivative (relu: s'(0) = 0), the almost-everywhere derivative.
+        The name is stored in canonical form (:attr:`activation`).
 
     Notes
     -----
     The residual part ``x -> A s(B x + bias) + shift`` has Lipschitz constant at
     most ``||A||_2 ||B||_2 sup|s'|`` (:attr:`residual_lipschitz_bound`), with
-    sup|s'| = 1/4 for sigmoid and 1 otherwise.
+    sup|s'| = 1/4 for sigmoid, 1 for tanh, softplus, relu and lipswish, 1.1
+    for silu, 1.13 for the gelus and max(1, |parameter|) for elu and leaky_relu.
     """
 
     def __init__(
@@ -178,9 +187,8 @@ class ResidualBlock(Map):
         B_ = as_matrix(B, "B")
         bias_ = np.zeros(k) if bias is None else as_vector(bias, "bias")
         shift_ = np.zeros(d) if shift is None else as_vector(shift, "shift")
-        if not isinstance(activation, str):
-            raise TypeError(f"activation must be a string, one of {ACTIVATIONS}; got {type(activation).__name__}")
-        # The activation name and the shape consistency of A, B, bias and shift are checked by the core.
+        activation = as_activation(activation)
+        # The shape consistency of A, B, bias and shift is checked by the core.
         self._impl = _core.ResidualNet([(A_, B_, bias_, shift_, activation)])
         self._A, self._B = _readonly(A_), _readonly(B_)
         self._bias, self._shift = _readonly(bias_), _readonly(shift_)
@@ -190,7 +198,7 @@ class ResidualBlock(Map):
     B = property(lambda self: self._B, doc="Input weights, shape (k, d) (read-only).")
     bias = property(lambda self: self._bias, doc="Pre-activation bias, shape (k,) (read-only).")
     shift = property(lambda self: self._shift, doc="Output shift, shape (d,) (read-only).")
-    activation = property(lambda self: self._activation, doc="Name of the activation.")
+    activation = property(lambda self: self._activation, doc="Canonical name of the activation ('elu(alpha=0.5)').")
 
     @property
     def width(self) -> int:
@@ -285,7 +293,7 @@ class ResidualNet(Map):
         depth = as_count(depth, "depth")
         scale = as_nonnegative(scale, "scale")
         bias_scale = as_nonnegative(bias_scale, "bias_scale")
-        check_choice(activation, "activation", ACTIVATIONS)
+        activation = as_activation(activation)
         rng = np.random.default_rng(None if seed is None else as_seed(seed))
         factor = np.sqrt(scale / _core.activation_max_slope(activation))
         blocks = []

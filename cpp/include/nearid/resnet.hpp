@@ -13,7 +13,7 @@ struct ResidualBlockParams {
   RowMatrixXd B;       ///< (k, d)
   VectorXd bias;       ///< (k)
   VectorXd shift;      ///< (d)
-  Activation activation = Activation::Tanh;
+  Activation activation = ActivationKind::Tanh;
 
   Index dim() const { return A.rows(); }
   Index width() const { return A.cols(); }
