@@ -213,7 +213,7 @@ def test_unknown_attribute_is_an_attribute_error():
 
 
 def test_rejects_what_it_cannot_export(rng):
-    supported = (r"supported are nearid\.maps\.ResidualNet .*ResidualBlock, "
+    supported = (r"supported are nearid\.maps\.ResidualNet .*ResidualBlock, nearid\.maps\.ResidualMLP, "
                  r"nearid\.maps\.Affine, and nearid\.maps\.Chain")
     square = FromCallable(lambda X: X**2, 2)
     with pytest.raises(TypeError, match=rf"a nearid\.maps\.FromCallable: {supported}.*Python function"):

@@ -364,7 +364,7 @@ def saved_map_entries(tmp_path):
 STRAY_MAP_ENTRIES = [
     ({"map/1/0/bais": np.zeros(3)}, ("unknown entry 'map/1/0/bais' (did you mean 'bias'?); the entries of a map "
      "at 'map/1/0/' are, by its type, ResidualNet: type, depth; ResidualBlock: type, A, B, bias, shift, activation; "
-     "Affine: type, W, b; Chain: type, length")),
+     "ResidualMLP: type, n_layers, activation; Linear: type, W, b; Affine: type, W, b; Chain: type, length")),
     ({"map/0/wieghts": np.eye(2)}, "unknown entry 'map/0/wieghts'; the entries of a map at 'map/0/' are"),
     ({"fromat": np.array("x")}, ("unexpected entry 'fromat' (did you mean 'format'?); a saved nearid map holds "
      "'format', 'format_version' and its map's entries under 'map/'")),

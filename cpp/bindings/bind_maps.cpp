@@ -17,6 +17,7 @@
 #include "nearid/chain.hpp"
 #include "nearid/limits.hpp"
 #include "nearid/map.hpp"
+#include "nearid/mlp.hpp"
 #include "nearid/resnet.hpp"
 
 namespace py = pybind11;
@@ -157,6 +158,13 @@ void bind_maps(py::module_& m) {
       .def(py::init([](const std::vector<BlockTuple>& blocks) { return std::make_shared<ResidualNet>(to_blocks(blocks)); }),
            py::arg("blocks"), "blocks: list of (A (d, k), B (k, d), bias (k,), shift (d,), activation name).")
       .def_property_readonly("depth", [](const ResidualNet& net) { return net.blocks().size(); });
+
+  py::class_<ResidualMLP, Map, std::shared_ptr<ResidualMLP>>(m, "ResidualMLP", py::module_local())
+      .def(py::init([](std::vector<RowMatrixXd> weights, std::vector<VectorXd> biases, const std::string& activation) {
+             return std::make_shared<ResidualMLP>(std::move(weights), std::move(biases), parse_activation(activation));
+           }),
+           py::arg("weights"), py::arg("biases"), py::arg("activation"),
+           "x -> x + W_L s(... s(W_1 x + b_1) ...) + b_L; weights[l] (k_{l+1}, k_l), biases[l] (k_{l+1},).");
 
   py::class_<Affine, Map, std::shared_ptr<Affine>>(m, "Affine", py::module_local())
       .def(py::init<RowMatrixXd, VectorXd>(), py::arg("W"), py::arg("b"), "x -> W x + b; W (d, d), b (d,).");

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <queue>
 #include <stdexcept>
 #include <string>
@@ -16,6 +17,7 @@
 #include "nearid/affine.hpp"
 #include "nearid/chain.hpp"
 #include "nearid/interval.hpp"
+#include "nearid/mlp.hpp"
 #include "nearid/parallel.hpp"
 #include "nearid/resnet.hpp"
 
@@ -39,6 +41,7 @@ struct Vec {
 
 struct Stage {
   const ResidualBlockParams* block = nullptr;  // a residual block, or else an affine map W x + b
+  std::shared_ptr<const ResidualBlockParams> owned;  // the block of a one-hidden-layer ResidualMLP
   RowMatrixXd W;
   VectorXd b;
   RowMatrixXd abs_A, abs_B, abs_W;
@@ -61,6 +64,23 @@ void flatten(const Map& f, std::vector<Stage>& stages) {
       s.norm_B = interval::norm_upper(block.B);
       stages.push_back(std::move(s));
     }
+  } else if (const auto* mlp = dynamic_cast<const ResidualMLP*>(&f)) {
+    if (mlp->weights().size() != 2) {
+      throw std::invalid_argument(
+          "certify: a ResidualMLP with " + std::to_string(mlp->weights().size() - 1) +
+          " hidden layers cannot be enclosed yet; certificates need ResidualBlock, ResidualNet, Affine, Chain and "
+          "one-hidden-layer ResidualMLP maps");
+    }
+    auto block = std::make_shared<ResidualBlockParams>(
+        ResidualBlockParams{mlp->weights()[1], mlp->weights()[0], mlp->biases()[0], mlp->biases()[1], mlp->activation()});
+    Stage s;
+    s.block = block.get();
+    s.owned = block;
+    s.abs_A = block->A.cwiseAbs();
+    s.abs_B = block->B.cwiseAbs();
+    s.norm_A = interval::norm_upper(block->A);
+    s.norm_B = interval::norm_upper(block->B);
+    stages.push_back(std::move(s));
   } else if (const auto* affine = dynamic_cast<const Affine*>(&f)) {
     Stage s;
     s.W = affine->W();
@@ -76,8 +96,9 @@ void flatten(const Map& f, std::vector<Stage>& stages) {
     stages.push_back(std::move(s));
   } else {
     throw std::invalid_argument(
-        "certify: the map holds a part nearid cannot enclose (a Python callable or an inverse); certificates "
-        "need maps built from ResidualBlock, ResidualNet, Affine and Chain");
+        "certify: the map holds a part nearid cannot enclose (a Python callable, a PyTorch module or an inverse); "
+        "certificates need maps built from ResidualBlock, ResidualNet, one-hidden-layer ResidualMLP, Affine and "
+        "Chain");
   }
 }
 

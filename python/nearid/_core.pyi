@@ -101,6 +101,9 @@ class ResidualNet(Map):
     @property
     def depth(self) -> int: ...
 
+class ResidualMLP(Map):
+    def __init__(self, weights: Sequence[_Array], biases: Sequence[_Array], activation: str) -> None: ...
+
 class Affine(Map):
     def __init__(self, W: _Array, b: _Array) -> None: ...
 

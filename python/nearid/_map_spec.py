@@ -5,6 +5,8 @@ kind's :data:`FIELDS` in order:
 
 ``{"type": "ResidualNet", "blocks": [block spec, ...]}``
 ``{"type": "ResidualBlock", "A": (d, k), "B": (k, d), "bias": (k,), "shift": (d,), "activation": str}``
+``{"type": "ResidualMLP", "layers": [layer spec, ...], "activation": str}``
+``{"type": "Linear", "W": (k_out, k_in), "b": (k_out,)}`` (a layer of a ResidualMLP only)
 ``{"type": "Affine", "W": (d, d), "b": (d,)}``
 ``{"type": "Chain", "maps": [map spec, ...]}`` (written flat: no Chain inside)
 
@@ -23,21 +25,26 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from .maps import Affine, Chain, FromCallable, Map, ResidualBlock, ResidualNet
+from .maps import Affine, Chain, FromCallable, Map, ResidualBlock, ResidualMLP, ResidualNet
 
-__all__ = ["COUNT_ENTRIES", "FIELDS", "LISTS", "OPTIONAL", "RANKS", "SpecPath", "map_from_spec", "map_to_spec"]
+__all__ = ["COUNT_ENTRIES", "FIELDS", "ITEM_KINDS", "LISTS", "OPTIONAL", "RANKS", "SpecPath", "map_from_spec",
+           "map_to_spec"]
 
 #: The fields of each kind of spec after "type", in the order the files write them.
 FIELDS: dict[str, tuple[str, ...]] = {
     "ResidualNet": ("blocks",),
     "ResidualBlock": ("A", "B", "bias", "shift", "activation"),
+    "ResidualMLP": ("layers", "activation"),
+    "Linear": ("W", "b"),
     "Affine": ("W", "b"),
     "Chain": ("maps",),
 }
 #: The field of each kind that holds a list of map specs.
-LISTS: dict[str, str] = {"ResidualNet": "blocks", "Chain": "maps"}
+LISTS: dict[str, str] = {"ResidualNet": "blocks", "ResidualMLP": "layers", "Chain": "maps"}
+#: The kind every item of a list field must have, where it is fixed (its "type" may then be left out in JSON).
+ITEM_KINDS: dict[str, str] = {"ResidualNet": "ResidualBlock", "ResidualMLP": "Linear"}
 #: The .npz entry that stores the length of each list field.
-COUNT_ENTRIES: dict[str, str] = {"blocks": "depth", "maps": "length"}
+COUNT_ENTRIES: dict[str, str] = {"blocks": "depth", "layers": "n_layers", "maps": "length"}
 #: The number of dimensions of each array or text field (text: 0).
 RANKS: dict[str, int] = {"A": 2, "B": 2, "W": 2, "bias": 1, "shift": 1, "b": 1, "activation": 0}
 #: The fields a spec may leave out (or set to None) for the constructor's default.
@@ -62,6 +69,9 @@ def map_to_spec(f: Map) -> dict[str, Any]:
     if isinstance(f, ResidualBlock):
         return {"type": "ResidualBlock", "A": f.A, "B": f.B, "bias": f.bias, "shift": f.shift,
                 "activation": f.activation}
+    if isinstance(f, ResidualMLP):
+        layers = [{"type": "Linear", "W": W, "b": b} for W, b in zip(f.weights, f.biases, strict=True)]
+        return {"type": "ResidualMLP", "layers": layers, "activation": f.activation}
     if isinstance(f, Affine):
         return {"type": "Affine", "W": f.W, "b": f.b}
     if isinstance(f, Chain):
@@ -74,7 +84,7 @@ def map_to_spec(f: Map) -> dict[str, Any]:
             "pickle. Save the parameters of your function yourself and call nearid.decompose again after loading."
         )
     raise ValueError(f"cannot save a decomposition of a {type(f).__name__}: only ResidualNet, "  # noqa: TRY004
-                     "ResidualBlock, Affine and Chain maps can be stored")
+                     "ResidualBlock, ResidualMLP, Affine and Chain maps can be stored")
 
 
 def map_from_spec(spec: dict[str, Any], invalid: Callable[[SpecPath, str, Exception], ValueError],
@@ -87,6 +97,21 @@ def map_from_spec(spec: dict[str, Any], invalid: Callable[[SpecPath, str, Except
     it, for the innermost map at fault; `path` is where `spec` sits.
     """
     kind = spec["type"]
+    if kind == "Linear":  # the layers of a ResidualMLP are read with it, below
+        raise invalid(path, kind, ValueError("a Linear layer is part of a ResidualMLP's 'layers', not a map itself; "
+                                             "for x -> W x + b use an Affine"))
+    if kind == "ResidualMLP":
+        layers = spec["layers"]
+        for i, layer in enumerate(layers):
+            if layer["type"] != "Linear":
+                raise invalid((*path, ("layers", i)), layer["type"],
+                              ValueError("the layers of a ResidualMLP are Linear layers ('W', 'b')"))
+        try:
+            activation = spec.get("activation")
+            return ResidualMLP([layer["W"] for layer in layers], [layer.get("b") for layer in layers],
+                               "tanh" if activation is None else activation)
+        except (TypeError, ValueError) as exc:
+            raise invalid(path, kind, exc) from exc
     parts: list[Map] = []
     if kind in LISTS:
         field = LISTS[kind]

@@ -2,14 +2,16 @@
 
 :func:`to_torch` turns a :class:`nearid.maps.ResidualNet` (a
 :class:`nearid.distill.DistilledNet` included), a :class:`~nearid.maps.ResidualBlock`,
-an :class:`~nearid.maps.Affine` or a :class:`~nearid.maps.Chain` of those into a
+a :class:`~nearid.maps.ResidualMLP`, an :class:`~nearid.maps.Affine` or a
+:class:`~nearid.maps.Chain` of those into a
 ``torch.nn.Module`` computing the same function, with the parameters as float64
 ``nn.Parameter`` tensors, ready for further training in PyTorch. The modules
 can be saved with ``torch.save``, loaded with ``torch.load(path,
 weights_only=False)`` and compiled with ``torch.jit.script``.
 
 The module classes are ``nearid.export.TorchAffine``,
-``nearid.export.TorchResidualBlock`` and ``nearid.export.TorchChain``.
+``nearid.export.TorchResidualBlock``, ``nearid.export.TorchResidualMLP``,
+``nearid.export.TorchChain`` and ``nearid.export.TorchActivation``.
 Importing this module does not import PyTorch: the classes are defined the
 first time they are needed (by :func:`to_torch`, or by looking the name up in
 this module, as unpickling does) and are then kept here under those names, so
@@ -27,17 +29,17 @@ import numpy as np
 from ._native import core as _core
 from ._validation import as_activation
 from .decompose import Decomposition
-from .maps import Affine, Chain, Labelled, Map, ResidualBlock, ResidualNet
+from .maps import Affine, Chain, Labelled, Map, ResidualBlock, ResidualMLP, ResidualNet
 
 __all__ = ["to_torch"]
 
 #: The names of the module classes, defined in this module on first use.
-_CLASS_NAMES = ("TorchAffine", "TorchActivation", "TorchResidualBlock", "TorchChain")
+_CLASS_NAMES = ("TorchAffine", "TorchActivation", "TorchResidualBlock", "TorchResidualMLP", "TorchChain")
 _define_lock = threading.Lock()
 
 _SUPPORTED = (
     "nearid.maps.ResidualNet (nearid.distill.DistilledNet included), nearid.maps.ResidualBlock, "
-    "nearid.maps.Affine, and nearid.maps.Chain of those"
+    "nearid.maps.ResidualMLP, nearid.maps.Affine, and nearid.maps.Chain of those"
 )
 
 
@@ -197,6 +199,50 @@ def _define_torch_classes() -> tuple[type, ...]:
             d, k = self.A.shape
             return f"dim={d}, width={k}, activation={self.activation!r}"
 
+    class TorchResidualMLP(nn.Module):
+        """``x -> x + W_L s(... s(W_1 x + b_1) ...) + b_L``: nearid's ``ResidualMLP`` in PyTorch.
+
+        Parameters
+        ----------
+        weights : sequence of array_like
+            ``W_1`` (k_1, d), ..., ``W_L`` (d, k_{L-1}).
+        biases : sequence of array_like
+            ``b_1`` (k_1,), ..., ``b_L`` (d,).
+        activation : str
+            As in nearid (see ``TorchActivation``), after every layer but the last.
+        dtype : torch.dtype
+            Parameter dtype (default ``torch.float64``).
+
+        ``layers`` is an ``nn.ModuleList`` of ``nn.Linear`` layers (weights
+        ``W_l``, biases ``b_l``); ``act`` the ``TorchActivation``.
+        """
+
+        def __init__(self, weights: Any, biases: Any, activation: str, dtype: Any = torch.float64) -> None:
+            super().__init__()
+            self.act = TorchActivation(activation)
+            self.activation: str = self.act.activation
+            layers = []
+            for W, b in zip(weights, biases, strict=True):
+                layer = nn.Linear(W.shape[1], W.shape[0], dtype=dtype)
+                layer.weight = _parameter(torch, W, dtype)
+                layer.bias = _parameter(torch, b, dtype)
+                layers.append(layer)
+            self.layers = nn.ModuleList(layers)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            """``x`` plus the MLP's output, row by row; the shape of `x`."""
+            h = x
+            last = len(self.layers) - 1
+            for i, layer in enumerate(self.layers):
+                h = layer(h)
+                if i < last:
+                    h = self.act(h)
+            return x + h
+
+        def extra_repr(self) -> str:
+            """The activation."""
+            return f"activation={self.activation!r}"
+
     class TorchChain(nn.Sequential):
         """``TorchAffine`` and ``TorchResidualBlock`` modules applied in order (an ``nn.Sequential``).
 
@@ -204,21 +250,21 @@ def _define_torch_classes() -> tuple[type, ...]:
         chain of its blocks.
         """
 
-    return TorchAffine, TorchActivation, TorchResidualBlock, TorchChain
+    return TorchAffine, TorchActivation, TorchResidualBlock, TorchResidualMLP, TorchChain
 
 
-def _flat_layers(net: Any) -> list[Affine | ResidualBlock]:
-    """The Affine and ResidualBlock maps that `net` applies, in order; TypeError for anything else."""
-    if isinstance(net, (Affine, ResidualBlock)):
+def _flat_layers(net: Any) -> list[Affine | ResidualBlock | ResidualMLP]:
+    """The Affine, ResidualBlock and ResidualMLP maps that `net` applies, in order; TypeError for anything else."""
+    if isinstance(net, (Affine, ResidualBlock, ResidualMLP)):
         return [net]
     if isinstance(net, ResidualNet):
         return list(net.blocks)
     if isinstance(net, Chain):
-        layers: list[Affine | ResidualBlock] = []
+        layers: list[Affine | ResidualBlock | ResidualMLP] = []
         for i, f in enumerate(net.flat_maps()):
             if isinstance(f, ResidualNet):
                 layers.extend(f.blocks)
-            elif isinstance(f, (Affine, ResidualBlock)):
+            elif isinstance(f, (Affine, ResidualBlock, ResidualMLP)):
                 layers.append(f)
             else:
                 raise TypeError(
@@ -250,10 +296,11 @@ def to_torch(net: Map, dtype: Any = None) -> Any:
 
     Parameters
     ----------
-    net : ResidualNet, ResidualBlock, Affine or Chain
+    net : ResidualNet, ResidualBlock, ResidualMLP, Affine or Chain
         A :class:`~nearid.maps.ResidualNet` (such as the
         :class:`~nearid.distill.DistilledNet` returned by
-        :func:`nearid.distill`), one :class:`~nearid.maps.ResidualBlock` or
+        :func:`nearid.distill`), one :class:`~nearid.maps.ResidualBlock`,
+        :class:`~nearid.maps.ResidualMLP` or
         :class:`~nearid.maps.Affine`, or a :class:`~nearid.maps.Chain` of
         these (nested chains and nets are flattened into one sequence).
     dtype : torch.dtype, optional
@@ -265,7 +312,8 @@ def to_torch(net: Map, dtype: Any = None) -> Any:
     torch.nn.Module
         ``module(x)`` for a tensor of shape (n, d) or (d,) returns the same
         shape. An Affine gives a ``TorchAffine`` (parameters ``W``, ``b``), a
-        ResidualBlock a ``TorchResidualBlock`` (parameters ``A``, ``B``,
+        ResidualMLP a ``TorchResidualMLP`` (``layers``, an ``nn.ModuleList``
+        of ``nn.Linear``), a ResidualBlock a ``TorchResidualBlock`` (parameters ``A``, ``B``,
         ``bias``, ``shift``), a ResidualNet or Chain a ``TorchChain`` (an
         ``nn.Sequential`` of those, ``module[i]`` the i-th layer applied).
         The classes live in :mod:`nearid.export`: the module pickles with
@@ -286,11 +334,13 @@ def to_torch(net: Map, dtype: Any = None) -> Any:
     classes = _torch_classes()
     dtype = torch.float64 if dtype is None else dtype
 
-    def convert(f: Affine | ResidualBlock) -> Any:
+    def convert(f: Affine | ResidualBlock | ResidualMLP) -> Any:
         if isinstance(f, Affine):
             return classes["TorchAffine"](f.W, f.b, dtype=dtype)
+        if isinstance(f, ResidualMLP):
+            return classes["TorchResidualMLP"](f.weights, f.biases, f.activation, dtype=dtype)
         return classes["TorchResidualBlock"](f.A, f.B, f.bias, f.shift, f.activation, dtype=dtype)
 
-    if isinstance(net, (Affine, ResidualBlock)):
+    if isinstance(net, (Affine, ResidualBlock, ResidualMLP)):
         return convert(net)
     return classes["TorchChain"](*(convert(f) for f in layers))

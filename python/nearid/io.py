@@ -42,7 +42,7 @@ from typing import Any, cast
 import numpy as np
 
 from ._files import atomic_write
-from ._map_spec import COUNT_ENTRIES, FIELDS, LISTS, OPTIONAL, RANKS, SpecPath, map_from_spec, map_to_spec
+from ._map_spec import COUNT_ENTRIES, FIELDS, ITEM_KINDS, LISTS, OPTIONAL, RANKS, SpecPath, map_from_spec, map_to_spec
 from ._native import core as _core
 from .bounds import Constants
 from .decompose import Decomposition, DecompositionSpec, InversionSettings
@@ -265,12 +265,15 @@ def _check_structure(declared: dict[str, tuple[tuple[int, ...], np.dtype]], wher
         if "A" in fields:  # a residual block: A (d, k), B (k, d), bias (k,), shift (d,)
             dim, k = fields["A"]
             expected = {"B": (k, dim), "bias": (k,), "shift": (dim,)}
+        elif "W" in fields and f"{owner.rsplit('/', 1)[0]}/n_layers" in declared:  # a ResidualMLP's layer
+            dim = None  # W (k_out, k_in), b (k_out,); the MLP checks that the layers follow each other
+            expected = {"b": (fields["W"][0],)}
         elif "W" in fields:  # an affine map: W (d, d), b (d,)
             dim = fields["W"][0]
             expected = {"W": (dim, dim), "b": (dim,)}
         else:
             continue
-        if d is not None and dim != d:
+        if d is not None and dim is not None and dim != d:
             raise ValueError(f"{where}: the map at '{owner}/' has dimension {dim}; the decomposition's is {d}")
         if "A" in fields and not 1 <= fields["A"][1] <= width_limit:
             raise ValueError(f"{where}: entry '{owner}/A' gives a block width {fields['A'][1]} outside "
@@ -399,12 +402,18 @@ def map_from_json(spec: Any, where: str = "map", _depth: int = 0) -> Map:
         ``x -> x + A s(B x + bias) + shift`` (:class:`~nearid.maps.ResidualBlock`):
         "A" (d, k) and "B" (k, d) required, nested arrays of numbers;
         "bias" (k,) optional, default zeros; "shift" (d,) optional, default
-        zeros; "activation" optional, one of "tanh", "sigmoid", "softplus",
-        "relu", "identity", default "tanh".
+        zeros; "activation" optional, a name of :data:`nearid.maps.ACTIVATIONS`
+        with its parameter where it has one (``"elu(alpha=0.5)"``), default "tanh".
     ``{"type": "ResidualNet", "blocks": [...]}``
         The blocks applied in order (:class:`~nearid.maps.ResidualNet`): a
         non-empty array of ResidualBlock objects of one dimension d. Their
         "type" may be omitted; if present it must be "ResidualBlock".
+    ``{"type": "ResidualMLP", "layers": [...], "activation"}``
+        ``x -> x + W_L s(... s(W_1 x + b_1) ...) + b_L``
+        (:class:`~nearid.maps.ResidualMLP`): "layers" a non-empty array of at
+        least two objects ``{"W", "b"}`` ("type" "Linear" optional; "W"
+        (k_out, k_in) required, "b" (k_out,) optional, default zeros);
+        "activation" as for a ResidualBlock.
     ``{"type": "Affine", "W", "b"}``
         ``x -> W x + b`` (:class:`~nearid.maps.Affine`): "W" (d, d) required;
         "b" (d,) optional, default zeros.
@@ -447,10 +456,12 @@ def _spec_from_json(spec: Any, where: str, depth: int) -> dict[str, Any]:
     if depth > MAX_NESTING:
         raise ValueError(f"{where}: maps nest deeper than {MAX_NESTING} levels; flatten nested chains")
     if not isinstance(spec, dict) or "type" not in spec:
-        raise ValueError(f"{where} must be an object with a 'type' (ResidualNet, ResidualBlock, Affine, Chain)")
+        raise ValueError(f"{where} must be an object with a 'type' (ResidualNet, ResidualBlock, ResidualMLP, Affine, "
+                         "Chain)")
     kind = spec["type"]
     if not isinstance(kind, str) or kind not in _JSON_KEYS:
-        raise ValueError(f"{where} has unknown type {kind!r}; use ResidualNet, ResidualBlock, Affine or Chain")
+        raise ValueError(f"{where} has unknown type {kind!r}; use ResidualNet, ResidualBlock, ResidualMLP, Affine or "
+                         "Chain")
     return _kind_spec_from_json(spec, kind, where, depth)
 
 
@@ -471,21 +482,26 @@ def _kind_spec_from_json(spec: dict[Any, Any], kind: str, where: str, depth: int
         if not isinstance(items, (list, tuple)):  # a malformed description is a ValueError, as documented
             raise ValueError(  # noqa: TRY004
                 f"{where} ({kind}): '{field}' must be an array; got {type(items).__name__}")
-        read = _block_spec_from_json if kind == "ResidualNet" else _spec_from_json
-        out[field] = [read(item, f"{where}.{field}[{i}]", depth + 1) for i, item in enumerate(items)]
+        if kind in ITEM_KINDS:
+            out[field] = [_item_spec_from_json(item, ITEM_KINDS[kind], kind, f"{where}.{field}[{i}]", depth + 1)
+                          for i, item in enumerate(items)]
+        else:
+            out[field] = [_spec_from_json(item, f"{where}.{field}[{i}]", depth + 1) for i, item in enumerate(items)]
     return out
 
 
-def _block_spec_from_json(spec: Any, where: str, depth: int) -> dict[str, Any]:
-    """One object of a ResidualNet's "blocks": a ResidualBlock whose "type" is optional."""
+def _item_spec_from_json(spec: Any, item_kind: str, owner: str, where: str, depth: int) -> dict[str, Any]:
+    """One object of a ResidualNet's "blocks" (ResidualBlocks) or a ResidualMLP's "layers" (Linear
+    layers): its "type" is optional."""
+    keys = ", ".join(FIELDS[item_kind])
     if not isinstance(spec, dict):  # a malformed description is a ValueError, as documented
         raise ValueError(  # noqa: TRY004
-            f"{where} must be an object with the keys of a ResidualBlock (A, B and optionally bias, shift, "
-            f"activation); got {type(spec).__name__}")
-    if spec.get("type", "ResidualBlock") != "ResidualBlock":
-        raise ValueError(f"{where} has type {spec['type']!r}; the blocks of a ResidualNet are ResidualBlocks "
+            f"{where} must be an object with the keys of a {item_kind} ({keys}); got {type(spec).__name__}")
+    if spec.get("type", item_kind) != item_kind:
+        plural = {"ResidualBlock": "ResidualBlocks", "Linear": "Linear layers"}[item_kind]
+        raise ValueError(f"{where} has type {spec['type']!r}; the {LISTS[owner]} of a {owner} are {plural} "
                          "(their 'type' may be omitted)")
-    return _kind_spec_from_json(spec, "ResidualBlock", where, depth)
+    return _kind_spec_from_json(spec, item_kind, where, depth)
 
 
 def _check_json_keys(spec: dict[Any, Any], kind: str, where: str) -> None:

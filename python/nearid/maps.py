@@ -16,7 +16,7 @@ any thread count (see :func:`nearid.set_num_threads`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,8 @@ from ._validation import (
 )
 
 __all__ = [
-    "Map", "ResidualBlock", "ResidualNet", "Affine", "Chain", "FromCallable", "Labelled", "Inverse", "ACTIVATIONS",
+    "Map", "ResidualBlock", "ResidualNet", "ResidualMLP", "Affine", "Chain", "FromCallable", "Labelled", "Inverse",
+    "ACTIVATIONS",
 ]
 
 #: Activations accepted by :class:`ResidualBlock` (the core's list).
@@ -308,6 +309,71 @@ class ResidualNet(Map):
 
     def __repr__(self) -> str:
         return f"ResidualNet(dim={self.dim}, depth={self.depth})"
+
+
+class ResidualMLP(Map):
+    """A residual block with any number of hidden layers:
+    ``x -> x + W_L s(... s(W_2 s(W_1 x + b_1) + b_2) ...) + b_L``.
+
+    The block family of i-ResNets (several Linear layers, often spectrally
+    normalised, with ELU) and Residual Flows (LipSwish). With one hidden layer
+    it is :class:`ResidualBlock` ``(A=W_2, B=W_1, bias=b_1, shift=b_2)`` and
+    evaluates to the same bits.
+
+    Parameters
+    ----------
+    weights : sequence of array_like
+        ``W_1`` of shape (k_1, d), ``W_2`` (k_2, k_1), ..., ``W_L`` (d, k_{L-1}):
+        at least two layers (one hidden layer); widths free. The layout of
+        ``torch.nn.Linear.weight`` (out_features, in_features).
+    biases : sequence of array_like, optional
+        ``b_1`` (k_1,), ..., ``b_L`` (d,); None for all zeros, or None entries
+        for single zero biases.
+    activation : str
+        Applied after every hidden layer (not after the last); any of
+        :data:`ACTIVATIONS` with its parameter, as for :class:`ResidualBlock`.
+    """
+
+    def __init__(self, weights: Sequence[Any], biases: Sequence[Any] | None = None, activation: str = "tanh") -> None:
+        if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence):
+            raise TypeError(f"weights must be a list of matrices (W_1, ..., W_L); got {type(weights).__name__}")
+        Ws = [as_matrix(W, f"weights[{i}]") for i, W in enumerate(weights)]
+        if biases is None:
+            biases = [None] * len(Ws)
+        if isinstance(biases, np.ndarray) or not isinstance(biases, Sequence):
+            raise TypeError(f"biases must be a list of vectors (b_1, ..., b_L) or None; got {type(biases).__name__}")
+        if len(biases) != len(Ws):
+            raise ValueError(f"biases must hold one vector per layer: {len(Ws)} weights but {len(biases)} biases")
+        bs = [np.zeros(W.shape[0]) if b is None else as_vector(b, f"biases[{i}]")
+              for i, (W, b) in enumerate(zip(Ws, biases, strict=True))]
+        activation = as_activation(activation)
+        # The shapes (each layer follows the last, the last returns to d) are checked by the core.
+        self._impl = _core.ResidualMLP(Ws, bs, activation)
+        self._weights = tuple(_readonly(W) for W in Ws)
+        self._biases = tuple(_readonly(b) for b in bs)
+        self._activation = activation
+
+    weights = property(lambda self: self._weights, doc="W_1, ..., W_L (read-only arrays).")
+    biases = property(lambda self: self._biases, doc="b_1, ..., b_L (read-only arrays).")
+    activation = property(lambda self: self._activation, doc="Canonical name of the activation.")
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        """The hidden widths k_1, ..., k_{L-1}."""
+        return tuple(int(W.shape[0]) for W in self._weights[:-1])
+
+    @property
+    def residual_lipschitz_bound(self) -> float:
+        """``prod_l ||W_l||_2 * sup|s'|^(L-1)``, an upper bound on the Lipschitz constant of the residual part."""
+        slope = _core.activation_max_slope(self._activation)
+        norms = [np.linalg.norm(W, 2) for W in self._weights]
+        return float(np.prod(norms) * slope ** (len(norms) - 1))
+
+    def __reduce__(self) -> Any:
+        return (ResidualMLP, (list(self._weights), list(self._biases), self._activation))
+
+    def __repr__(self) -> str:
+        return f"ResidualMLP(dim={self.dim}, widths={self.widths}, activation={self._activation!r})"
 
 
 class Affine(Map):
