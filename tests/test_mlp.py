@@ -152,3 +152,9 @@ def test_exports_to_torch(rng):
     out = module(torch.as_tensor(X)).detach().numpy()
     assert_close(out, chain(X), rel=1e-13)
     assert type(module[1]) is nearid.export.TorchResidualMLP and len(module[1].layers) == 4
+
+
+def test_the_landscape_refuses_mlps_and_says_what_to_do(rng):
+    X = rng.standard_normal((10, 4))
+    with pytest.raises(TypeError, match="got ResidualMLP; .*nearid.distill"):
+        nearid.landscape.loss_and_grad(random_mlp(rng), X, X)

@@ -34,7 +34,7 @@ from . import _progress
 from ._native import core as _core
 from ._validation import as_count, as_matrix, as_positive, is_real_scalar
 from .errors import DivergenceError
-from .maps import ResidualBlock, ResidualNet
+from .maps import Chain, ResidualBlock, ResidualMLP, ResidualNet
 
 __all__ = [
     "BlockGradient",
@@ -77,7 +77,12 @@ class LossAndGrad:
 
 def _data(net: ResidualNet, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
     if not isinstance(net, ResidualNet):
-        raise TypeError(f"net must be a nearid.maps.ResidualNet; got {type(net).__name__}")
+        hint = ""
+        if isinstance(net, (ResidualMLP, Chain)):
+            hint = ("; the landscape's gradients are those of the parameters (A, B, bias, shift) of a ResidualNet's "
+                    "ResidualBlocks, and ResidualMLP blocks (several hidden layers) have no such gradients yet: "
+                    "distil a decomposition of the map into a ResidualNet (nearid.distill) to study its landscape")
+        raise TypeError(f"net must be a nearid.maps.ResidualNet; got {type(net).__name__}{hint}")
     X_ = as_matrix(X, "X", (None, net.dim))
     Y_ = as_matrix(Y, "Y", (X_.shape[0], net.dim))
     if X_.shape[0] == 0:
