@@ -12,7 +12,7 @@ every layer's deviation from the identity (:func:`pairwise_lipschitz`,
 
 Where things live (one module per concept):
 
-- maps and their algebra: ``maps`` (ResidualBlock, ResidualNet, Affine,
+- maps and their algebra: ``maps`` (ResidualBlock, ResidualNet, ResidualMLP, Affine,
   Chain, FromCallable, Inverse, Labelled), ``scaled`` (g_a), ``linear``
   (Hardt-Ma factors);
 - decompositions: ``decompose`` (DecompositionSpec, Decomposition),
@@ -21,7 +21,8 @@ Where things live (one module per concept):
 - solvers and measurement: ``inversion``, ``lipschitz``, ``certification``
   (certified two-sided bounds: :func:`certify`; the interval kernels are in
   C++), ``landscape``,
-  ``distill``, ``export`` (PyTorch);
+  ``distill``, ``export`` (to PyTorch), ``torch_import`` (from PyTorch:
+  :func:`from_torch`, :class:`FromTorch`);
 - files: ``_map_spec`` (maps <-> plain specs), ``io`` (JSON and .npz, which
   depends on decompose, never the reverse), ``_files`` (atomic writes);
 - checks and plumbing: ``_validation`` (array conversion and shapes; option
@@ -48,11 +49,20 @@ from .bounds import Constants
 from .certification import Certificate, certify
 from .decompose import Decomposition, DecompositionSpec, InversionSettings, LayerDeviations, decompose
 from .distill import DistilledNet, distill
-from .errors import ConvergenceError, DivergenceError, EstimateWarning, NearidWarning, NoPairError, VacuousBoundWarning
+from .errors import (
+    ConvergenceError,
+    DivergenceError,
+    EstimateWarning,
+    NearidWarning,
+    NoPairError,
+    UnsupportedModule,
+    VacuousBoundWarning,
+)
 from .inversion import InversionResult, invert
 from .io import load, save
 from .linear import hardt_ma, hardt_ma_bound
 from .lipschitz import JacobianNorms, PairwiseResult, jacobian_norms, pairwise_lipschitz, pairwise_lipschitz_cross
+from .torch_import import FromTorch, from_torch
 
 try:
     __version__ = version("nearid")
@@ -105,6 +115,8 @@ def num_threads(n: int) -> Iterator[None]:
 __all__ = [
     "__version__",
     "Certificate",
+    "FromTorch",
+    "UnsupportedModule",
     "Constants",
     "ConvergenceError",
     "NoPairError",
@@ -126,6 +138,7 @@ __all__ = [
     "cpu_variant",
     "decompose",
     "distill",
+    "from_torch",
     "export",
     "landscape",
     "hardt_ma",

@@ -8,6 +8,7 @@ __all__ = [
     "ConvergenceError",
     "DivergenceError",
     "NoPairError",
+    "UnsupportedModule",
     "NearidWarning",
     "EstimateWarning",
     "VacuousBoundWarning",
@@ -73,6 +74,13 @@ class DivergenceError(ValueError):
         super().__init__(message)
         self.step = step
         self.losses = losses
+
+
+class UnsupportedModule(ValueError):
+    """A PyTorch module, or one operation of its graph, that :func:`nearid.from_torch`
+    cannot represent with nearid's maps; the message names the graph node and the
+    operation. ``from_torch(module, fallback=True)`` wraps such parts in a
+    :class:`nearid.FromTorch` map instead."""
 
 
 class NearidWarning(UserWarning):
