@@ -310,3 +310,16 @@ def test_importing_nearid_does_not_import_torch():
     script = "import sys, nearid; nearid.from_torch; assert 'torch' not in sys.modules"
     run = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+def test_the_trained_resnet_example_runs():
+    # examples/torch_resnet.py end to end: train, import, certify, decompose, distil, export.
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "torch_resnet.py"
+    run = subprocess.run([sys.executable, "-W", "error", str(example)], check=False, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert "(certified)" in run.stdout and "max |nearid - torch| = " in run.stdout
+    gap = float(run.stdout.split("max |nearid - torch| = ")[1].split()[0])
+    assert gap < 1e-12

@@ -341,15 +341,17 @@ def certify_decomposition_layers(
     from .lipschitz import quotient_norms
     from .maps import Affine
 
-    def remaining() -> float | None:
+    def remaining(share: float = 1.0) -> float | None:
+        """A `share` of the time left (every search gets its part of max_seconds, not what the first leaves)."""
         if deadline is None:
             return None
-        return max(deadline - time.monotonic(), 1e-3)
+        return max((deadline - time.monotonic()) * share, 1e-3)
 
-    # alpha enters only the formula bounds, which the layers' own bounds beat: a box budget keeps it cheap.
-    alpha = certify(h_tilde, radius, quantity="jacobian_lipschitz", rtol=rtol, max_seconds=remaining(),
+    # alpha enters only the formula bounds, which the layers' own bounds beat: a box budget and a
+    # quarter of the time keep it cheap; M gets a third of what is left, the layers share the rest.
+    alpha = certify(h_tilde, radius, quantity="jacobian_lipschitz", rtol=rtol, max_seconds=remaining(0.25),
                     max_boxes=ALPHA_BOXES)
-    M = certify(h_tilde, radius, quantity="inverse_lipschitz", rtol=rtol, max_seconds=remaining())
+    M = certify(h_tilde, radius, quantity="inverse_lipschitz", rtol=rtol, max_seconds=remaining(1 / 3))
     d = h_tilde.dim
     layers = []
     previous = None
@@ -361,13 +363,14 @@ def certify_decomposition_layers(
         candidates = samples[np.argsort(measured)[-3:]]
         if i == 0:
             # h_1 = g_1: Dh_1(u) = Dh~(a_1 u), so its deviation is h~'s on the ball of radius a_1 R.
-            c = certify(h_tilde, a * radius, quantity="deviation", rtol=rtol, max_seconds=remaining())
+            c = certify(h_tilde, a * radius, quantity="deviation", rtol=rtol, max_seconds=remaining(1 / len(scales)))
             layers.append(Certificate("layer_deviation", c.lower, c.upper, c.witness / a, c.boxes, c.seconds, rtol,
                                       c.stopped, radius, np.zeros(d)))
             continue
         a0 = float(scales[i - 1])
-        delta = certify(h_tilde, a0 * radius, quantity="deviation", rtol=rtol, max_seconds=remaining())
-        curvature = certify_layer_curvature(h_tilde, radius, a0, a, rtol=rtol, max_seconds=remaining())
+        layers_left = len(scales) - i
+        delta = certify(h_tilde, a0 * radius, quantity="deviation", rtol=rtol, max_seconds=remaining(0.5 / layers_left))
+        curvature = certify_layer_curvature(h_tilde, radius, a0, a, rtol=rtol, max_seconds=remaining(1 / layers_left))
         # (a_i - a_{i-1}) S_i / (1 - delta), each operation rounded up (down for the divisor).
         if delta.upper < 1.0:
             upper = _up(_up(_up(a - a0) * curvature.upper) / _down(1.0 - delta.upper))
