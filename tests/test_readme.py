@@ -48,6 +48,13 @@ assert 0 < r.value <= 1.0                                # tanh is 1-Lipschitz
 assert len(low.top) == 5 and low.value <= r.value
 assert nearid.jacobian_norms(nearid.maps.FromCallable(np.tanh, 8), X[:10]).deviation.shape == (10,)
 """,
+    "Your own PyTorch model": """
+assert [type(f).__name__ for f in net.maps] == ["Affine", "ResidualMLP", "ResidualMLP"]
+assert error < 1e-12 * np.abs(reference).max()
+assert len(deviations) == 2 and all(0 < v < 2 for v in deviations)
+with torch.no_grad():
+    assert np.allclose(module(torch.from_numpy(X)).numpy(), reference, rtol=1e-12, atol=1e-12)
+""",
     "Distillation and the optimisation landscape": """
 assert isinstance(net, nearid.maps.ResidualNet) and net.depth == len(dec.layers)
 assert G.shape == (net.depth, 500, 2)
@@ -102,6 +109,8 @@ def test_every_stated_section_has_a_python_block():
 
 @pytest.mark.parametrize("heading, code", BLOCKS, ids=[heading for heading, _ in BLOCKS])
 def test_readme_block_runs_as_a_script(heading, code, tmp_path):
+    if "import torch" in code:
+        pytest.importorskip("torch")  # the optional extra
     path = tmp_path / "example.py"
     path.write_text(script(heading, code))
     # -W error: a warning in a README example is a defect, as it is in the test suite.
