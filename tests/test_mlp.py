@@ -158,3 +158,9 @@ def test_the_landscape_refuses_mlps_and_says_what_to_do(rng):
     X = rng.standard_normal((10, 4))
     with pytest.raises(TypeError, match="got ResidualMLP; .*nearid.distill"):
         nearid.landscape.loss_and_grad(random_mlp(rng), X, X)
+
+
+def test_ctrl_c_stops_a_long_evaluation(rng, stops_on_ctrl_c):
+    mlp = random_mlp(rng, d=8, widths=(256, 256, 256))
+    X = rng.standard_normal((2_000_000, 8))
+    stops_on_ctrl_c(lambda: mlp(X), "the forward pass")
