@@ -21,5 +21,6 @@ void bind_lipschitz(pybind11::module_& m);
 void bind_landscape(pybind11::module_& m);
 void bind_distillation(pybind11::module_& m);
 void bind_certify(pybind11::module_& m);
+void bind_shallow(pybind11::module_& m);
 
 }  // namespace nearid::bindings

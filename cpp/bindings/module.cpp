@@ -16,4 +16,5 @@ PYBIND11_MODULE(NEARID_MODULE_NAME, m) {
   nearid::bindings::bind_landscape(m);
   nearid::bindings::bind_distillation(m);
   nearid::bindings::bind_certify(m);
+  nearid::bindings::bind_shallow(m);
 }

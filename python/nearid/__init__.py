@@ -28,6 +28,7 @@ Where things live (one module per concept):
 - checks and plumbing: ``_validation`` (array conversion and shapes; option
   lists come from the core), ``errors`` (exceptions and warnings),
   ``_native`` (loads the fastest compiled core, ``_core``), ``_progress``;
+- shallow ReLU networks, parameters against realizations: ``shallow``;
 - scale-out: ``dask`` (the optional dask extra).
 
 The application built on the library (the ``nearid`` command, its report, the
@@ -42,7 +43,7 @@ from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from types import MappingProxyType
 
-from . import _native, bounds, export, landscape, lipschitz, maps, scaled, schedules
+from . import _native, bounds, export, landscape, lipschitz, maps, scaled, schedules, shallow
 from ._native import variant as cpu_variant
 from ._validation import as_count
 from .bounds import Constants
@@ -152,6 +153,7 @@ __all__ = [
     "pairwise_lipschitz_cross",
     "scaled",
     "schedules",
+    "shallow",
     "get_num_threads",
     "has_openmp",
     "maps",

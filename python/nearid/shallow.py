@@ -1,0 +1,641 @@
+"""Shallow ReLU networks: parameters against realizations (Berner, Elbrachter & Grohs 2019).
+
+A shallow ReLU network ``f(x) = sum_i a_i relu(w_i . x + b_i) + v . x + c`` on
+R^d (:class:`ShallowReLU`) has many parametrizations of one realization (the
+function): neurons can be permuted, and ``a relu(z) = (a / l) relu(l z)`` for
+``l > 0``. Some parametrizations are degenerate: neurons whose hyperplanes
+miss the domain (dead or always active there), two neurons on one hyperplane
+with one orientation (parallel), or with opposite orientations (``relu(z) -
+relu(-z) = z``: a linear part written with neurons), unbalanced neurons with
+tiny outer and large inner weights. :func:`canonical` removes the symmetries
+and degeneracies without changing the realization on the domain and reports
+them (:class:`DegeneracyReport`); :func:`parameter_distance` measures how far
+apart two parametrizations are modulo the symmetries;
+:func:`realization_distance` how far apart their functions are, in the sup
+norm or the Sobolev norm W^{1,inf} (exactly in d = 1 and d = 2, where the
+realizations are affine on the cells of a line arrangement).
+
+Domains are boxes (:class:`Box`) or balls (:class:`Ball`); exact distances
+need a box (an interval in d = 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._native import core as _core
+from ._validation import as_matrix, as_points, as_vector, check_finite
+
+__all__ = [
+    "Ball",
+    "Box",
+    "DegeneracyReport",
+    "ParameterDistance",
+    "RealizationDistance",
+    "ShallowReLU",
+    "balance",
+    "canonical",
+    "degeneracies",
+    "parameter_distance",
+    "realization_distance",
+    "restricted",
+]
+
+
+class ShallowReLU:
+    """``x -> sum_i a_i relu(w_i . x + b_i) + v . x + c``, R^d -> R.
+
+    Parameters
+    ----------
+    W : array_like, shape (N, d)
+        Inner weights, one neuron per row (w_i).
+    b : array_like, shape (N,)
+        Inner biases.
+    a : array_like, shape (N,)
+        Outer weights.
+    c : float
+        Output offset (default 0).
+    v : array_like, shape (d,), optional
+        A linear part (default zeros).
+
+    Values and gradients run in C++ over row tiles (no (n, N) array), in
+    parallel and without the GIL. At a kink (``w_i . x + b_i = 0``) the
+    gradient takes relu'(0) = 0.
+    """
+
+    def __init__(self, W: Any, b: Any, a: Any, c: float = 0.0, v: Any = None) -> None:
+        W_ = as_matrix(W, "W")
+        N, d = W_.shape
+        if N == 0 or d == 0:
+            raise ValueError(f"W must have shape (N, d) with N, d >= 1; got {W_.shape}")
+        b_ = as_vector(b, "b", N)
+        a_ = as_vector(a, "a", N)
+        v_ = np.zeros(d) if v is None else as_vector(v, "v", d)
+        c_ = float(as_vector([c], "c", 1)[0])
+        for value in (W_, b_, a_, v_):
+            value.setflags(write=False)
+        self._W, self._b, self._a, self._v, self._c = W_, b_, a_, v_, c_
+
+    W = property(lambda self: self._W, doc="Inner weights, shape (N, d) (read-only).")
+    b = property(lambda self: self._b, doc="Inner biases, shape (N,) (read-only).")
+    a = property(lambda self: self._a, doc="Outer weights, shape (N,) (read-only).")
+    v = property(lambda self: self._v, doc="Linear part, shape (d,) (read-only).")
+    c = property(lambda self: self._c, doc="Output offset.")
+
+    @property
+    def width(self) -> int:
+        """The number N of neurons."""
+        return int(self._W.shape[0])
+
+    @property
+    def dim(self) -> int:
+        """The input dimension d."""
+        return int(self._W.shape[1])
+
+    def _evaluate(self, X: Any, gradients: bool) -> Any:
+        points, single = as_points(X, self.dim, "X")
+        out = _core.shallow_evaluate(self._W, self._b, self._a, self._v, self._c, points, gradients)
+        if gradients:
+            values, grads = out
+            return (values[0], grads[0]) if single else (values, grads)
+        return out[0] if single else out
+
+    def __call__(self, X: Any) -> Any:
+        """f(X): X (n, d) gives (n,); one point (d,) gives a float."""
+        return self._evaluate(X, False)
+
+    def gradient(self, X: Any) -> np.ndarray:
+        """grad f(X): X (n, d) gives (n, d); one point (d,) gives (d,)."""
+        return self._evaluate(X, True)[1]
+
+    def value_and_gradient(self, X: Any) -> tuple[Any, np.ndarray]:
+        """``(f(X), grad f(X))`` in one pass."""
+        return self._evaluate(X, True)  # type: ignore[no-any-return]
+
+    def __reduce__(self) -> Any:
+        return (ShallowReLU, (self._W, self._b, self._a, self._c, self._v))
+
+    def __repr__(self) -> str:
+        return f"ShallowReLU(width={self.width}, dim={self.dim})"
+
+
+# ---------------------------------------------------------------- domains
+
+
+@dataclass(frozen=True)
+class Box:
+    """The box ``low <= x <= high`` (coordinatewise); in d = 1 an interval."""
+
+    low: np.ndarray
+    high: np.ndarray
+
+    def __init__(self, low: Any, high: Any) -> None:
+        lo = np.atleast_1d(np.asarray(low, dtype=np.float64))
+        hi = np.atleast_1d(np.asarray(high, dtype=np.float64))
+        if lo.ndim != 1 or lo.shape != hi.shape:
+            raise ValueError(f"low and high must be vectors of one length; got shapes {lo.shape} and {hi.shape}")
+        check_finite(lo, "low")
+        check_finite(hi, "high")
+        if not np.all(lo < hi):
+            raise ValueError("the box needs low < high in every coordinate")
+        object.__setattr__(self, "low", lo)
+        object.__setattr__(self, "high", hi)
+
+    @property
+    def dim(self) -> int:
+        return int(self.low.size)
+
+    def ranges(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """min and max of w_i . x + b_i over the box, per neuron."""
+        mid, rad = (self.low + self.high) / 2, (self.high - self.low) / 2
+        centre = W @ mid + b
+        reach = np.abs(W) @ rad
+        return centre - reach, centre + reach
+
+
+@dataclass(frozen=True)
+class Ball:
+    """The closed ball ``||x - center|| <= radius``."""
+
+    center: np.ndarray
+    radius: float
+
+    def __init__(self, center: Any, radius: float) -> None:
+        c = np.atleast_1d(np.asarray(center, dtype=np.float64))
+        check_finite(c, "center")
+        r = float(radius)
+        if not (np.isfinite(r) and r > 0):
+            raise ValueError(f"radius must be a finite number > 0; got {radius!r}")
+        object.__setattr__(self, "center", c)
+        object.__setattr__(self, "radius", r)
+
+    @property
+    def dim(self) -> int:
+        return int(self.center.size)
+
+    def ranges(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """min and max of w_i . x + b_i over the ball, per neuron."""
+        centre = W @ self.center + b
+        reach = np.linalg.norm(W, axis=1) * self.radius
+        return centre - reach, centre + reach
+
+
+def _as_domain(domain: Any, d: int) -> Box | Ball:
+    if isinstance(domain, (Box, Ball)):
+        out = domain
+    elif isinstance(domain, tuple) and len(domain) == 2:
+        out = Box(*domain)
+    else:
+        raise TypeError("domain must be a nearid.shallow.Box, a Ball or a (low, high) pair; got "
+                        f"{type(domain).__name__}")
+    if out.dim != d:
+        raise ValueError(f"the domain has dimension {out.dim} but the network's inputs have d = {d}")
+    return out
+
+
+def _as_net(net: Any, name: str = "net") -> ShallowReLU:
+    if not isinstance(net, ShallowReLU):
+        raise TypeError(f"{name} must be a nearid.shallow.ShallowReLU; got {type(net).__name__}")
+    return net
+
+
+# ---------------------------------------------------------------- symmetries and degeneracies
+
+
+def balance(net: ShallowReLU) -> ShallowReLU:
+    """The same realization with every neuron balanced: ``|a_i| = ||(w_i, b_i)||``.
+
+    Each neuron is rescaled by the positive homogeneity of relu, ``a relu(z) =
+    (a / l) relu(l z)`` with ``l = sqrt(|a_i| / ||(w_i, b_i)||)``; a neuron with
+    ``a_i = 0`` or ``(w_i, b_i) = 0`` computes 0 and becomes all zeros.
+    """
+    net = _as_net(net)
+    inner = np.hypot(np.linalg.norm(net.W, axis=1), net.b)
+    alive = (inner > 0) & (net.a != 0)
+    scale = np.zeros_like(inner)
+    scale[alive] = np.sqrt(np.abs(net.a[alive]) / inner[alive])
+    a = np.zeros_like(net.a)
+    a[alive] = net.a[alive] / scale[alive]
+    return ShallowReLU(net.W * scale[:, None], net.b * scale, a, net.c, net.v)
+
+
+@dataclass(frozen=True)
+class DegeneracyReport:
+    """The degeneracies of a parametrization on a domain (indices into the network's neurons).
+
+    Attributes
+    ----------
+    unbalanced : tuple of int
+        ``|a_i|`` differs from ``||(w_i, b_i)||`` by more than the tolerance.
+    parallel_pairs : tuple of (int, int)
+        Two neurons on one hyperplane with one orientation: their sum is one neuron.
+    opposite_pairs : tuple of (int, int)
+        One hyperplane, opposite orientations: ``relu(z) - relu(-z) = z``, a linear part written with
+        neurons.
+    dead : tuple of int
+        ``w_i . x + b_i <= 0`` on the whole domain: the neuron computes 0 there.
+    always_active : tuple of int
+        ``w_i . x + b_i >= 0`` on the whole domain: the neuron is affine there.
+    zero : tuple of int
+        ``a_i = 0`` or ``(w_i, b_i) = 0``.
+    tiny_outer : tuple of int
+        ``|a_i|`` below ``tiny`` times the largest ``|a_j|`` while ``||(w_i, b_i)||`` is above
+        ``1 / tiny`` times the smallest nonzero ``||(w_j, b_j)||``: a neuron that barely shows in
+        the realization but dominates the parameters.
+    """
+
+    unbalanced: tuple[int, ...]
+    parallel_pairs: tuple[tuple[int, int], ...]
+    opposite_pairs: tuple[tuple[int, int], ...]
+    dead: tuple[int, ...]
+    always_active: tuple[int, ...]
+    zero: tuple[int, ...]
+    tiny_outer: tuple[int, ...]
+
+    @property
+    def degenerate(self) -> bool:
+        """True when any degeneracy other than imbalance was found."""
+        return bool(self.parallel_pairs or self.opposite_pairs or self.dead or self.always_active or self.zero
+                    or self.tiny_outer)
+
+    def __repr__(self) -> str:
+        parts = [f"{name}={len(getattr(self, name))}" for name in
+                 ("unbalanced", "parallel_pairs", "opposite_pairs", "dead", "always_active", "zero", "tiny_outer")]
+        return f"DegeneracyReport({', '.join(parts)})"
+
+
+def _directions(net: ShallowReLU) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors u_i = (w_i, b_i) / ||(w_i, b_i)|| (rows; zero rows for zero neurons) and the norms."""
+    inner = np.hstack([net.W, net.b[:, None]])
+    norms = np.linalg.norm(inner, axis=1)
+    units = np.zeros_like(inner)
+    units[norms > 0] = inner[norms > 0] / norms[norms > 0, None]
+    return units, norms
+
+
+def _groups(units: np.ndarray, keep: np.ndarray, tol: float) -> list[list[int]]:
+    """Neurons (among `keep`) whose unit vectors agree within `tol` (max norm), in groups."""
+    order = [int(i) for i in np.flatnonzero(keep)]
+    groups: list[list[int]] = []
+    representatives: list[np.ndarray] = []
+    for i in order:
+        for g, rep in zip(groups, representatives, strict=True):
+            if np.max(np.abs(units[i] - rep)) <= tol:
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+            representatives.append(units[i])
+    return groups
+
+
+def degeneracies(net: ShallowReLU, domain: Any, tol: float = 1e-12, tiny: float = 1e-6) -> DegeneracyReport:
+    """The :class:`DegeneracyReport` of `net` on `domain` (see :func:`canonical`)."""
+    net = _as_net(net)
+    dom = _as_domain(domain, net.dim)
+    units, norms = _directions(net)
+    zero = (norms == 0) | (net.a == 0)
+    low, high = dom.ranges(net.W, net.b)
+    dead = ~zero & (high <= 0)
+    active = ~zero & (low >= 0)
+    live = ~zero
+    scale = max(float(np.max(np.abs(net.a), initial=0)), float(np.max(norms, initial=0)), 1e-300)
+    unbalanced = live & (np.abs(np.abs(net.a) - norms) > tol * scale)
+    parallel = [(g[0], j) for g in _groups(units, live, tol) for j in g[1:]]
+    opposite: list[tuple[int, int]] = []
+    live_idx = np.flatnonzero(live)
+    for k, i in enumerate(live_idx):
+        for j in live_idx[k + 1:]:
+            if np.max(np.abs(units[i] + units[j])) <= tol:
+                opposite.append((int(i), int(j)))
+    big_a = float(np.max(np.abs(net.a), initial=0))
+    small_w = float(np.min(norms[norms > 0], initial=np.inf))
+    tiny_outer = live & (np.abs(net.a) < tiny * big_a) & (norms > small_w / tiny)
+    as_tuple = lambda mask: tuple(int(i) for i in np.flatnonzero(mask))  # noqa: E731
+    return DegeneracyReport(as_tuple(unbalanced), tuple(parallel), tuple(opposite), as_tuple(dead),
+                            as_tuple(active), as_tuple(zero), as_tuple(tiny_outer))
+
+
+def canonical(net: ShallowReLU, domain: Any, tol: float = 1e-12) -> tuple[ShallowReLU, DegeneracyReport]:
+    """A canonical parametrization of net's realization on `domain`, and the degeneracies removed.
+
+    In order: neurons with ``a_i = 0`` or ``(w_i, b_i) = 0`` and neurons dead on the domain are
+    dropped; neurons always active on it become part of the affine part (``a_i (w_i . x + b_i)``);
+    neurons on one hyperplane with one orientation are merged (``(w_i, b_i) = l (w_j, b_j)``,
+    ``l > 0``, within `tol` after normalisation); of two opposite neurons the second is written as
+    the first minus a linear part (``relu(-z) = relu(z) - z``) and merged into it; every remaining
+    neuron is balanced (``|a_i| = ||(w_i, b_i)||``) and the neurons are sorted by their unit
+    vectors ``(w_i, b_i) / ||(w_i, b_i)||``. On the domain the realization is unchanged up to
+    rounding (merging within `tol` > 0 changes it by at most ``tol`` times the merged weights).
+
+    Returns
+    -------
+    (ShallowReLU, DegeneracyReport)
+        The canonical net (possibly with fewer neurons; at least one, a zero neuron when nothing
+        is left) and the report of the given net.
+    """
+    net = _as_net(net)
+    report = degeneracies(net, domain, tol)
+    units, norms = _directions(net)
+    d = net.dim
+    v, c = net.v.copy(), net.c
+    keep = np.ones(net.width, dtype=bool)
+    keep[list(report.zero) + list(report.dead)] = False
+    for i in report.always_active:
+        v += net.a[i] * net.W[i]
+        c += net.a[i] * net.b[i]
+        keep[i] = False
+    # Coefficients on unit neurons: a_i relu(n_i u_i . (x, 1)) = (a_i n_i) relu(u_i . (x, 1)).
+    weight = net.a * norms
+    merged: list[tuple[np.ndarray, float]] = []
+    for group in _groups(units, keep, tol):
+        merged.append((units[group[0]], float(np.sum(weight[group]))))
+    # Opposite pairs: alpha relu(z) + beta relu(-z) = (alpha + beta) relu(z) - beta z, z = u . (x, 1).
+    out: list[tuple[np.ndarray, float]] = []
+    used = [False] * len(merged)
+    for i, (u, alpha) in enumerate(merged):
+        if used[i]:
+            continue
+        used[i] = True
+        for j in range(i + 1, len(merged)):
+            if not used[j] and np.max(np.abs(merged[j][0] + u)) <= tol:
+                beta = merged[j][1]
+                used[j] = True
+                alpha += beta
+                v -= beta * u[:d]
+                c -= beta * u[d]
+        # One orientation per hyperplane: the one whose first nonzero entry is positive.
+        first = u[np.flatnonzero(u)[0]] if np.any(u) else 1.0
+        if first < 0:
+            # alpha relu(z) = alpha relu(-(-z)) = alpha (relu(-z) + z)
+            v += alpha * u[:d]
+            c += alpha * u[d]
+            u = -u
+        if alpha != 0:
+            out.append((u, alpha))
+    out.sort(key=lambda item: tuple(item[0]))
+    if not out:
+        return ShallowReLU(np.zeros((1, d)), np.zeros(1), np.zeros(1), c, v), report
+    U = np.array([u for u, _ in out])
+    alphas = np.array([alpha for _, alpha in out])
+    root = np.sqrt(np.abs(alphas))
+    return ShallowReLU(U[:, :d] * root[:, None], U[:, d] * root, np.sign(alphas) * root, c, v), report
+
+
+def restricted(net: ShallowReLU, domain: Any, tol: float = 1e-12) -> bool:
+    """True when `net` lies in the restricted set on which inverse stability holds.
+
+    The conditions (DESIGN section 8, after Berner, Elbrachter & Grohs 2019, Theorem 3.1): every
+    neuron balanced (``|a_i| = ||(w_i, b_i)||`` within `tol`) and nonzero, no two neurons parallel
+    or opposite (their unit vectors ``(w_i, b_i) / ||(w_i, b_i)||`` differ, and differ from each
+    other's negatives, by more than `tol`), and every hyperplane ``w_i . x + b_i = 0`` meets the
+    interior of the domain (no neuron dead or always active there).
+    """
+    report = degeneracies(net, domain, tol)
+    return not (report.unbalanced or report.degenerate)
+
+
+# ---------------------------------------------------------------- distances
+
+
+@dataclass(frozen=True)
+class ParameterDistance:
+    """The distance between two parametrizations modulo permutations and positive rescaling.
+
+    Attributes
+    ----------
+    distance : float
+        ``sqrt(min over matchings of sum ||theta_i - theta'_j||^2 + ||v - v'||^2 + (c - c')^2)``
+        with ``theta_i = (w_i, b_i, a_i)`` of the balanced nets.
+    matching : ndarray, shape (K, 2)
+        Matched neuron indices (i in net1, j in net2); -1 for a padding zero neuron.
+    """
+
+    distance: float
+    matching: np.ndarray
+
+
+def parameter_distance(net1: ShallowReLU, net2: ShallowReLU) -> ParameterDistance:
+    """The distance between the parametrizations of two shallow ReLU nets modulo their symmetries.
+
+    Both nets are balanced (:func:`balance`: the representative of each neuron's rescaling
+    orbit), the smaller is padded with zero neurons, and the neurons are matched by an optimal
+    assignment (``scipy.optimize.linear_sum_assignment``) of the squared Euclidean distances
+    between ``(w_i, b_i, a_i)``; the affine parts add ``||v - v'||^2 + (c - c')^2``. Exact for this
+    definition: 0 between a net and any permuted, positively rescaled copy, and symmetric.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    n1, n2 = balance(_as_net(net1, "net1")), balance(_as_net(net2, "net2"))
+    if n1.dim != n2.dim:
+        raise ValueError(f"the nets have different input dimensions: {n1.dim} and {n2.dim}")
+    theta1 = np.hstack([n1.W, n1.b[:, None], n1.a[:, None]])
+    theta2 = np.hstack([n2.W, n2.b[:, None], n2.a[:, None]])
+    size = max(len(theta1), len(theta2))
+    padded1 = np.vstack([theta1, np.zeros((size - len(theta1), theta1.shape[1]))])
+    padded2 = np.vstack([theta2, np.zeros((size - len(theta2), theta2.shape[1]))])
+    cost = np.sum((padded1[:, None, :] - padded2[None, :, :]) ** 2, axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    total = float(cost[rows, cols].sum() + np.sum((n1.v - n2.v) ** 2) + (n1.c - n2.c) ** 2)
+    matching = np.stack([np.where(rows < len(theta1), rows, -1), np.where(cols < len(theta2), cols, -1)], axis=1)
+    return ParameterDistance(float(np.sqrt(total)), matching)
+
+
+@dataclass(frozen=True)
+class RealizationDistance:
+    """The distance between two realizations on a domain.
+
+    Attributes
+    ----------
+    value : float
+        The distance when ``exact``; otherwise ``upper`` (a bound, never an estimate).
+    lower, upper : float
+        Bounds: equal to ``value`` when exact (up to rounding).
+    exact : bool
+        True in d = 1 and d = 2 on a box (a maximum over the vertices and cells of the
+        hyperplane arrangement).
+    norm : str
+        ``"sup"`` (sup |f1 - f2|) or ``"sobolev"`` (max of that and sup ||grad f1 - grad f2||).
+    witness : ndarray, shape (d,)
+        A point where the lower bound is attained (for the Sobolev norm: of whichever part is larger).
+    sup_gradient : float or None
+        For the Sobolev norm and exact distances: ess sup ||grad f1 - grad f2|| alone.
+    """
+
+    value: float
+    lower: float
+    upper: float
+    exact: bool
+    norm: str
+    witness: np.ndarray
+    sup_gradient: float | None = None
+
+
+def _difference(net1: ShallowReLU, net2: ShallowReLU) -> ShallowReLU:
+    """f1 - f2 as one shallow net (the neurons of both)."""
+    return ShallowReLU(np.vstack([net1.W, net2.W]), np.concatenate([net1.b, net2.b]),
+                       np.concatenate([net1.a, -net2.a]), net1.c - net2.c, net1.v - net2.v)
+
+
+def _vertices_1d(g: ShallowReLU, box: Box) -> tuple[np.ndarray, np.ndarray]:
+    """Breakpoints inside the interval with its ends (sorted), and a point inside each piece."""
+    w, b = g.W[:, 0], g.b
+    nonzero = w != 0
+    breaks = -b[nonzero] / w[nonzero]
+    lo, hi = float(box.low[0]), float(box.high[0])
+    points = np.unique(np.concatenate([[lo, hi], breaks[(breaks > lo) & (breaks < hi)]]))
+    middles = (points[:-1] + points[1:]) / 2
+    return points[:, None], middles[:, None]
+
+
+def _vertices_2d(g: ShallowReLU, box: Box, tol: float) -> np.ndarray:
+    """Box corners, lines meeting the box's edges and pairwise line intersections inside the box."""
+    lo, hi = box.low, box.high
+    W, b = g.W, g.b
+    live = np.linalg.norm(W, axis=1) > 0
+    W, b = W[live], b[live]
+    corners = np.array([[lo[0], lo[1]], [lo[0], hi[1]], [hi[0], lo[1]], [hi[0], hi[1]]])
+    points = [corners]
+    # Lines against the edges x = lo0, hi0 and y = lo1, hi1.
+    for axis in (0, 1):
+        other = 1 - axis
+        for value in (lo[axis], hi[axis]):
+            ok = W[:, other] != 0
+            t = -(b[ok] + W[ok, axis] * value) / W[ok, other]
+            inside = (t >= lo[other]) & (t <= hi[other])
+            p = np.empty((int(inside.sum()), 2))
+            p[:, axis] = value
+            p[:, other] = t[inside]
+            points.append(p)
+    # Pairwise intersections (Cramer's rule), in chunks of rows.
+    M = len(W)
+    for start in range(0, M, 256):
+        Wi, bi = W[start:start + 256], b[start:start + 256]
+        det = Wi[:, None, 0] * W[None, :, 1] - Wi[:, None, 1] * W[None, :, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = (-bi[:, None] * W[None, :, 1] + b[None, :] * Wi[:, None, 1]) / det
+            y = (-Wi[:, None, 0] * b[None, :] + W[None, :, 0] * bi[:, None]) / det
+        scale = np.abs(Wi[:, None, 0] * W[None, :, 1]) + np.abs(Wi[:, None, 1] * W[None, :, 0])
+        ok = (np.abs(det) > tol * scale) & (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1])
+        points.append(np.stack([x[ok], y[ok]], axis=1))
+    return np.vstack(points)
+
+
+def _cell_gradients_2d(g: ShallowReLU, vertices: np.ndarray, box: Box, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient of g on every cell of its arrangement inside the box, with a point of each
+    cell's closure: around every vertex, one direction into each angular sector between the lines
+    through it (every cell has a vertex)."""
+    W, b, a = g.W, g.b, g.a
+    norms = np.linalg.norm(W, axis=1)
+    grads, where = [], []
+    for start in range(0, len(vertices), 512):
+        P = vertices[start:start + 512]
+        Z = P @ W.T + b
+        through = np.abs(Z) <= tol * (np.abs(P) @ np.abs(W).T + np.abs(b) + 1e-300)
+        for k, p in enumerate(P):
+            on = np.flatnonzero(through[k] & (norms > 0))
+            base = Z[k] > 0
+            # Directions of the lines through p and their normals: sector bisectors between consecutive rays.
+            if len(on):
+                normals = W[on] / norms[on, None]
+                along = np.stack([-normals[:, 1], normals[:, 0]], 1)
+                rays = np.vstack([along, -along])
+                angles = np.sort(np.arctan2(rays[:, 1], rays[:, 0]))
+                gaps = np.diff(np.concatenate([angles, [angles[0] + 2 * np.pi]]))
+                middle = angles + gaps / 2
+                directions = np.stack([np.cos(middle), np.sin(middle)], 1)[gaps > 1e-12]
+            else:
+                directions = np.array([[1.0, 0.0]])
+            for direction in directions:
+                # Stay inside the box: a direction leaving it through a side p lies on does not enter a cell.
+                if np.any((np.abs(p - box.low) <= tol * (np.abs(box.low) + 1)) & (direction < 0)) or \
+                        np.any((np.abs(p - box.high) <= tol * (np.abs(box.high) + 1)) & (direction > 0)):
+                    continue
+                active = base.copy()
+                active[on] = W[on] @ direction > 0
+                grads.append((a * active) @ W + g.v)
+                where.append(p)
+    return np.array(grads), np.array(where)
+
+
+def realization_distance(net1: ShallowReLU, net2: ShallowReLU, domain: Any, norm: str = "sup",
+                         n_samples: int = 100_000, seed: int = 0) -> RealizationDistance:
+    """The distance between the realizations of two shallow ReLU nets on a domain.
+
+    Parameters
+    ----------
+    net1, net2 : ShallowReLU
+        Of one input dimension d.
+    domain : Box, Ball or (low, high)
+    norm : {"sup", "sobolev"}
+        ``sup |f1 - f2|``, or the W^{1,inf} norm ``max(sup |f1 - f2|, ess sup ||grad f1 - grad f2||)``.
+    n_samples, seed : int
+        For d > 2 (or a ball): random points of the domain for the lower bound.
+
+    Returns
+    -------
+    RealizationDistance
+        Exact in d = 1 and d = 2 on a box: f1 - f2 is affine on every cell of the arrangement of
+        the 2N hyperplanes, so sup |f1 - f2| is a maximum over the cells' vertices and the gradient
+        is one vector per cell. Otherwise ``exact`` is False and [lower, upper] holds the distance:
+        lower from the samples, upper = (largest sampled value) + L h, a bound from the Lipschitz
+        constant L of the difference (sum |a_i| ||w_i|| + ||v||) and the largest distance h from a
+        domain point to the sample set, which is not known for random samples: so for d > 2 upper
+        is the sound but coarse bound sup |f1 - f2(x0)| + L diam from one point x0.
+    """
+    n1, n2 = _as_net(net1, "net1"), _as_net(net2, "net2")
+    if n1.dim != n2.dim:
+        raise ValueError(f"the nets have different input dimensions: {n1.dim} and {n2.dim}")
+    if norm not in ("sup", "sobolev"):
+        raise ValueError(f"norm must be 'sup' or 'sobolev'; got {norm!r}")
+    dom = _as_domain(domain, n1.dim)
+    g = _difference(n1, n2)
+    d = g.dim
+    tol = 1e-12
+    if isinstance(dom, Box) and d in (1, 2):
+        if d == 1:
+            vertices, middles = _vertices_1d(g, dom)
+            cell_grads, cell_points = g.gradient(middles), middles
+        else:
+            vertices = _vertices_2d(g, dom, tol)
+            cell_grads, cell_points = _cell_gradients_2d(g, vertices, dom, tol)
+        values = np.abs(g(vertices))
+        k = int(np.argmax(values))
+        value, witness = float(values[k]), vertices[k]
+        sup_gradient = None
+        if norm == "sobolev":
+            norms = np.linalg.norm(cell_grads, axis=1)
+            j = int(np.argmax(norms))
+            sup_gradient = float(norms[j])
+            if norms[j] > value:
+                value, witness = float(norms[j]), cell_points[j]
+        return RealizationDistance(value, value, value, True, norm, np.asarray(witness, dtype=float), sup_gradient)
+    rng = np.random.default_rng(seed)
+    if isinstance(dom, Box):
+        X = dom.low + (dom.high - dom.low) * rng.random((n_samples, d))
+        diameter = float(np.linalg.norm(dom.high - dom.low))
+        x0 = (dom.low + dom.high) / 2
+    else:
+        X = rng.standard_normal((n_samples, d))
+        X *= dom.radius * rng.random((n_samples, 1)) ** (1 / d) / np.linalg.norm(X, axis=1, keepdims=True)
+        X += dom.center
+        diameter = 2 * dom.radius
+        x0 = dom.center
+    values, grads = g.value_and_gradient(X)
+    lipschitz = float(np.sum(np.abs(g.a) * np.linalg.norm(g.W, axis=1)) + np.linalg.norm(g.v))
+    lower_value = np.abs(values)
+    k = int(np.argmax(lower_value))
+    lower, witness = float(lower_value[k]), X[k]
+    # |g(x)| <= |g(x0)| + L ||x - x0|| <= |g(x0)| + L diam, rounded up generously (a relative 1e-12).
+    upper = (abs(float(g(x0))) + lipschitz * diameter) * (1 + 1e-12)
+    if norm == "sobolev":
+        gradient_norms = np.linalg.norm(grads, axis=1)
+        j = int(np.argmax(gradient_norms))
+        if gradient_norms[j] > lower:
+            lower, witness = float(gradient_norms[j]), X[j]
+        # ||grad g|| <= sum |a_i| ||w_i|| + ||v|| = L everywhere.
+        upper = max(upper, lipschitz * (1 + 1e-12))
+    return RealizationDistance(upper, lower, upper, False, norm, np.asarray(witness, dtype=float))
