@@ -207,3 +207,35 @@ def test_higher_dimensions_give_a_sound_interval():
     assert np.abs(f(X) - g(X)).max() <= r.upper
     ball = S.realization_distance(f, g, S.Ball([0, 0, 0], 1.0), "sobolev")
     assert ball.lower <= ball.upper and not ball.exact
+
+
+# ---------------------------------------------------------------- pathologies and inverse stability
+
+
+@pytest.mark.parametrize("name", list(S.PATHOLOGIES))
+def test_every_pathology_keeps_the_realization_while_the_parameters_run_away(name):
+    box = S.Box([-1, -1], [1, 1])
+    distances = []
+    for t in (1e-1, 1e-2, 1e-3):
+        net, reference = S.pathology(name, t)
+        realization = S.realization_distance(net, reference, box, "sobolev")
+        # Equal realizations: only rounding of parameters of size up to 1/t^2 separates them.
+        assert realization.exact and realization.value <= 1e-14 * max(1.0, 1 / t**2)
+        distances.append(S.parameter_distance(net, reference).distance)
+        assert S.degeneracies(net, box).degenerate
+    assert distances[0] > 1 and distances[2] >= 8 * distances[0]  # t 100 times smaller: at least t^(-1/2)
+    X = grid(box, 101)
+    canon, _ = S.canonical(net, box)
+    assert np.allclose(canon(X), reference(X), rtol=1e-9, atol=1e-9 * max(1.0, np.abs(net.a).max()))
+
+
+def test_inverse_stability_near_a_restricted_net_is_linear_in_the_sup_norm():
+    rng = np.random.default_rng(1)
+    box = S.Box([-1, -1], [1, 1])
+    net = S.balance(S.ShallowReLU(rng.standard_normal((6, 2)), 0.1 * rng.standard_normal(6), rng.standard_normal(6)))
+    assert S.restricted(net, box)
+    result = S.inverse_stability(net, box, norm="sup")
+    assert result.exponent == pytest.approx(1.0, abs=0.05) and result.max_ratio < 10
+    assert "InverseStability(parameter ~" in repr(result)
+    with pytest.raises(ValueError, match="name must be one of"):
+        S.pathology("sideways", 0.1)

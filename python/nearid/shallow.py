@@ -30,16 +30,20 @@ from ._native import core as _core
 from ._validation import as_matrix, as_points, as_vector, check_finite
 
 __all__ = [
+    "PATHOLOGIES",
     "Ball",
     "Box",
     "DegeneracyReport",
+    "InverseStability",
     "ParameterDistance",
     "RealizationDistance",
     "ShallowReLU",
     "balance",
     "canonical",
     "degeneracies",
+    "inverse_stability",
     "parameter_distance",
+    "pathology",
     "realization_distance",
     "restricted",
 ]
@@ -639,3 +643,122 @@ def realization_distance(net1: ShallowReLU, net2: ShallowReLU, domain: Any, norm
         # ||grad g|| <= sum |a_i| ||w_i|| + ||v|| = L everywhere.
         upper = max(upper, lipschitz * (1 + 1e-12))
     return RealizationDistance(upper, lower, upper, False, norm, np.asarray(witness, dtype=float))
+
+
+# ---------------------------------------------------------------- pathologies and inverse stability
+
+
+def _unit_neuron(d: int, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    w = rng.standard_normal(d)
+    w /= np.linalg.norm(w)
+    return w, float(rng.uniform(-0.3, 0.3))
+
+
+def _pathology_opposite(t: float, d: int, rng: np.random.Generator) -> tuple[ShallowReLU, ShallowReLU]:
+    # (1/t) (relu(z) - relu(-z)) - (1/t) z = 0: a zero realization with parameters of size 1/sqrt(t).
+    w, b = _unit_neuron(d, rng)
+    net = ShallowReLU(np.stack([w, -w]), [b, -b], [1 / t, -1 / t], -b / t, -w / t)
+    return net, ShallowReLU(np.zeros((1, d)), [0.0], [0.0])
+
+
+def _pathology_parallel(t: float, d: int, rng: np.random.Generator) -> tuple[ShallowReLU, ShallowReLU]:
+    # (1/t) relu(z) - (1/t - 1) relu(z) = relu(z): two neurons on one hyperplane and orientation.
+    w, b = _unit_neuron(d, rng)
+    net = ShallowReLU(np.stack([w, 2 * w]), [b, 2 * b], [1 / t, -(1 / t - 1) / 2])
+    return net, ShallowReLU(w[None, :], [b], [1.0])
+
+
+def _pathology_dead(t: float, d: int, rng: np.random.Generator) -> tuple[ShallowReLU, ShallowReLU]:
+    # A neuron whose hyperplane misses the unit ball (w . x + b <= 0 there) with outer weight 1/t.
+    w, b = _unit_neuron(d, rng)
+    u, _ = _unit_neuron(d, rng)
+    reference = ShallowReLU(w[None, :], [b], [1.0])
+    return ShallowReLU(np.stack([w, u / t]), [b, -2.0 / t], [1.0, 1 / t]), reference
+
+
+def _pathology_always_active(t: float, d: int, rng: np.random.Generator) -> tuple[ShallowReLU, ShallowReLU]:
+    # A neuron active on the whole unit ball, cancelled by the linear part: affine written with a neuron.
+    w, b = _unit_neuron(d, rng)
+    u, _ = _unit_neuron(d, rng)
+    reference = ShallowReLU(w[None, :], [b], [1.0])
+    net = ShallowReLU(np.stack([w, u / t]), [b, 2.0 / t], [1.0, 1 / t], -2.0 / t**2, -u / t**2)
+    return net, reference
+
+
+#: The pathologies of the parametrization (Berner, Elbrachter & Grohs 2019, section 2), each a
+#: family ``t -> (net_t, reference)`` on the unit ball (or the box [-1, 1]^d) with realizations
+#: equal on the domain for every t > 0 (distance 0 up to rounding) while the parameter distance
+#: modulo symmetries grows without bound as t -> 0 (like t^(-1/2) for parallel, t^(-1) for
+#: opposite and dead, t^(-2) for always active): no bound of the parameter distance by the
+#: realization distance holds near such nets.
+PATHOLOGIES = {
+    "opposite": _pathology_opposite,
+    "parallel": _pathology_parallel,
+    "dead": _pathology_dead,
+    "always_active": _pathology_always_active,
+}
+
+
+def pathology(name: str, t: float, d: int = 2, seed: int = 0) -> tuple[ShallowReLU, ShallowReLU]:
+    """``(net_t, reference)`` of the pathology `name` (a key of :data:`PATHOLOGIES`) at t > 0 in R^d."""
+    if name not in PATHOLOGIES:
+        raise ValueError(f"name must be one of {', '.join(repr(k) for k in PATHOLOGIES)}; got {name!r}")
+    t = float(t)
+    if not (np.isfinite(t) and t > 0):
+        raise ValueError(f"t must be a finite number > 0; got {t!r}")
+    return PATHOLOGIES[name](t, int(d), np.random.default_rng(seed))
+
+
+@dataclass(frozen=True)
+class InverseStability:
+    """Parameter distances against realization distances over random perturbations of a net.
+
+    Attributes
+    ----------
+    parameter_distances, realization_distances : ndarray, shape (n,)
+        Per perturbation: the parameter distance modulo symmetries (:func:`parameter_distance`)
+        and the realization distance (:func:`realization_distance`, Sobolev norm) from the net.
+    constant, exponent : float
+        The least-squares fit ``parameter ~ constant * realization ** exponent`` (on logs).
+    max_ratio : float
+        The largest parameter / realization ratio: bounded for nets in the restricted set.
+    """
+
+    parameter_distances: np.ndarray
+    realization_distances: np.ndarray
+    constant: float
+    exponent: float
+    max_ratio: float
+
+    def __repr__(self) -> str:
+        return (f"InverseStability(parameter ~ {self.constant:.4g} * realization^{self.exponent:.3f}, max ratio "
+                f"{self.max_ratio:.4g}, {self.parameter_distances.size} perturbations)")
+
+
+def inverse_stability(net: ShallowReLU, domain: Any, scale: float = 0.1, n_perturbations: int = 32,
+                      seed: int = 0, norm: str = "sobolev") -> InverseStability:
+    """Measure inverse stability near `net`: perturb its parameters (relative sizes log-spaced from
+    ``scale * 1e-3`` to `scale`, random directions), realize, and compare the parameter distance
+    modulo symmetries with the realization distance on `domain` in `norm` ("sobolev": W^{1,inf},
+    or "sup"), exact in d <= 2 on a box; otherwise the upper bound, so the ratios are then lower
+    estimates. In W^{1,inf} moving a hyperplane at all changes the gradient by ``|a_i| ||w_i||``
+    on a sliver, so the realization distance stays of order 1 and the ratios go to 0 with the
+    perturbation; the sup norm shows the linear relation near restricted nets."""
+    net = _as_net(net)
+    _as_domain(domain, net.dim)
+    rng = np.random.default_rng(seed)
+    sizes = np.geomspace(scale * 1e-3, scale, int(n_perturbations))
+    size_of = max(float(np.max(np.abs(net.W))), float(np.max(np.abs(net.a))), 1e-300)
+    params, reals = [], []
+    for s in sizes:
+        step = s * size_of
+        other = ShallowReLU(net.W + step * rng.standard_normal(net.W.shape),
+                            net.b + step * rng.standard_normal(net.width),
+                            net.a + step * rng.standard_normal(net.width), net.c, net.v)
+        params.append(parameter_distance(net, other).distance)
+        reals.append(realization_distance(net, other, domain, norm).value)
+    P, R = np.array(params), np.array(reals)
+    ok = (P > 0) & (R > 0)
+    exponent, log_constant = np.polyfit(np.log(R[ok]), np.log(P[ok]), 1) if ok.sum() >= 2 else (np.nan, np.nan)
+    ratios = np.where(R > 0, P / np.where(R > 0, R, 1), np.inf)
+    return InverseStability(P, R, float(np.exp(log_constant)), float(exponent), float(np.max(ratios)))
