@@ -55,6 +55,11 @@ assert len(deviations) == 2 and all(0 < v < 2 for v in deviations)
 with torch.no_grad():
     assert np.allclose(module(torch.from_numpy(X)).numpy(), reference, rtol=1e-12, atol=1e-12)
 """,
+    "Parameters against realizations: shallow ReLU networks": """
+assert same.exact and same.value < 1e-9
+assert report.opposite_pairs == ((0, 1),)
+assert np.allclose(canon(np.zeros((1, 2))), 0.0, atol=1e-9)
+""",
     "Distillation and the optimisation landscape": """
 assert isinstance(net, nearid.maps.ResidualNet) and net.depth == len(dec.layers)
 assert G.shape == (net.depth, 500, 2)
