@@ -239,3 +239,16 @@ def test_inverse_stability_near_a_restricted_net_is_linear_in_the_sup_norm():
     assert "InverseStability(parameter ~" in repr(result)
     with pytest.raises(ValueError, match="name must be one of"):
         S.pathology("sideways", 0.1)
+
+
+def test_sobolev_distance_at_degenerate_vertices():
+    # Three lines through the origin, one along an edge of the box, one through a corner: the
+    # cells around such vertices are found by sectors, not by the two-line shortcut.
+    f = S.ShallowReLU([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 1.0], [1.0, -1.0]], [0.0, 0.0, 0.0, 0.5, -1.0],
+                      [1.0, -2.0, 0.7, 3.0, -1.5])
+    g = S.ShallowReLU([[1.0, 2.0]], [0.1], [0.0])
+    box = S.Box([-0.5, -0.5], [0.5, 0.5])
+    r = S.realization_distance(f, g, box, "sobolev")
+    X = grid(box, 1001)
+    dense = np.linalg.norm(f.gradient(X) - g.gradient(X), axis=1).max()
+    assert r.sup_gradient == pytest.approx(dense, rel=1e-12)

@@ -534,15 +534,31 @@ def _cell_gradients_2d(g: ShallowReLU, vertices: np.ndarray, box: Box, tol: floa
     through it (every cell has a vertex)."""
     W, b, a = g.W, g.b, g.a
     norms = np.linalg.norm(W, axis=1)
+    aw = a[:, None] * W
     grads, where = [], []
     for start in range(0, len(vertices), 512):
         P = vertices[start:start + 512]
         Z = P @ W.T + b
-        through = np.abs(Z) <= tol * (np.abs(P) @ np.abs(W).T + np.abs(b) + 1e-300)
-        for k, p in enumerate(P):
-            on = np.flatnonzero(through[k] & (norms > 0))
-            base = Z[k] > 0
-            # Directions of the lines through p and their normals: sector bisectors between consecutive rays.
+        through = (np.abs(Z) <= tol * (np.abs(P) @ np.abs(W).T + np.abs(b) + 1e-300)) & (norms > 0)
+        count = through.sum(axis=1)
+        inside = np.all((P > box.low + tol * (np.abs(box.low) + 1)) & (P < box.high - tol * (np.abs(box.high) + 1)),
+                        axis=1)
+        # The common case at once: an interior vertex where exactly two transversal lines cross has
+        # four cells around it, one per on/off pattern of the two neurons (the others as at the vertex).
+        simple = inside & (count == 2)
+        if np.any(simple):
+            pair = np.argsort(~through[simple], axis=1, kind="stable")[:, :2]
+            base = ((Z[simple] > 0) & ~through[simple]).astype(float) @ aw + g.v
+            first, second = aw[pair[:, 0]], aw[pair[:, 1]]
+            for s1 in (0.0, 1.0):
+                for s2 in (0.0, 1.0):
+                    grads.append(base + s1 * first + s2 * second)
+                    where.append(P[simple])
+        for k in np.flatnonzero(~simple):
+            p = P[k]
+            on = np.flatnonzero(through[k])
+            base_k = Z[k] > 0
+            # Directions of the lines through p: one direction into each sector between consecutive rays.
             if len(on):
                 normals = W[on] / norms[on, None]
                 along = np.stack([-normals[:, 1], normals[:, 0]], 1)
@@ -558,11 +574,13 @@ def _cell_gradients_2d(g: ShallowReLU, vertices: np.ndarray, box: Box, tol: floa
                 if np.any((np.abs(p - box.low) <= tol * (np.abs(box.low) + 1)) & (direction < 0)) or \
                         np.any((np.abs(p - box.high) <= tol * (np.abs(box.high) + 1)) & (direction > 0)):
                     continue
-                active = base.copy()
+                active = base_k.copy()
                 active[on] = W[on] @ direction > 0
-                grads.append((a * active) @ W + g.v)
-                where.append(p)
-    return np.array(grads), np.array(where)
+                grads.append(((a * active) @ W + g.v)[None, :])
+                where.append(p[None, :])
+    if not grads:
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    return np.vstack(grads), np.vstack(where)
 
 
 def realization_distance(net1: ShallowReLU, net2: ShallowReLU, domain: Any, norm: str = "sup",
@@ -602,10 +620,12 @@ def realization_distance(net1: ShallowReLU, net2: ShallowReLU, domain: Any, norm
     if isinstance(dom, Box) and d in (1, 2):
         if d == 1:
             vertices, middles = _vertices_1d(g, dom)
-            cell_grads, cell_points = g.gradient(middles), middles
+            if norm == "sobolev":
+                cell_grads, cell_points = g.gradient(middles), middles
         else:
             vertices = _vertices_2d(g, dom, tol)
-            cell_grads, cell_points = _cell_gradients_2d(g, vertices, dom, tol)
+            if norm == "sobolev":
+                cell_grads, cell_points = _cell_gradients_2d(g, vertices, dom, tol)
         values = np.abs(g(vertices))
         k = int(np.argmax(values))
         value, witness = float(values[k]), vertices[k]
