@@ -212,7 +212,7 @@ def test_higher_dimensions_give_a_sound_interval():
 # ---------------------------------------------------------------- pathologies and inverse stability
 
 
-@pytest.mark.parametrize("name", list(S.PATHOLOGIES))
+@pytest.mark.parametrize("name", list(S.pathologies))
 def test_every_pathology_keeps_the_realization_while_the_parameters_run_away(name):
     box = S.Box([-1, -1], [1, 1])
     distances = []

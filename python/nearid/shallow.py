@@ -21,7 +21,9 @@ need a box (an interval in d = 1).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -30,7 +32,6 @@ from ._native import core as _core
 from ._validation import as_matrix, as_points, as_vector, check_finite
 
 __all__ = [
-    "PATHOLOGIES",
     "Ball",
     "Box",
     "DegeneracyReport",
@@ -43,6 +44,7 @@ __all__ = [
     "degeneracies",
     "inverse_stability",
     "parameter_distance",
+    "pathologies",
     "pathology",
     "realization_distance",
     "restricted",
@@ -705,28 +707,30 @@ def _pathology_always_active(t: float, d: int, rng: np.random.Generator) -> tupl
     return net, reference
 
 
-#: The pathologies of the parametrization (Berner, Elbrachter & Grohs 2019, section 2), each a
+#: The pathologies of the parametrization (Berner, Elbrachter & Grohs 2019, section 2) by name
+#: (read-only; :func:`pathology` builds one), each a
 #: family ``t -> (net_t, reference)`` on the unit ball (or the box [-1, 1]^d) with realizations
 #: equal on the domain for every t > 0 (distance 0 up to rounding) while the parameter distance
 #: modulo symmetries grows without bound as t -> 0 (like t^(-1/2) for parallel, t^(-1) for
 #: opposite and dead, t^(-2) for always active): no bound of the parameter distance by the
 #: realization distance holds near such nets.
-PATHOLOGIES = {
-    "opposite": _pathology_opposite,
-    "parallel": _pathology_parallel,
-    "dead": _pathology_dead,
-    "always_active": _pathology_always_active,
-}
+pathologies: Mapping[str, Callable[[float, int, np.random.Generator], tuple[ShallowReLU, ShallowReLU]]] = \
+    MappingProxyType({
+        "opposite": _pathology_opposite,
+        "parallel": _pathology_parallel,
+        "dead": _pathology_dead,
+        "always_active": _pathology_always_active,
+    })
 
 
 def pathology(name: str, t: float, d: int = 2, seed: int = 0) -> tuple[ShallowReLU, ShallowReLU]:
-    """``(net_t, reference)`` of the pathology `name` (a key of :data:`PATHOLOGIES`) at t > 0 in R^d."""
-    if name not in PATHOLOGIES:
-        raise ValueError(f"name must be one of {', '.join(repr(k) for k in PATHOLOGIES)}; got {name!r}")
+    """``(net_t, reference)`` of the pathology `name` (a key of :data:`pathologies`) at t > 0 in R^d."""
+    if name not in pathologies:
+        raise ValueError(f"name must be one of {', '.join(repr(k) for k in pathologies)}; got {name!r}")
     t = float(t)
     if not (np.isfinite(t) and t > 0):
         raise ValueError(f"t must be a finite number > 0; got {t!r}")
-    return PATHOLOGIES[name](t, int(d), np.random.default_rng(seed))
+    return pathologies[name](t, int(d), np.random.default_rng(seed))
 
 
 @dataclass(frozen=True)
