@@ -252,3 +252,51 @@ def test_sobolev_distance_at_degenerate_vertices():
     X = grid(box, 1001)
     dense = np.linalg.norm(f.gradient(X) - g.gradient(X), axis=1).max()
     assert r.sup_gradient == pytest.approx(dense, rel=1e-12)
+
+
+# ---------------------------------------------------------------- training
+
+
+def test_loss_gradient_against_central_differences(rng):
+    net = random_net(8, 2, 11)
+    X, y = rng.uniform(-1, 1, (200, 2)), rng.standard_normal(200)
+    loss, grads = S.loss_and_grad(net, X, y)
+    assert loss == pytest.approx(0.5 * np.mean((numpy_values(net, X) - y) ** 2), rel=1e-13)
+    h = 1e-6
+    for name in ("W", "b", "a", "v"):
+        value = np.array(getattr(net, name))
+        flat = value.reshape(-1)
+        for k in range(0, flat.size, 3):
+            plus, minus = flat.copy(), flat.copy()
+            plus[k] += h
+            minus[k] -= h
+            parts = {p: np.array(getattr(net, p)) for p in ("W", "b", "a", "v")}
+            up = S.loss_and_grad(S.ShallowReLU(**{**parts, name: plus.reshape(value.shape)}, c=net.c), X, y)[0]
+            down = S.loss_and_grad(S.ShallowReLU(**{**parts, name: minus.reshape(value.shape)}, c=net.c), X, y)[0]
+            assert (up - down) / (2 * h) == pytest.approx(np.asarray(grads[name]).reshape(-1)[k], rel=1e-5, abs=1e-8)
+
+
+def test_projected_training_stays_restricted_and_fits():
+    rng = np.random.default_rng(0)
+    box = S.Box([-1, -1], [1, 1])
+    X = rng.uniform(-1, 1, (500, 2))
+    y = np.sin(2 * X[:, 0]) * X[:, 1]
+    start = S.ShallowReLU(rng.standard_normal((20, 2)), 0.5 * rng.standard_normal(20), 0.1 * rng.standard_normal(20))
+    plain = S.train(start, X, y, steps=300, lr=0.05)
+    projected = S.train(start, X, y, steps=300, lr=0.05, project=box)
+    assert S.restricted(projected.net, box)
+    # Both fit (the paths differ: rebalancing changes the gradient steps, not the function).
+    assert plain.losses[-1] < 0.1 * plain.losses[0] and projected.losses[-1] < 0.1 * projected.losses[0]
+    assert projected.widths[-1] <= 20 and "TrainResult(loss" in repr(projected)
+
+
+def test_the_example_runs(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "inverse_stability.py"
+    run = subprocess.run([sys.executable, "-W", "error", str(example)], cwd=tmp_path, check=False,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "restricted at the end: True" in run.stdout and (tmp_path / "inverse_stability.png").exists()

@@ -36,6 +36,7 @@ __all__ = [
     "Box",
     "DegeneracyReport",
     "InverseStability",
+    "TrainResult",
     "ParameterDistance",
     "RealizationDistance",
     "ShallowReLU",
@@ -43,11 +44,13 @@ __all__ = [
     "canonical",
     "degeneracies",
     "inverse_stability",
+    "loss_and_grad",
     "parameter_distance",
     "pathologies",
     "pathology",
     "realization_distance",
     "restricted",
+    "train",
 ]
 
 
@@ -283,19 +286,29 @@ def _directions(net: ShallowReLU) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _groups(units: np.ndarray, keep: np.ndarray, tol: float) -> list[list[int]]:
-    """Neurons (among `keep`) whose unit vectors agree within `tol` (max norm), in groups."""
-    order = [int(i) for i in np.flatnonzero(keep)]
+    """Neurons (among `keep`) whose unit vectors agree within `tol` (max norm) with their group's
+    first member, in groups (one vectorised comparison per group)."""
+    idx = np.flatnonzero(keep)
+    U = units[idx]
+    free = np.ones(len(idx), dtype=bool)
     groups: list[list[int]] = []
-    representatives: list[np.ndarray] = []
-    for i in order:
-        for g, rep in zip(groups, representatives, strict=True):
-            if np.max(np.abs(units[i] - rep)) <= tol:
-                g.append(i)
-                break
-        else:
-            groups.append([i])
-            representatives.append(units[i])
+    for i in range(len(idx)):
+        if not free[i]:
+            continue
+        members = np.flatnonzero(free & (np.max(np.abs(U - U[i]), axis=1) <= tol))
+        free[members] = False
+        groups.append([int(idx[m]) for m in members])
     return groups
+
+
+def _opposites(units: np.ndarray, idx: np.ndarray, tol: float) -> list[tuple[int, int]]:
+    """Pairs (i, j), i < j in `idx`, whose unit vectors are opposite within `tol`."""
+    U = units[idx]
+    pairs = []
+    for k in range(len(idx)):
+        for m in np.flatnonzero(np.max(np.abs(U[k + 1:] + U[k]), axis=1) <= tol):
+            pairs.append((int(idx[k]), int(idx[k + 1 + m])))
+    return pairs
 
 
 def degeneracies(net: ShallowReLU, domain: Any, tol: float = 1e-12, tiny: float = 1e-6) -> DegeneracyReport:
@@ -311,12 +324,7 @@ def degeneracies(net: ShallowReLU, domain: Any, tol: float = 1e-12, tiny: float 
     scale = max(float(np.max(np.abs(net.a), initial=0)), float(np.max(norms, initial=0)), 1e-300)
     unbalanced = live & (np.abs(np.abs(net.a) - norms) > tol * scale)
     parallel = [(g[0], j) for g in _groups(units, live, tol) for j in g[1:]]
-    opposite: list[tuple[int, int]] = []
-    live_idx = np.flatnonzero(live)
-    for k, i in enumerate(live_idx):
-        for j in live_idx[k + 1:]:
-            if np.max(np.abs(units[i] + units[j])) <= tol:
-                opposite.append((int(i), int(j)))
+    opposite = _opposites(units, np.flatnonzero(live), tol)
     big_a = float(np.max(np.abs(net.a), initial=0))
     small_w = float(np.min(norms[norms > 0], initial=np.inf))
     tiny_outer = live & (np.abs(net.a) < tiny * big_a) & (norms > small_w / tiny)
@@ -361,18 +369,18 @@ def canonical(net: ShallowReLU, domain: Any, tol: float = 1e-12) -> tuple[Shallo
         merged.append((units[group[0]], float(np.sum(weight[group]))))
     # Opposite pairs: alpha relu(z) + beta relu(-z) = (alpha + beta) relu(z) - beta z, z = u . (x, 1).
     out: list[tuple[np.ndarray, float]] = []
-    used = [False] * len(merged)
+    used = np.zeros(len(merged), dtype=bool)
+    merged_units = np.array([u for u, _ in merged]).reshape(len(merged), d + 1)
     for i, (u, alpha) in enumerate(merged):
         if used[i]:
             continue
         used[i] = True
-        for j in range(i + 1, len(merged)):
-            if not used[j] and np.max(np.abs(merged[j][0] + u)) <= tol:
-                beta = merged[j][1]
-                used[j] = True
-                alpha += beta
-                v -= beta * u[:d]
-                c -= beta * u[d]
+        for j in np.flatnonzero(~used & (np.max(np.abs(merged_units + u), axis=1) <= tol)):
+            beta = merged[j][1]
+            used[j] = True
+            alpha += beta
+            v -= beta * u[:d]
+            c -= beta * u[d]
         # One orientation per hyperplane: the one whose first nonzero entry is positive.
         first = u[np.flatnonzero(u)[0]] if np.any(u) else 1.0
         if first < 0:
@@ -786,3 +794,73 @@ def inverse_stability(net: ShallowReLU, domain: Any, scale: float = 0.1, n_pertu
     exponent, log_constant = np.polyfit(np.log(R[ok]), np.log(P[ok]), 1) if ok.sum() >= 2 else (np.nan, np.nan)
     ratios = np.where(R > 0, P / np.where(R > 0, R, 1), np.inf)
     return InverseStability(P, R, float(np.exp(log_constant)), float(exponent), float(np.max(ratios)))
+
+
+# ---------------------------------------------------------------- training, plain or restricted
+
+
+def loss_and_grad(net: ShallowReLU, X: Any, y: Any) -> tuple[float, dict[str, Any]]:
+    """``Q = (1/2n) sum_r (f(x_r) - y_r)^2`` and its gradient with respect to W, b, a, v and c
+    (a dict of arrays of their shapes; relu'(0) = 0)."""
+    net = _as_net(net)
+    X_ = as_matrix(X, "X", (None, net.dim))
+    y_ = as_vector(y, "y", X_.shape[0])
+    if X_.shape[0] == 0:
+        raise ValueError("X and y need at least one row")
+    Z = X_ @ net.W.T + net.b
+    S_ = np.maximum(Z, 0)
+    r = (S_ @ net.a + X_ @ net.v + net.c - y_) / X_.shape[0]
+    active = (Z > 0) * net.a  # (n, N): a_i relu'(z_i)
+    loss = 0.5 * float(np.sum(r * r)) * X_.shape[0]
+    grads = {"W": (active * r[:, None]).T @ X_, "b": r @ active, "a": r @ S_, "v": r @ X_, "c": float(r.sum())}
+    return loss, grads
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Gradient descent on a shallow ReLU net (:func:`train`).
+
+    Attributes
+    ----------
+    net : ShallowReLU
+        The final network.
+    losses : ndarray, shape (steps + 1,)
+        Q before the first step and after every step.
+    widths : ndarray, shape (steps + 1,)
+        The number of neurons (projection onto the restricted set may merge or drop some).
+    """
+
+    net: ShallowReLU
+    losses: np.ndarray
+    widths: np.ndarray
+
+    def __repr__(self) -> str:
+        return (f"TrainResult(loss {self.losses[0]:.4g} -> {self.losses[-1]:.4g} in {self.losses.size - 1} steps, "
+                f"width {self.widths[0]} -> {self.widths[-1]})")
+
+
+def train(net: ShallowReLU, X: Any, y: Any, steps: int = 500, lr: float = 0.05, project: Any = None) -> TrainResult:
+    """Plain gradient descent on Q (:func:`loss_and_grad`), or, with `project` a domain, gradient
+    descent projected onto the restricted set after every step: the net is replaced by its
+    :func:`canonical` form on the domain (balanced; parallel and opposite neurons merged; dead
+    neurons dropped and always-active ones folded into the affine part). The projection never
+    changes the realization on the domain, so it costs nothing in expressive power there."""
+    from ._validation import as_count, as_positive
+
+    net = _as_net(net)
+    steps = as_count(steps, "steps", minimum=0)
+    lr = as_positive(lr, "lr")
+    domain = None if project is None else _as_domain(project, net.dim)
+    losses, widths = [], []
+    loss, grads = loss_and_grad(net, X, y)
+    losses.append(loss)
+    widths.append(net.width)
+    for _ in range(steps):
+        net = ShallowReLU(net.W - lr * grads["W"], net.b - lr * grads["b"], net.a - lr * grads["a"],
+                          net.c - lr * grads["c"], net.v - lr * grads["v"])
+        if domain is not None:
+            net = canonical(net, domain)[0]
+        loss, grads = loss_and_grad(net, X, y)
+        losses.append(loss)
+        widths.append(net.width)
+    return TrainResult(net, np.array(losses), np.array(widths))
