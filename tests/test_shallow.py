@@ -203,8 +203,12 @@ def test_higher_dimensions_give_a_sound_interval():
     box = S.Box([-1, -1, -1], [1, 1, 1])
     r = S.realization_distance(f, g, box, n_samples=20_000)
     assert not r.exact and r.lower <= r.upper and r.value == r.upper
+    assert abs(f(r.witness) - g(r.witness)) == pytest.approx(r.lower, rel=1e-14)  # attained
+    assert np.all(r.witness >= -1) and np.all(r.witness <= 1)
     X = grid(box, 61)
     assert np.abs(f(X) - g(X)).max() <= r.upper
+    # The ascent beats the samples' maximum, or equals it.
+    assert r.lower >= np.abs(f(X) - g(X)).max() * 0.99
     ball = S.realization_distance(f, g, S.Ball([0, 0, 0], 1.0), "sobolev")
     assert ball.lower <= ball.upper and not ball.exact
 

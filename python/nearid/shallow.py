@@ -21,6 +21,7 @@ need a box (an interval in d = 1).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -593,6 +594,55 @@ def _cell_gradients_2d(g: ShallowReLU, vertices: np.ndarray, box: Box, tol: floa
     return np.vstack(grads), np.vstack(where)
 
 
+_UNIT = 2.0**-53
+
+
+def _step_up(x: float, ulps: int = 2) -> float:
+    for _ in range(ulps):
+        x = math.nextafter(x, math.inf)
+    return x
+
+
+def _lipschitz_upper(g: ShallowReLU) -> float:
+    """An upper bound on sum |a_i| ||w_i|| + ||v||, rounding included (each term and the sum are
+    within (N + d + 4) u of the float64 result, u = 2^-53)."""
+    N, d = g.W.shape
+    total = float(np.sum(np.abs(g.a) * np.linalg.norm(g.W, axis=1)) + np.linalg.norm(g.v))
+    return _step_up(total * (1 + 4 * (N + d + 4) * _UNIT))
+
+
+def _evaluation_error(g: ShallowReLU, x: np.ndarray) -> float:
+    """An upper bound on |g(x) - fl(g(x))|: (N + d + 4) u times the sum of the magnitudes of every term."""
+    N, d = g.W.shape
+    magnitude = float(np.abs(g.a) @ (np.abs(g.W) @ np.abs(x) + np.abs(g.b)) + np.abs(g.v) @ np.abs(x) + abs(g.c))
+    return _step_up(magnitude * 4 * (N + d + 4) * _UNIT)
+
+
+def _ascend(g: ShallowReLU, domain: Box | Ball, start: np.ndarray, reach: float) -> tuple[np.ndarray, float]:
+    """Compass search for a larger |g| from `start`, steps reach/8 down to reach/2^12, inside the domain."""
+    point, value = start.copy(), abs(float(g(start)))
+    step = reach / 8
+    while step > reach / 4096:
+        improved = False
+        for axis in range(point.size):
+            for sign in (1.0, -1.0):
+                trial = point.copy()
+                trial[axis] += sign * step
+                if isinstance(domain, Box):
+                    trial = np.clip(trial, domain.low, domain.high)
+                else:
+                    offset = trial - domain.center
+                    norm = float(np.linalg.norm(offset))
+                    if norm > domain.radius:
+                        trial = domain.center + offset * (domain.radius / norm)
+                v = abs(float(g(trial)))
+                if v > value:
+                    point, value, improved = trial, v, True
+        if not improved:
+            step /= 2
+    return point, value
+
+
 def realization_distance(net1: ShallowReLU, net2: ShallowReLU, domain: Any, norm: str = "sup",
                          n_samples: int = 100_000, seed: int = 0) -> RealizationDistance:
     """The distance between the realizations of two shallow ReLU nets on a domain.
@@ -613,10 +663,11 @@ def realization_distance(net1: ShallowReLU, net2: ShallowReLU, domain: Any, norm
         Exact in d = 1 and d = 2 on a box: f1 - f2 is affine on every cell of the arrangement of
         the 2N hyperplanes, so sup |f1 - f2| is a maximum over the cells' vertices and the gradient
         is one vector per cell. Otherwise ``exact`` is False and [lower, upper] holds the distance:
-        lower from the samples, upper = (largest sampled value) + L h, a bound from the Lipschitz
-        constant L of the difference (sum |a_i| ||w_i|| + ||v||) and the largest distance h from a
-        domain point to the sample set, which is not known for random samples: so for d > 2 upper
-        is the sound but coarse bound sup |f1 - f2(x0)| + L diam from one point x0.
+        lower is attained (the samples, then a local ascent of |f1 - f2| from the best five; the
+        point is ``witness``), upper is a bound, coarse but sound: ``|g(x0)| + L r`` for the
+        domain's centre x0, its radius r (the box's half diagonal) and L = sum |a_i| ||w_i|| +
+        ||v|| over the neurons of g = f1 - f2 (which also bounds ||grad g||), every rounding
+        error of float64 added.
     """
     n1, n2 = _as_net(net1, "net1"), _as_net(net2, "net2")
     if n1.dim != n2.dim:
@@ -650,28 +701,31 @@ def realization_distance(net1: ShallowReLU, net2: ShallowReLU, domain: Any, norm
     rng = np.random.default_rng(seed)
     if isinstance(dom, Box):
         X = dom.low + (dom.high - dom.low) * rng.random((n_samples, d))
-        diameter = float(np.linalg.norm(dom.high - dom.low))
         x0 = (dom.low + dom.high) / 2
+        reach = float(np.linalg.norm(dom.high - dom.low)) / 2  # max ||x - x0|| over the box
     else:
         X = rng.standard_normal((n_samples, d))
         X *= dom.radius * rng.random((n_samples, 1)) ** (1 / d) / np.linalg.norm(X, axis=1, keepdims=True)
         X += dom.center
-        diameter = 2 * dom.radius
-        x0 = dom.center
+        x0, reach = dom.center, dom.radius
     values, grads = g.value_and_gradient(X)
-    lipschitz = float(np.sum(np.abs(g.a) * np.linalg.norm(g.W, axis=1)) + np.linalg.norm(g.v))
     lower_value = np.abs(values)
     k = int(np.argmax(lower_value))
     lower, witness = float(lower_value[k]), X[k]
-    # |g(x)| <= |g(x0)| + L ||x - x0|| <= |g(x0)| + L diam, rounded up generously (a relative 1e-12).
-    upper = (abs(float(g(x0))) + lipschitz * diameter) * (1 + 1e-12)
+    # Local ascent of |g| from the best samples (compass steps, kept inside the domain).
+    for start in X[np.argsort(lower_value)[-5:]]:
+        point, value = _ascend(g, dom, start, reach)
+        if value > lower:
+            lower, witness = value, point
+    # A bound, with every rounding error accounted for: |g(x)| <= |g(x0)| + L ||x - x0||, where
+    # L = sum |a_i| ||w_i|| + ||v|| bounds the Lipschitz constant of g.
+    upper = _step_up(abs(float(g(x0))) + _evaluation_error(g, x0) + _step_up(_lipschitz_upper(g) * _step_up(reach)))
     if norm == "sobolev":
         gradient_norms = np.linalg.norm(grads, axis=1)
         j = int(np.argmax(gradient_norms))
         if gradient_norms[j] > lower:
             lower, witness = float(gradient_norms[j]), X[j]
-        # ||grad g|| <= sum |a_i| ||w_i|| + ||v|| = L everywhere.
-        upper = max(upper, lipschitz * (1 + 1e-12))
+        upper = max(upper, _lipschitz_upper(g))  # ||grad g|| <= L everywhere
     return RealizationDistance(upper, lower, upper, False, norm, np.asarray(witness, dtype=float))
 
 
