@@ -304,3 +304,16 @@ def test_the_example_runs(tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert "restricted at the end: True" in run.stdout and (tmp_path / "inverse_stability.png").exists()
+
+
+def test_exact_2d_distance_is_thread_independent_and_stops_on_ctrl_c(stops_on_ctrl_c):
+    f, g = random_net(150, 2, 21), random_net(150, 2, 22)
+    box = S.Box([-1, -1], [1, 1])
+    results = []
+    for threads in (1, 2, 3):
+        with nearid.num_threads(threads):
+            r = S.realization_distance(f, g, box, "sobolev")
+            results.append((r.value, tuple(r.witness), r.sup_gradient))
+    assert results[0] == results[1] == results[2]
+    big1, big2 = random_net(2000, 2, 23), random_net(2000, 2, 24)
+    stops_on_ctrl_c(lambda: S.realization_distance(big1, big2, box, "sobolev"), "the vertex enumeration")

@@ -32,6 +32,22 @@ void bind_shallow(py::module_& m) {
       },
       py::arg("W"), py::arg("b"), py::arg("a"), py::arg("v"), py::arg("c"), py::arg("X"), py::arg("gradients"),
       "f(X) (n,) of x -> a . relu(W x + b) + v . x + c, and grad f(X) (n, d) when gradients is true.");
+  m.def(
+      "arrangement_max_2d",
+      [](const RowMatrixXd& W, const VectorXd& b, const VectorXd& a, const VectorXd& v, double c,
+         const Eigen::Vector2d& low, const Eigen::Vector2d& high, bool gradients) {
+        const ShallowReLUParams g{W, b, a, v, c};
+        ArrangementMax best;
+        {
+          py::gil_scoped_release release;
+          best = arrangement_max_2d(g, low.data(), high.data(), gradients);
+        }
+        return py::make_tuple(best.value, py::make_tuple(best.value_at[0], best.value_at[1]), best.gradient,
+                              py::make_tuple(best.gradient_at[0], best.gradient_at[1]));
+      },
+      py::arg("W"), py::arg("b"), py::arg("a"), py::arg("v"), py::arg("c"), py::arg("low"), py::arg("high"),
+      py::arg("gradients"),
+      "(max |g|, where, max ||grad g|| over the cells, where) on the box [low, high] for d = 2, exact.");
 }
 
 }  // namespace nearid::bindings

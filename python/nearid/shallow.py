@@ -506,94 +506,6 @@ def _vertices_1d(g: ShallowReLU, box: Box) -> tuple[np.ndarray, np.ndarray]:
     return points[:, None], middles[:, None]
 
 
-def _vertices_2d(g: ShallowReLU, box: Box, tol: float) -> np.ndarray:
-    """Box corners, lines meeting the box's edges and pairwise line intersections inside the box."""
-    lo, hi = box.low, box.high
-    W, b = g.W, g.b
-    live = np.linalg.norm(W, axis=1) > 0
-    W, b = W[live], b[live]
-    corners = np.array([[lo[0], lo[1]], [lo[0], hi[1]], [hi[0], lo[1]], [hi[0], hi[1]]])
-    points = [corners]
-    # Lines against the edges x = lo0, hi0 and y = lo1, hi1.
-    for axis in (0, 1):
-        other = 1 - axis
-        for value in (lo[axis], hi[axis]):
-            ok = W[:, other] != 0
-            t = -(b[ok] + W[ok, axis] * value) / W[ok, other]
-            inside = (t >= lo[other]) & (t <= hi[other])
-            p = np.empty((int(inside.sum()), 2))
-            p[:, axis] = value
-            p[:, other] = t[inside]
-            points.append(p)
-    # Pairwise intersections (Cramer's rule), in chunks of rows.
-    M = len(W)
-    for start in range(0, M, 256):
-        Wi, bi = W[start:start + 256], b[start:start + 256]
-        det = Wi[:, None, 0] * W[None, :, 1] - Wi[:, None, 1] * W[None, :, 0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = (-bi[:, None] * W[None, :, 1] + b[None, :] * Wi[:, None, 1]) / det
-            y = (-Wi[:, None, 0] * b[None, :] + W[None, :, 0] * bi[:, None]) / det
-        scale = np.abs(Wi[:, None, 0] * W[None, :, 1]) + np.abs(Wi[:, None, 1] * W[None, :, 0])
-        ok = (np.abs(det) > tol * scale) & (x >= lo[0]) & (x <= hi[0]) & (y >= lo[1]) & (y <= hi[1])
-        points.append(np.stack([x[ok], y[ok]], axis=1))
-    return np.vstack(points)
-
-
-def _cell_gradients_2d(g: ShallowReLU, vertices: np.ndarray, box: Box, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """The gradient of g on every cell of its arrangement inside the box, with a point of each
-    cell's closure: around every vertex, one direction into each angular sector between the lines
-    through it (every cell has a vertex)."""
-    W, b, a = g.W, g.b, g.a
-    norms = np.linalg.norm(W, axis=1)
-    aw = a[:, None] * W
-    grads, where = [], []
-    for start in range(0, len(vertices), 512):
-        P = vertices[start:start + 512]
-        Z = P @ W.T + b
-        through = (np.abs(Z) <= tol * (np.abs(P) @ np.abs(W).T + np.abs(b) + 1e-300)) & (norms > 0)
-        count = through.sum(axis=1)
-        inside = np.all((P > box.low + tol * (np.abs(box.low) + 1)) & (P < box.high - tol * (np.abs(box.high) + 1)),
-                        axis=1)
-        # The common case at once: an interior vertex where exactly two transversal lines cross has
-        # four cells around it, one per on/off pattern of the two neurons (the others as at the vertex).
-        simple = inside & (count == 2)
-        if np.any(simple):
-            pair = np.argsort(~through[simple], axis=1, kind="stable")[:, :2]
-            base = ((Z[simple] > 0) & ~through[simple]).astype(float) @ aw + g.v
-            first, second = aw[pair[:, 0]], aw[pair[:, 1]]
-            for s1 in (0.0, 1.0):
-                for s2 in (0.0, 1.0):
-                    grads.append(base + s1 * first + s2 * second)
-                    where.append(P[simple])
-        for k in np.flatnonzero(~simple):
-            p = P[k]
-            on = np.flatnonzero(through[k])
-            base_k = Z[k] > 0
-            # Directions of the lines through p: one direction into each sector between consecutive rays.
-            if len(on):
-                normals = W[on] / norms[on, None]
-                along = np.stack([-normals[:, 1], normals[:, 0]], 1)
-                rays = np.vstack([along, -along])
-                angles = np.sort(np.arctan2(rays[:, 1], rays[:, 0]))
-                gaps = np.diff(np.concatenate([angles, [angles[0] + 2 * np.pi]]))
-                middle = angles + gaps / 2
-                directions = np.stack([np.cos(middle), np.sin(middle)], 1)[gaps > 1e-12]
-            else:
-                directions = np.array([[1.0, 0.0]])
-            for direction in directions:
-                # Stay inside the box: a direction leaving it through a side p lies on does not enter a cell.
-                if np.any((np.abs(p - box.low) <= tol * (np.abs(box.low) + 1)) & (direction < 0)) or \
-                        np.any((np.abs(p - box.high) <= tol * (np.abs(box.high) + 1)) & (direction > 0)):
-                    continue
-                active = base_k.copy()
-                active[on] = W[on] @ direction > 0
-                grads.append(((a * active) @ W + g.v)[None, :])
-                where.append(p[None, :])
-    if not grads:
-        return np.zeros((0, 2)), np.zeros((0, 2))
-    return np.vstack(grads), np.vstack(where)
-
-
 _UNIT = 2.0**-53
 
 
@@ -677,26 +589,27 @@ def realization_distance(net1: ShallowReLU, net2: ShallowReLU, domain: Any, norm
     dom = _as_domain(domain, n1.dim)
     g = _difference(n1, n2)
     d = g.dim
-    tol = 1e-12
     if isinstance(dom, Box) and d in (1, 2):
-        if d == 1:
-            vertices, middles = _vertices_1d(g, dom)
-            if norm == "sobolev":
-                cell_grads, cell_points = g.gradient(middles), middles
-        else:
-            vertices = _vertices_2d(g, dom, tol)
-            if norm == "sobolev":
-                cell_grads, cell_points = _cell_gradients_2d(g, vertices, dom, tol)
+        if d == 2:
+            # In C++: every vertex visited once (memory O(N)), cells found around each.
+            value, at, gradient, gradient_at = _core.arrangement_max_2d(g.W, g.b, g.a, g.v, g.c, dom.low, dom.high,
+                                                                        norm == "sobolev")
+            witness = np.array(at)
+            sup_gradient = float(gradient) if norm == "sobolev" else None
+            if norm == "sobolev" and gradient > value:
+                value, witness = gradient, np.array(gradient_at)
+            return RealizationDistance(float(value), float(value), float(value), True, norm, witness, sup_gradient)
+        vertices, middles = _vertices_1d(g, dom)
         values = np.abs(g(vertices))
         k = int(np.argmax(values))
         value, witness = float(values[k]), vertices[k]
         sup_gradient = None
         if norm == "sobolev":
-            norms = np.linalg.norm(cell_grads, axis=1)
+            norms = np.abs(g.gradient(middles)[:, 0])
             j = int(np.argmax(norms))
             sup_gradient = float(norms[j])
             if norms[j] > value:
-                value, witness = float(norms[j]), cell_points[j]
+                value, witness = float(norms[j]), middles[j]
         return RealizationDistance(value, value, value, True, norm, np.asarray(witness, dtype=float), sup_gradient)
     rng = np.random.default_rng(seed)
     if isinstance(dom, Box):

@@ -23,3 +23,22 @@ void validate_shallow(const ShallowReLUParams& p);
 void shallow_evaluate(const ShallowReLUParams& p, const MatrixCRef& X, double* values, double* gradients);
 
 }  // namespace nearid
+
+namespace nearid {
+
+/// The largest |g| over a box in the plane and, when `gradients`, the largest ||grad g|| over the
+/// cells of g's line arrangement inside the box (g = sum a_i relu(w_i . x + b_i) + v . x + c, d = 2):
+/// exact, since g is affine on every cell. |g| is evaluated at every vertex (corners, lines
+/// meeting the edges, pairwise crossings inside the box); the gradient once per cell around every
+/// vertex (the on/off patterns of the lines through it, by the sectors between them).
+struct ArrangementMax {
+  double value = 0.0;
+  double value_at[2] = {0.0, 0.0};
+  double gradient = 0.0;
+  double gradient_at[2] = {0.0, 0.0};
+};
+
+ArrangementMax arrangement_max_2d(const ShallowReLUParams& g, const double low[2], const double high[2],
+                                  bool gradients);
+
+}  // namespace nearid
