@@ -38,6 +38,11 @@ def main() -> None:
             params.append(parameter)
         curves[name] = params
         print(f"{name:>14s} " + " ".join(f"{c:>22s}" for c in cells))
+    print("   inverse_stability at t = 0.1 (moves along the degeneracies keep the function):")
+    for name in shallow.pathologies:
+        net, _ = shallow.pathology(name, 0.1)
+        print(f"   {name:>14s}: max parameter / realization ratio "
+              f"{shallow.inverse_stability(net, box, norm='sup', n_perturbations=8).max_ratio:.3g}")
 
     print("\n2. near a restricted net: parameter ~ C * realization^p over 32 random perturbations")
     rng = np.random.default_rng(1)

@@ -245,6 +245,18 @@ def test_inverse_stability_near_a_restricted_net_is_linear_in_the_sup_norm():
         S.pathology("sideways", 0.1)
 
 
+@pytest.mark.parametrize("name", list(S.pathologies))
+def test_inverse_stability_blows_up_at_every_pathology(name):
+    # Moves along the net's degeneracies keep the realization: parameter / realization ratios
+    # reach the rounding level (1e12 and beyond) or infinity.
+    box = S.Box([-1, -1], [1, 1])
+    net, _ = S.pathology(name, 0.1)
+    result = S.inverse_stability(net, box, norm="sup", n_perturbations=8)
+    assert result.max_ratio > 1e12
+    moved = result.realization_distances[1::2]
+    assert np.all(moved <= 1e-12 * np.abs(net.a).max() ** 2)  # the degenerate moves keep the function
+
+
 def test_sobolev_distance_at_degenerate_vertices():
     # Three lines through the origin, one along an edge of the box, one through a corner: the
     # cells around such vertices are found by sectors, not by the two-line shortcut.

@@ -716,26 +716,65 @@ class InverseStability:
                 f"{self.max_ratio:.4g}, {self.parameter_distances.size} perturbations)")
 
 
+def _degenerate_move(net: ShallowReLU, report: DegeneracyReport, step: float, rng: np.random.Generator) -> ShallowReLU:
+    """A move of size `step` along one of the net's degeneracies that keeps its realization on the
+    domain (up to rounding): an outer weight of a dead neuron; an always-active neuron's outer
+    weight with the affine part compensating; weight moved between two parallel neurons; between
+    two opposite neurons with the affine part compensating."""
+    W, b, a, v, c = net.W.copy(), net.b.copy(), net.a.copy(), net.v.copy(), net.c
+    norms = np.hypot(np.linalg.norm(W, axis=1), b)
+    kinds = [k for k in ("dead", "always_active", "parallel_pairs", "opposite_pairs") if getattr(report, k)]
+    kind = kinds[int(rng.integers(len(kinds)))]
+    chosen = getattr(report, kind)[int(rng.integers(len(getattr(report, kind))))]
+    if kind == "dead":
+        a[chosen] += step
+    elif kind == "always_active":
+        a[chosen] += step
+        v -= step * W[chosen]
+        c -= step * b[chosen]
+    else:
+        i, j = chosen
+        ratio = norms[j] / norms[i]  # (w_j, b_j) = +-ratio (w_i, b_i)
+        # Parallel: a_i relu(z) + a_j relu(ratio z) keeps a_i + ratio a_j. Opposite: a_j relu(-ratio z)
+        # = a_j ratio (relu(z) - z), so a_i + ratio a_j is kept and the linear part -step ratio z given back.
+        a[j] += step
+        a[i] -= step * ratio
+        if kind == "opposite_pairs":
+            v += step * ratio * W[i]
+            c += step * ratio * b[i]
+    return ShallowReLU(W, b, a, c, v)
+
+
 def inverse_stability(net: ShallowReLU, domain: Any, scale: float = 0.1, n_perturbations: int = 32,
                       seed: int = 0, norm: str = "sobolev") -> InverseStability:
     """Measure inverse stability near `net`: perturb its parameters (relative sizes log-spaced from
-    ``scale * 1e-3`` to `scale`, random directions), realize, and compare the parameter distance
-    modulo symmetries with the realization distance on `domain` in `norm` ("sobolev": W^{1,inf},
-    or "sup"), exact in d <= 2 on a box; otherwise the upper bound, so the ratios are then lower
-    estimates. In W^{1,inf} moving a hyperplane at all changes the gradient by ``|a_i| ||w_i||``
-    on a sliver, so the realization distance stays of order 1 and the ratios go to 0 with the
-    perturbation; the sup norm shows the linear relation near restricted nets."""
+    ``scale * 1e-3`` to `scale`), realize, and compare the parameter distance modulo symmetries with
+    the realization distance on `domain` in `norm` ("sobolev": W^{1,inf}, or "sup"), exact in d <= 2
+    on a box; otherwise the upper bound, so the ratios are then lower estimates.
+
+    Perturbations are random directions; when the net has degeneracies on the domain
+    (:func:`degeneracies`: dead, always-active, parallel or opposite neurons), every second one
+    moves along a degeneracy instead, which keeps the realization: the ratios then blow up (to
+    the rounding level), the failure of inverse stability. Near nets in the restricted set there
+    is no such move and the ratios stay bounded. In W^{1,inf} moving a hyperplane at all changes
+    the gradient by ``|a_i| ||w_i||`` on a sliver, so the realization distance stays of order 1
+    and the ratios go to 0 with the perturbation; the sup norm shows the linear relation."""
     net = _as_net(net)
     _as_domain(domain, net.dim)
+    report = degeneracies(net, domain)
+    degenerate = bool(report.dead or report.always_active or report.parallel_pairs or report.opposite_pairs)
     rng = np.random.default_rng(seed)
     sizes = np.geomspace(scale * 1e-3, scale, int(n_perturbations))
     size_of = max(float(np.max(np.abs(net.W))), float(np.max(np.abs(net.a))), 1e-300)
     params, reals = [], []
-    for s in sizes:
+    for k, s in enumerate(sizes):
         step = s * size_of
-        other = ShallowReLU(net.W + step * rng.standard_normal(net.W.shape),
-                            net.b + step * rng.standard_normal(net.width),
-                            net.a + step * rng.standard_normal(net.width), net.c, net.v)
+        if degenerate and k % 2 == 1:
+            other = _degenerate_move(net, report, step, rng)
+        else:
+            other = ShallowReLU(net.W + step * rng.standard_normal(net.W.shape),
+                                net.b + step * rng.standard_normal(net.width),
+                                net.a + step * rng.standard_normal(net.width), net.c, net.v)
         params.append(parameter_distance(net, other).distance)
         reals.append(realization_distance(net, other, domain, norm).value)
     P, R = np.array(params), np.array(reals)
