@@ -403,11 +403,13 @@ def canonical(net: ShallowReLU, domain: Any, tol: float = 1e-12) -> tuple[Shallo
 def restricted(net: ShallowReLU, domain: Any, tol: float = 1e-12) -> bool:
     """True when `net` lies in the restricted set on which inverse stability holds.
 
-    The conditions (DESIGN section 8, after Berner, Elbrachter & Grohs 2019, Theorem 3.1): every
-    neuron balanced (``|a_i| = ||(w_i, b_i)||`` within `tol`) and nonzero, no two neurons parallel
-    or opposite (their unit vectors ``(w_i, b_i) / ||(w_i, b_i)||`` differ, and differ from each
-    other's negatives, by more than `tol`), and every hyperplane ``w_i . x + b_i = 0`` meets the
-    interior of the domain (no neuron dead or always active there).
+    The conditions, as nearid's design notes (DESIGN section 8) summarise Berner, Elbrachter &
+    Grohs (2019), Theorem 3.1 (the paper's full text was not at hand when this was written, so
+    the theorem's exact constants, such as how far apart the directions must be, are not
+    checked): every neuron balanced (``|a_i| = ||(w_i, b_i)||`` within `tol`) and nonzero, no two
+    neurons parallel or opposite (their unit vectors ``(w_i, b_i) / ||(w_i, b_i)||`` differ, and
+    differ from each other's negatives, by more than `tol`), and every hyperplane
+    ``w_i . x + b_i = 0`` meets the interior of the domain (no neuron dead or always active there).
     """
     report = degeneracies(net, domain, tol)
     return not (report.unbalanced or report.degenerate)
