@@ -51,19 +51,22 @@ struct Stage {
   std::vector<Interval> out_on_ball;  // the stage's outputs, per coordinate
 };
 
+// The stage of a residual block (its absolute values and norm bounds, computed once).
+Stage block_stage(const ResidualBlockParams& block) {
+  Stage s;
+  s.block = &block;
+  s.abs_A = block.A.cwiseAbs();
+  s.abs_B = block.B.cwiseAbs();
+  s.norm_A = interval::norm_upper(block.A);
+  s.norm_B = interval::norm_upper(block.B);
+  return s;
+}
+
 void flatten(const Map& f, std::vector<Stage>& stages) {
   if (const auto* chain = dynamic_cast<const Chain*>(&f)) {
     for (const Map* m : chain->flat()) flatten(*m, stages);
   } else if (const auto* net = dynamic_cast<const ResidualNet*>(&f)) {
-    for (const ResidualBlockParams& block : net->blocks()) {
-      Stage s;
-      s.block = &block;
-      s.abs_A = block.A.cwiseAbs();
-      s.abs_B = block.B.cwiseAbs();
-      s.norm_A = interval::norm_upper(block.A);
-      s.norm_B = interval::norm_upper(block.B);
-      stages.push_back(std::move(s));
-    }
+    for (const ResidualBlockParams& block : net->blocks()) stages.push_back(block_stage(block));
   } else if (const auto* mlp = dynamic_cast<const ResidualMLP*>(&f)) {
     if (mlp->weights().size() != 2) {
       throw std::invalid_argument(
@@ -73,13 +76,8 @@ void flatten(const Map& f, std::vector<Stage>& stages) {
     }
     auto block = std::make_shared<ResidualBlockParams>(
         ResidualBlockParams{mlp->weights()[1], mlp->weights()[0], mlp->biases()[0], mlp->biases()[1], mlp->activation()});
-    Stage s;
-    s.block = block.get();
+    Stage s = block_stage(*block);
     s.owned = block;
-    s.abs_A = block->A.cwiseAbs();
-    s.abs_B = block->B.cwiseAbs();
-    s.norm_A = interval::norm_upper(block->A);
-    s.norm_B = interval::norm_upper(block->B);
     stages.push_back(std::move(s));
   } else if (const auto* affine = dynamic_cast<const Affine*>(&f)) {
     Stage s;

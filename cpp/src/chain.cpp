@@ -62,13 +62,7 @@ void Chain::forward_tile(const double* X, double* Y, Index rows) const {
   const Index d = dim();
   const std::vector<const Map*>& maps = flat();
   if (maps.size() == 1) return maps[0]->forward_tile(X, Y, rows);
-  if (lanes_) {  // transpose once, not once per map
-    std::vector<double> groups(lanes::group_count(rows) * d * lanes::kLanes);
-    lanes::to_lanes(X, rows, d, groups.data());
-    forward_lanes(groups.data(), lanes::group_count(rows));
-    lanes::from_lanes(groups.data(), rows, d, Y);
-    return;
-  }
+  if (lanes_) return lanes::lane_forward_tile(*this, X, Y, rows);  // transpose once, not once per map
   // Ping-pong between two buffers; the last map writes into Y.
   std::vector<double> a(rows * d), b(rows * d);
   const double* cur = X;

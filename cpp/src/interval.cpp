@@ -280,12 +280,9 @@ Interval expm1_at(double t) {
 }
 Interval exp_of(Interval t) { return {exp_at(t.lo).lo, exp_at(t.hi).hi}; }
 
-// An enclosure of the real constant nearest to the double v (a couple of ulps either side).
-Interval near(double v) { return constant(v); }
-
 // The standard normal cdf Phi(t) = erfc(-t / sqrt 2) / 2, increasing.
 Interval normal_cdf_at(double t) {
-  const Interval u = Interval::point(t) * near(-0.70710678118654752440);
+  const Interval u = Interval::point(t) * constant(-0.70710678118654752440);
   const double upper = libm_up(std::erfc(u.lo)), lower = libm_down(std::erfc(u.hi));  // erfc decreases
   return clamp(Interval{std::max(lower, 0.0), upper} * Interval::point(0.5), 0.0, 1.0);
 }
@@ -294,7 +291,7 @@ Interval normal_cdf(Interval t) { return {normal_cdf_at(t.lo).lo, normal_cdf_at(
 // The standard normal density exp(-t^2 / 2) / sqrt(2 pi).
 Interval normal_density(Interval t) {
   const Interval half_square = square(t) * Interval::point(-0.5);
-  return clamp(exp_of(half_square) * near(0.39894228040143267794), 0.0, 0.39894228040143268);
+  return clamp(exp_of(half_square) * constant(0.39894228040143267794), 0.0, 0.39894228040143268);
 }
 
 // The parts of t at or below 0 and at or above 0 (`empty` false when there is none).
@@ -313,16 +310,16 @@ Interval join(const Split& s, Interval negative, Interval positive) {
 
 // gelu_tanh's v(t) = 2 sqrt(2 / pi) (t + 0.044715 t^3), increasing, and v'(t), v''(t).
 constexpr double kGeluA = 0.044715;
-const Interval kGeluTwoC = near(1.5957691216057307118);  // 2 sqrt(2 / pi)
+const Interval kGeluTwoC = constant(1.5957691216057307118);  // 2 sqrt(2 / pi)
 Interval gelu_v_at(double t) {
   const Interval x = Interval::point(t);
-  return kGeluTwoC * (x + near(kGeluA) * (x * x * x));
+  return kGeluTwoC * (x + constant(kGeluA) * (x * x * x));
 }
 Interval gelu_v(Interval t) { return {gelu_v_at(t.lo).lo, gelu_v_at(t.hi).hi}; }
-Interval gelu_dv(Interval t) { return kGeluTwoC * (Interval::point(1.0) + near(3.0 * kGeluA) * square(t)); }
-Interval gelu_ddv(Interval t) { return kGeluTwoC * near(6.0 * kGeluA) * t; }
+Interval gelu_dv(Interval t) { return kGeluTwoC * (Interval::point(1.0) + constant(3.0 * kGeluA) * square(t)); }
+Interval gelu_ddv(Interval t) { return kGeluTwoC * constant(6.0 * kGeluA) * t; }
 
-const Interval kInvLipSwish = near(1.0 / 1.1);
+const Interval kInvLipSwish = constant(1.0 / 1.1);
 
 }  // namespace
 

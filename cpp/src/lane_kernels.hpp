@@ -174,6 +174,15 @@ inline void compose_jacobians(const double* outer, double* inner, Index rows, In
 
 namespace nearid::lanes {
 
+/// Y = f(X) for `rows` row-major points through a map's lane kernel (to lanes, forward_lanes, back).
+inline void lane_forward_tile(const Map& f, const double* X, double* Y, Index rows) {
+  const Index d = f.dim();
+  std::vector<double> x(group_count(rows) * d * kLanes);
+  to_lanes(X, rows, d, x.data());
+  f.forward_lanes(x.data(), group_count(rows));
+  from_lanes(x.data(), rows, d, Y);
+}
+
 /// Jacobians of `rows` row-major points through a map's lane kernel: each
 /// group starts from the identity and goes through f.jacobian_lanes; results
 /// scattered into row-major (d, d) blocks per point, values into Y if given.

@@ -216,19 +216,21 @@ inline Vec lipswish(Vec x, double beta) { return x * sigmoid(beta * x) / 1.1; }
 /// d/dx [x sigmoid(beta x)] / 1.1 = silu'(beta x) / 1.1.
 inline Vec lipswish_slope(Vec x, double beta) { return silu_slope(beta * x) / 1.1; }
 
-/// gelu(x) = x Phi(x) = x erfc(-x / sqrt 2) / 2 (erfc is a scalar library call per lane:
-/// relative accuracy for x far below 0, where 1 + erf(x / sqrt 2) would cancel).
-inline Vec gelu(Vec x) {
-  Vec phi;
-  for (Index i = 0; i < kLanes; ++i) phi[i] = 0.5 * std::erfc(-x[i] * 0.70710678118654752440);
-  return x * phi;
+/// Phi(x) = erfc(-x / sqrt 2) / 2, the standard normal cdf (erfc is a scalar library call per
+/// lane: relative accuracy for x far below 0, where 1 + erf(x / sqrt 2) would cancel).
+inline Vec normal_cdf(Vec x) {
+  Vec cdf;
+  for (Index i = 0; i < kLanes; ++i) cdf[i] = 0.5 * std::erfc(-x[i] * 0.70710678118654752440);
+  return cdf;
 }
+
+/// gelu(x) = x Phi(x).
+inline Vec gelu(Vec x) { return x * normal_cdf(x); }
 
 /// gelu'(x) = Phi(x) + x phi(x), with phi(x) = exp(-x^2 / 2) / sqrt(2 pi) (0 beyond |x| = 40,
 /// so that x = +-inf gives 1 and 0, not NaN).
 inline Vec gelu_slope(Vec x) {
-  Vec cdf;
-  for (Index i = 0; i < kLanes; ++i) cdf[i] = 0.5 * std::erfc(-x[i] * 0.70710678118654752440);
+  const Vec cdf = normal_cdf(x);
   const Vec clipped = abs(x) < 40.0 ? x : splat(0.0);
   Vec p, q;
   exp_minus(0.5 * clipped * clipped, p, q);

@@ -49,10 +49,7 @@ ResidualMLP::ResidualMLP(std::vector<RowMatrixXd> weights, std::vector<VectorXd>
 }
 
 void ResidualMLP::forward_tile(const double* X, double* Y, Index rows) const {
-  std::vector<double> x(lanes::group_count(rows) * dim_ * lanes::kLanes);
-  lanes::to_lanes(X, rows, dim_, x.data());
-  forward_lanes(x.data(), lanes::group_count(rows));
-  lanes::from_lanes(x.data(), rows, dim_, Y);
+  lanes::lane_forward_tile(*this, X, Y, rows);
 }
 
 // The same sequence of lane products as ResidualNet's block (z = W_1 x + b_1, s = act(z),

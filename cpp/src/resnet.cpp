@@ -50,10 +50,7 @@ ResidualNet::ResidualNet(std::vector<ResidualBlockParams> blocks) : blocks_(std:
 }
 
 void ResidualNet::forward_tile(const double* X, double* Y, Index rows) const {
-  std::vector<double> x(lanes::group_count(rows) * dim_ * lanes::kLanes);
-  lanes::to_lanes(X, rows, dim_, x.data());
-  forward_lanes(x.data(), lanes::group_count(rows));
-  lanes::from_lanes(x.data(), rows, dim_, Y);
+  lanes::lane_forward_tile(*this, X, Y, rows);
 }
 
 void ResidualNet::forward_lanes(double* groups, Index count) const {

@@ -378,8 +378,6 @@ def _read_graph(reader: _Reader, graph: Any) -> Map:
         return _numpy(v) if hasattr(v, "detach") else float(v)
 
     def multiply(a: Any, b: Any, node: Any, divide: bool = False) -> Any:
-        if isinstance(a, _Const) and isinstance(b, _Const):
-            return _Const(a.value / b.value if divide else a.value * b.value)
         for value, other in ((a, b), (b, a)) if not divide else ((a, b),):
             factor = _scalar(other)
             if factor is not None and isinstance(value, _Branch):
