@@ -90,38 +90,45 @@ class CallableMap final : public Map {
   py::weakref owner_;
 };
 
-using Array = py::array_t<double, py::array::c_style>;
+template <class T>
+using Array = py::array_t<T, py::array::c_style>;
+template <class T>
+using BatchRef = Eigen::Ref<const Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>;
 
 // Results are NumPy arrays allocated here, with the GIL, and filled by the
 // core without it: NumPy backs large arrays with huge pages, which makes
 // first touch of a big output several times cheaper than a fresh malloc.
 // The GIL can be released because native maps never touch Python objects and
-// CallableMap re-acquires it around its callbacks.
-Array forward(const Map& f, const MatrixCRef& X) {
-  Array Y({X.rows(), f.dim()});
-  double* y = Y.mutable_data();
+// CallableMap re-acquires it around its callbacks. T is the precision of the
+// batch and of the kernels (float only for maps with has_float32()).
+template <class T>
+Array<T> forward(const Map& f, const BatchRef<T>& X) {
+  Array<T> Y({X.rows(), f.dim()});
+  T* y = Y.mutable_data();
   py::gil_scoped_release release;
   f.forward_into(X, y);
   return Y;
 }
 
-Index jacobian_columns(const Map& f, const MatrixCRef& X) {
+Index jacobian_columns(const Map& f, Index rows) {
   const Index dd = checked_product(f.dim(), f.dim(), "the Jacobians");
-  checked_product(X.rows(), dd, "the Jacobians");
+  checked_product(rows, dd, "the Jacobians");
   return dd;
 }
 
-Array jacobian(const Map& f, const MatrixCRef& X) {
-  Array J({X.rows(), jacobian_columns(f, X)});
-  double* j = J.mutable_data();
+template <class T>
+Array<T> jacobian(const Map& f, const BatchRef<T>& X) {
+  Array<T> J({X.rows(), jacobian_columns(f, X.rows())});
+  T* j = J.mutable_data();
   py::gil_scoped_release release;
   f.jacobian_into(X, j, nullptr);
   return J;
 }
 
-std::pair<Array, Array> forward_and_jacobian(const Map& f, const MatrixCRef& X) {
-  Array Y({X.rows(), f.dim()}), J({X.rows(), jacobian_columns(f, X)});
-  double *y = Y.mutable_data(), *j = J.mutable_data();
+template <class T>
+std::pair<Array<T>, Array<T>> forward_and_jacobian(const Map& f, const BatchRef<T>& X) {
+  Array<T> Y({X.rows(), f.dim()}), J({X.rows(), jacobian_columns(f, X.rows())});
+  T *y = Y.mutable_data(), *j = J.mutable_data();
   {
     py::gil_scoped_release release;
     f.jacobian_into(X, j, y);
@@ -149,10 +156,17 @@ void bind_maps(py::module_& m) {
                                          "A map from R^d to R^d evaluated on batches (private).")
       .def_property_readonly("dim", &Map::dim)
       .def_property_readonly("is_native", &Map::is_native)
-      .def("forward", &forward, py::arg("X"), "f(X) for X of shape (n, d); returns (n, d).")
-      .def("jacobian", &jacobian, py::arg("X"), "Df(X) for X of shape (n, d); returns (n, d * d), row-major per point.")
-      .def("forward_and_jacobian", &forward_and_jacobian, py::arg("X"),
-           "(f(X), Df(X)) for X of shape (n, d); returns ((n, d), (n, d * d)).");
+      .def_property_readonly("has_float32", &Map::has_float32)
+      .def("forward", &forward<double>, py::arg("X"), "f(X) for X of shape (n, d); returns (n, d).")
+      .def("jacobian", &jacobian<double>, py::arg("X"),
+           "Df(X) for X of shape (n, d); returns (n, d * d), row-major per point.")
+      .def("forward_and_jacobian", &forward_and_jacobian<double>, py::arg("X"),
+           "(f(X), Df(X)) for X of shape (n, d); returns ((n, d), (n, d * d)).")
+      .def("forward32", &forward<float>, py::arg("X").noconvert(),
+           "forward in float32 for a float32 X (maps with has_float32); returns float32.")
+      .def("jacobian32", &jacobian<float>, py::arg("X").noconvert(), "jacobian in float32 for a float32 X.")
+      .def("forward_and_jacobian32", &forward_and_jacobian<float>, py::arg("X").noconvert(),
+           "forward_and_jacobian in float32 for a float32 X.");
 
   py::class_<ResidualNet, Map, std::shared_ptr<ResidualNet>>(m, "ResidualNet", py::module_local())
       .def(py::init([](const std::vector<BlockTuple>& blocks) { return std::make_shared<ResidualNet>(to_blocks(blocks)); }),
@@ -185,6 +199,22 @@ void bind_maps(py::module_& m) {
         py::arg("activation"), py::arg("t"), "s(t) for one value (the formula the batch kernels vectorise).");
   m.def("activation_slope", [](const std::string& name, double t) { return activation_slope(parse_activation(name), t); },
         py::arg("activation"), py::arg("t"), "s'(t) for one value.");
+  m.def(
+      "activation_float32",
+      [](const std::string& name, const py::array_t<float, py::array::c_style | py::array::forcecast>& t, int order) {
+        const Activation a = parse_activation(name);
+        py::array_t<float> out(t.size());
+        const float* in = t.data();
+        float* o = out.mutable_data();
+        const long n = static_cast<long>(t.size());
+        {
+          py::gil_scoped_release release;
+          activation_float32(a, order, in, o, n);
+        }
+        return out;
+      },
+      py::arg("activation"), py::arg("t"), py::arg("order") = 0,
+      "s(t) (order 0) or s'(t) (order 1) of a float32 array, flattened, by the float32 batch kernels.");
   m.def("activation_max_slope", [](const std::string& name) { return activation_max_slope(parse_activation(name)); },
         py::arg("activation"), "An upper bound on sup |s'|.");
   m.def("canonical_activation", [](const std::string& name) { return activation_name(parse_activation(name)); },

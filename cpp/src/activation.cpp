@@ -1,5 +1,6 @@
 #include "nearid/activation.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <stdexcept>
@@ -120,6 +121,23 @@ double activation_slope(Activation a, double t) {
   double in[lanes::kLanes] = {t}, out[lanes::kLanes] = {};
   lanes::activation_slopes(a, in, out, lanes::kLanes);
   return out[0];
+}
+
+void activation_float32(Activation a, int order, const float* t, float* out, long n) {
+  if (order != 0 && order != 1) throw std::invalid_argument("order must be 0 (values) or 1 (slopes)");
+  constexpr Index kFloatLanes = lanes::kLanesOf<float>;
+  float in[kFloatLanes], result[kFloatLanes];
+  for (long first = 0; first < n; first += kFloatLanes) {
+    const long count = std::min<long>(kFloatLanes, n - first);
+    std::fill(in, in + kFloatLanes, 0.0f);
+    std::copy(t + first, t + first + count, in);
+    if (order == 0) {
+      lanes::activate(a, in, result, kFloatLanes);
+    } else {
+      lanes::activation_slopes(a, in, result, kFloatLanes);
+    }
+    std::copy(result, result + count, out + first);
+  }
 }
 
 }  // namespace nearid

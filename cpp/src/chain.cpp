@@ -9,7 +9,8 @@
 
 namespace nearid {
 
-Chain::Chain(std::vector<MapPtr> maps) : maps_(std::move(maps)), dim_(0), native_(true), lanes_(true) {
+Chain::Chain(std::vector<MapPtr> maps)
+    : maps_(std::move(maps)), dim_(0), native_(true), lanes_(true), float32_(true) {
   if (maps_.empty()) throw std::invalid_argument("Chain: needs at least one map");
   for (std::size_t i = 0; i < maps_.size(); ++i) {
     if (!maps_[i]) throw std::invalid_argument("Chain: map " + std::to_string(i) + " is None");
@@ -20,6 +21,7 @@ Chain::Chain(std::vector<MapPtr> maps) : maps_(std::move(maps)), dim_(0), native
     }
     native_ = native_ && maps_[i]->is_native();
     lanes_ = lanes_ && maps_[i]->has_lane_kernel();
+    float32_ = float32_ && maps_[i]->has_float32();
   }
   dim_ = maps_[0]->dim();
 }
@@ -58,35 +60,31 @@ const std::vector<const Map*>& Chain::flat() const {
   return flat_;
 }
 
-void Chain::forward_tile(const double* X, double* Y, Index rows) const {
-  const Index d = dim();
-  const std::vector<const Map*>& maps = flat();
+namespace {
+
+template <class T>
+void chain_forward_tile(const Chain& chain, bool lanes, const T* X, T* Y, Index rows) {
+  const Index d = chain.dim();
+  const std::vector<const Map*>& maps = chain.flat();
   if (maps.size() == 1) return maps[0]->forward_tile(X, Y, rows);
-  if (lanes_) return lanes::lane_forward_tile(*this, X, Y, rows);  // transpose once, not once per map
+  if (lanes) return lanes::lane_forward_tile(chain, X, Y, rows);  // transpose once, not once per map
   // Ping-pong between two buffers; the last map writes into Y.
-  std::vector<double> a(rows * d), b(rows * d);
-  const double* cur = X;
+  std::vector<T> a(rows * d), b(rows * d);
+  const T* cur = X;
   for (std::size_t i = 0; i < maps.size(); ++i) {
-    double* next = (i + 1 == maps.size()) ? Y : (i % 2 == 0 ? a.data() : b.data());
+    T* next = (i + 1 == maps.size()) ? Y : (i % 2 == 0 ? a.data() : b.data());
     maps[i]->forward_tile(cur, next, rows);
     cur = next;
   }
 }
 
-void Chain::forward_lanes(double* groups, Index count) const {
-  for (const Map* f : flat()) f->forward_lanes(groups, count);
-}
-
-void Chain::jacobian_lanes(double* group, double* jac) const {
-  for (const Map* f : flat()) f->jacobian_lanes(group, jac);
-}
-
-void Chain::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {
+template <class T>
+void chain_jacobian_tile(const Chain& chain, bool lanes, const T* X, T* Y, T* J, Index rows) {
   // Maps with lane kernels carry each group's Jacobian through the chain in lanes.
-  if (lanes_) return lanes::lane_jacobian_tile(*this, X, Y, J, rows);
-  const Index d = dim();
-  const std::vector<const Map*>& maps = flat();
-  std::vector<double> cur(rows * d), next(rows * d), Jmap(rows * d * d);
+  if (lanes) return lanes::lane_jacobian_tile(chain, X, Y, J, rows);
+  const Index d = chain.dim();
+  const std::vector<const Map*>& maps = chain.flat();
+  std::vector<T> cur(rows * d), next(rows * d), Jmap(rows * d * d);
   maps[0]->jacobian_tile(X, cur.data(), J, rows);
   for (std::size_t i = 1; i < maps.size(); ++i) {
     maps[i]->jacobian_tile(cur.data(), next.data(), Jmap.data(), rows);
@@ -94,6 +92,38 @@ void Chain::jacobian_tile(const double* X, double* Y, double* J, Index rows) con
     std::swap(cur, next);
   }
   if (Y != nullptr) std::copy(cur.begin(), cur.end(), Y);
+}
+
+}  // namespace
+
+void Chain::forward_tile(const double* X, double* Y, Index rows) const {
+  chain_forward_tile(*this, lanes_, X, Y, rows);
+}
+
+void Chain::forward_tile(const float* X, float* Y, Index rows) const { chain_forward_tile(*this, lanes_, X, Y, rows); }
+
+void Chain::forward_lanes(double* groups, Index count) const {
+  for (const Map* f : flat()) f->forward_lanes(groups, count);
+}
+
+void Chain::forward_lanes(float* groups, Index count) const {
+  for (const Map* f : flat()) f->forward_lanes(groups, count);
+}
+
+void Chain::jacobian_lanes(double* group, double* jac) const {
+  for (const Map* f : flat()) f->jacobian_lanes(group, jac);
+}
+
+void Chain::jacobian_lanes(float* group, float* jac) const {
+  for (const Map* f : flat()) f->jacobian_lanes(group, jac);
+}
+
+void Chain::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {
+  chain_jacobian_tile(*this, lanes_, X, Y, J, rows);
+}
+
+void Chain::jacobian_tile(const float* X, float* Y, float* J, Index rows) const {
+  chain_jacobian_tile(*this, lanes_, X, Y, J, rows);
 }
 
 void Chain::forward_into(const MatrixCRef& X, double* Y) const {

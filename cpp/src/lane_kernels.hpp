@@ -21,25 +21,38 @@ namespace nearid::lanes {
 /// thousands) cannot delay an interrupt; smaller ones never pay for the check.
 inline constexpr Index kInterruptibleEntries = Index{1} << 16;
 
+/// T, in a position where template arguments are not deduced (a null offset stays a T*).
+template <class T>
+struct SameType {
+  using type = T;
+};
+template <class T>
+using Same = typename SameType<T>::type;
+
 /// Groups needed for `rows` points.
-inline Index group_count(Index rows) { return (rows + kLanes - 1) / kLanes; }
+template <class T = double>
+inline Index group_count(Index rows) {
+  return (rows + kLanesOf<T> - 1) / kLanesOf<T>;
+}
 
 /// Rows [0, rows) of a row-major (rows, d) array into groups; padding lanes are 0.
-inline void to_lanes(const double* X, Index rows, Index d, double* groups) {
-  std::fill(groups, groups + group_count(rows) * d * kLanes, 0.0);
+template <class T>
+inline void to_lanes(const T* X, Index rows, Index d, T* groups) {
+  std::fill(groups, groups + group_count<T>(rows) * d * kLanesOf<T>, T(0));
   for (Index r = 0; r < rows; ++r) {
-    double* g = groups + (r / kLanes) * d * kLanes + (r % kLanes);
-    const double* x = X + r * d;
-    for (Index j = 0; j < d; ++j) g[j * kLanes] = x[j];
+    T* g = groups + (r / kLanesOf<T>) * d * kLanesOf<T> + (r % kLanesOf<T>);
+    const T* x = X + r * d;
+    for (Index j = 0; j < d; ++j) g[j * kLanesOf<T>] = x[j];
   }
 }
 
 /// The inverse of to_lanes for the first `rows` points (padding dropped).
-inline void from_lanes(const double* groups, Index rows, Index d, double* X) {
+template <class T>
+inline void from_lanes(const T* groups, Index rows, Index d, T* X) {
   for (Index r = 0; r < rows; ++r) {
-    const double* g = groups + (r / kLanes) * d * kLanes + (r % kLanes);
-    double* x = X + r * d;
-    for (Index j = 0; j < d; ++j) x[j] = g[j * kLanes];
+    const T* g = groups + (r / kLanesOf<T>) * d * kLanesOf<T> + (r % kLanesOf<T>);
+    T* x = X + r * d;
+    for (Index j = 0; j < d; ++j) x[j] = g[j * kLanesOf<T>];
   }
 }
 
@@ -47,95 +60,102 @@ inline void from_lanes(const double* groups, Index rows, Index d, double* X) {
 /// for i < rows_m, where M is row-major (rows_m, cols_m) and the rows of in and
 /// out have `len` entries (a multiple of kLanes). Terms are added in order of j,
 /// so each lane's result does not depend on the row blocking.
-inline void lane_gemm(const double* M, Index rows_m, Index cols_m, const double* in, Index len, const double* offset,
-                      bool accumulate, double* out) {
+template <class T>
+inline void lane_gemm(const T* M, Index rows_m, Index cols_m, const T* in, Index len, const Same<T>* offset,
+                      bool accumulate, T* out) {
+  using V = typename Lanes<T>::Vec;
   auto initial = [&](Index i, Index c) {
-    const Vec start = accumulate ? load(out + i * len + c) : splat(0.0);
+    const V start = accumulate ? load(out + i * len + c) : splat(T(0));
     return offset ? start + offset[i] : start;
   };
   // Rows of M per pass: each load of in[j] feeds 8 independent FMA chains,
   // enough to hide the FMA latency.
   constexpr Index kRowBlock = 8;
   const bool interruptible = rows_m * cols_m >= kInterruptibleEntries;
-  for (Index c = 0; c < len; c += kLanes) {
+  for (Index c = 0; c < len; c += kLanesOf<T>) {
     if (interruptible) interruption_point();
     Index i = 0;
     for (; i + kRowBlock <= rows_m; i += kRowBlock) {
-      Vec acc[kRowBlock];
+      V acc[kRowBlock];
       for (Index r = 0; r < kRowBlock; ++r) acc[r] = initial(i + r, c);
-      const double* m = M + i * cols_m;
+      const T* m = M + i * cols_m;
       for (Index j = 0; j < cols_m; ++j) {
-        const Vec v = load(in + j * len + c);
+        const V v = load(in + j * len + c);
         for (Index r = 0; r < kRowBlock; ++r) acc[r] += m[r * cols_m + j] * v;
       }
       for (Index r = 0; r < kRowBlock; ++r) store(out + (i + r) * len + c, acc[r]);
     }
     for (; i < rows_m; ++i) {
-      Vec a = initial(i, c);
-      const double* mi = M + i * cols_m;
+      V a = initial(i, c);
+      const T* mi = M + i * cols_m;
       for (Index j = 0; j < cols_m; ++j) a += mi[j] * load(in + j * len + c);
       store(out + i * len + c, a);
     }
   }
 }
 
-/// Apply `f` (Vec -> Vec) to `count` doubles (a multiple of kLanes).
-template <class F>
-inline void map_lanes(F f, const double* in, double* out, Index count) {
-  for (Index i = 0; i < count; i += kLanes) store(out + i, f(load(in + i)));
+/// Apply `f` (vector -> vector) to `count` values (a multiple of the lane count).
+template <class T, class F>
+inline void map_lanes(F f, const T* in, T* out, Index count) {
+  for (Index i = 0; i < count; i += kLanesOf<T>) store(out + i, f(load(in + i)));
 }
 
-/// s = act(z) elementwise over `count` doubles (a multiple of kLanes).
-inline void activate(Activation a, const double* z, double* s, Index count) {
+/// s = act(z) elementwise over `count` values (a multiple of the lane count).
+template <class T>
+inline void activate(Activation a, const T* z, T* s, Index count) {
+  using V = typename Lanes<T>::Vec;
   const double c = a.parameter;
   switch (a.kind) {
     case ActivationKind::Identity: std::copy(z, z + count, s); break;
-    case ActivationKind::Tanh: map_lanes([](Vec v) { return lanes::tanh(v); }, z, s, count); break;
-    case ActivationKind::Sigmoid: map_lanes([](Vec v) { return sigmoid(v); }, z, s, count); break;
-    case ActivationKind::Softplus: map_lanes([](Vec v) { return softplus(v); }, z, s, count); break;
-    case ActivationKind::Relu: map_lanes([](Vec v) { return relu(v); }, z, s, count); break;
-    case ActivationKind::Elu: map_lanes([c](Vec v) { return elu(v, c); }, z, s, count); break;
-    case ActivationKind::LeakyRelu: map_lanes([c](Vec v) { return leaky_relu(v, c); }, z, s, count); break;
-    case ActivationKind::Silu: map_lanes([](Vec v) { return silu(v); }, z, s, count); break;
-    case ActivationKind::LipSwish: map_lanes([c](Vec v) { return lipswish(v, c); }, z, s, count); break;
-    case ActivationKind::Gelu: map_lanes([](Vec v) { return gelu(v); }, z, s, count); break;
-    case ActivationKind::GeluTanh: map_lanes([](Vec v) { return gelu_tanh(v); }, z, s, count); break;
+    case ActivationKind::Tanh: map_lanes([](V v) { return lanes::tanh(v); }, z, s, count); break;
+    case ActivationKind::Sigmoid: map_lanes([](V v) { return sigmoid(v); }, z, s, count); break;
+    case ActivationKind::Softplus: map_lanes([](V v) { return softplus(v); }, z, s, count); break;
+    case ActivationKind::Relu: map_lanes([](V v) { return relu(v); }, z, s, count); break;
+    case ActivationKind::Elu: map_lanes([c](V v) { return elu(v, c); }, z, s, count); break;
+    case ActivationKind::LeakyRelu: map_lanes([c](V v) { return leaky_relu(v, c); }, z, s, count); break;
+    case ActivationKind::Silu: map_lanes([](V v) { return silu(v); }, z, s, count); break;
+    case ActivationKind::LipSwish: map_lanes([c](V v) { return lipswish(v, c); }, z, s, count); break;
+    case ActivationKind::Gelu: map_lanes([](V v) { return gelu(v); }, z, s, count); break;
+    case ActivationKind::GeluTanh: map_lanes([](V v) { return gelu_tanh(v); }, z, s, count); break;
   }
 }
 
-/// ds = act'(z) elementwise over `count` doubles (a multiple of kLanes).
-inline void activation_slopes(Activation a, const double* z, double* ds, Index count) {
+/// ds = act'(z) elementwise over `count` values (a multiple of the lane count).
+template <class T>
+inline void activation_slopes(Activation a, const T* z, T* ds, Index count) {
+  using V = typename Lanes<T>::Vec;
   const double c = a.parameter;
   switch (a.kind) {
-    case ActivationKind::Identity: std::fill(ds, ds + count, 1.0); break;
-    case ActivationKind::Tanh: map_lanes([](Vec v) { return tanh_slope(v); }, z, ds, count); break;
-    case ActivationKind::Sigmoid: map_lanes([](Vec v) { return sigmoid_slope(v); }, z, ds, count); break;
-    case ActivationKind::Softplus: map_lanes([](Vec v) { return sigmoid(v); }, z, ds, count); break;  // softplus' = sigmoid
-    case ActivationKind::Relu: map_lanes([](Vec v) { return relu_slope(v); }, z, ds, count); break;
-    case ActivationKind::Elu: map_lanes([c](Vec v) { return elu_slope(v, c); }, z, ds, count); break;
-    case ActivationKind::LeakyRelu: map_lanes([c](Vec v) { return leaky_relu_slope(v, c); }, z, ds, count); break;
-    case ActivationKind::Silu: map_lanes([](Vec v) { return silu_slope(v); }, z, ds, count); break;
-    case ActivationKind::LipSwish: map_lanes([c](Vec v) { return lipswish_slope(v, c); }, z, ds, count); break;
-    case ActivationKind::Gelu: map_lanes([](Vec v) { return gelu_slope(v); }, z, ds, count); break;
-    case ActivationKind::GeluTanh: map_lanes([](Vec v) { return gelu_tanh_slope(v); }, z, ds, count); break;
+    case ActivationKind::Identity: std::fill(ds, ds + count, T(1)); break;
+    case ActivationKind::Tanh: map_lanes([](V v) { return tanh_slope(v); }, z, ds, count); break;
+    case ActivationKind::Sigmoid: map_lanes([](V v) { return sigmoid_slope(v); }, z, ds, count); break;
+    case ActivationKind::Softplus: map_lanes([](V v) { return sigmoid(v); }, z, ds, count); break;  // softplus' = sigmoid
+    case ActivationKind::Relu: map_lanes([](V v) { return relu_slope(v); }, z, ds, count); break;
+    case ActivationKind::Elu: map_lanes([c](V v) { return elu_slope(v, c); }, z, ds, count); break;
+    case ActivationKind::LeakyRelu: map_lanes([c](V v) { return leaky_relu_slope(v, c); }, z, ds, count); break;
+    case ActivationKind::Silu: map_lanes([](V v) { return silu_slope(v); }, z, ds, count); break;
+    case ActivationKind::LipSwish: map_lanes([c](V v) { return lipswish_slope(v, c); }, z, ds, count); break;
+    case ActivationKind::Gelu: map_lanes([](V v) { return gelu_slope(v); }, z, ds, count); break;
+    case ActivationKind::GeluTanh: map_lanes([](V v) { return gelu_tanh_slope(v); }, z, ds, count); break;
   }
 }
 
 /// ds = act'(z) given s = act(z) too: tanh' = 1 - s^2 and sigmoid' = s (1 - s)
 /// skip a second exponential. Absolute error a few ulp (relative accuracy is
 /// lost only where the slope is tiny), which is what gradient sums need.
-inline void activation_slopes_from_values(Activation a, const double* z, const double* s, double* ds, Index count) {
+template <class T>
+inline void activation_slopes_from_values(Activation a, const T* z, const T* s, T* ds, Index count) {
   switch (a.kind) {
     case ActivationKind::Tanh:
-      for (Index i = 0; i < count; i += kLanes) {
-        const Vec v = load(s + i);
-        store(ds + i, 1.0 - v * v);
+      for (Index i = 0; i < count; i += kLanesOf<T>) {
+        const auto v = load(s + i);
+        store(ds + i, T(1) - v * v);
       }
       break;
     case ActivationKind::Sigmoid:
-      for (Index i = 0; i < count; i += kLanes) {
-        const Vec v = load(s + i);
-        store(ds + i, v * (1.0 - v));
+      for (Index i = 0; i < count; i += kLanesOf<T>) {
+        const auto v = load(s + i);
+        store(ds + i, v * (T(1) - v));
       }
       break;
     default: activation_slopes(a, z, ds, count); break;
@@ -149,20 +169,21 @@ namespace nearid::lanes {
 /// inner[r] <- outer[r] * inner[r] for r < rows, each a row-major d x d matrix
 /// (the chain rule for Jacobians). Runs in lanes, so each product is computed
 /// the same way whatever the buffers' alignment or the point's position.
-inline void compose_jacobians(const double* outer, double* inner, Index rows, Index d) {
-  const Index dd = d * d, groups = group_count(rows);
-  std::vector<double> a(groups * dd * kLanes), b(groups * dd * kLanes), c(dd * kLanes);
+template <class T>
+inline void compose_jacobians(const T* outer, T* inner, Index rows, Index d) {
+  const Index dd = d * d, groups = group_count<T>(rows);
+  std::vector<T> a(groups * dd * kLanesOf<T>), b(groups * dd * kLanesOf<T>), c(dd * kLanesOf<T>);
   to_lanes(outer, rows, dd, a.data());
   to_lanes(inner, rows, dd, b.data());
   for (Index g = 0; g < groups; ++g) {
-    const double* ag = a.data() + g * dd * kLanes;
-    double* bg = b.data() + g * dd * kLanes;
+    const T* ag = a.data() + g * dd * kLanesOf<T>;
+    T* bg = b.data() + g * dd * kLanesOf<T>;
     for (Index i = 0; i < d; ++i) {
       if (d * d >= kInterruptibleEntries) interruption_point();
       for (Index j = 0; j < d; ++j) {
-        Vec acc = splat(0.0);
-        for (Index k = 0; k < d; ++k) acc += load(ag + (i * d + k) * kLanes) * load(bg + (k * d + j) * kLanes);
-        store(c.data() + (i * d + j) * kLanes, acc);
+        auto acc = splat(T(0));
+        for (Index k = 0; k < d; ++k) acc += load(ag + (i * d + k) * kLanesOf<T>) * load(bg + (k * d + j) * kLanesOf<T>);
+        store(c.data() + (i * d + j) * kLanesOf<T>, acc);
       }
     }
     std::copy(c.begin(), c.end(), bg);
@@ -175,39 +196,44 @@ inline void compose_jacobians(const double* outer, double* inner, Index rows, In
 namespace nearid::lanes {
 
 /// Y = f(X) for `rows` row-major points through a map's lane kernel (to lanes, forward_lanes, back).
-inline void lane_forward_tile(const Map& f, const double* X, double* Y, Index rows) {
+template <class T>
+inline void lane_forward_tile(const Map& f, const T* X, T* Y, Index rows) {
   const Index d = f.dim();
-  std::vector<double> x(group_count(rows) * d * kLanes);
+  std::vector<T> x(group_count<T>(rows) * d * kLanesOf<T>);
   to_lanes(X, rows, d, x.data());
-  f.forward_lanes(x.data(), group_count(rows));
+  f.forward_lanes(x.data(), group_count<T>(rows));
   from_lanes(x.data(), rows, d, Y);
 }
 
 /// Jacobians of `rows` row-major points through a map's lane kernel: each
 /// group starts from the identity and goes through f.jacobian_lanes; results
 /// scattered into row-major (d, d) blocks per point, values into Y if given.
-inline void lane_jacobian_tile(const Map& f, const double* X, double* Y, double* J, Index rows) {
-  const Index d = f.dim(), groups = group_count(rows), dd = d * d, len = d * kLanes;
-  std::vector<double> x(groups * d * kLanes), jac(d * len);
+template <class T>
+inline void lane_jacobian_tile(const Map& f, const T* X, T* Y, T* J, Index rows) {
+  const Index d = f.dim(), groups = group_count<T>(rows), dd = d * d, len = d * kLanesOf<T>;
+  std::vector<T> x(groups * d * kLanesOf<T>), jac(d * len);
   to_lanes(X, rows, d, x.data());
   for (Index g = 0; g < groups; ++g) {
-    double* xg = x.data() + g * d * kLanes;
-    std::fill(jac.begin(), jac.end(), 0.0);
+    T* xg = x.data() + g * d * kLanesOf<T>;
+    std::fill(jac.begin(), jac.end(), T(0));
     for (Index a = 0; a < d; ++a)
-      for (Index p = 0; p < kLanes; ++p) jac[a * len + a * kLanes + p] = 1.0;
+      for (Index p = 0; p < kLanesOf<T>; ++p) jac[a * len + a * kLanesOf<T> + p] = T(1);
     f.jacobian_lanes(xg, jac.data());
-    const Index first = g * kLanes, count = std::min(kLanes, rows - first);
+    const Index first = g * kLanesOf<T>, count = std::min(kLanesOf<T>, rows - first);
     for (Index p = 0; p < count; ++p) {
-      double* Jp = J + (first + p) * dd;
+      T* Jp = J + (first + p) * dd;
       for (Index a = 0; a < d; ++a)
-        for (Index c = 0; c < d; ++c) Jp[a * d + c] = jac[a * len + c * kLanes + p];
+        for (Index c = 0; c < d; ++c) Jp[a * d + c] = jac[a * len + c * kLanesOf<T> + p];
     }
   }
   if (Y != nullptr) from_lanes(x.data(), rows, d, Y);
 }
 
-/// Columns rounded up to whole Vecs.
-inline Index padded(Index d) { return (d + kLanes - 1) / kLanes * kLanes; }
+/// Columns rounded up to whole vectors of T.
+template <class T = double>
+inline Index padded(Index d) {
+  return (d + kLanesOf<T> - 1) / kLanesOf<T> * kLanesOf<T>;
+}
 
 /// Y[r] = W X[r] + b for `rows` row-major points of width d, without
 /// transposing the batch (for maps applied once per batch, the transposition
@@ -215,12 +241,14 @@ inline Index padded(Index d) { return (d + kLanes - 1) / kLanes * kLanes; }
 /// (d, padded(d)) and b padded to padded(d) entries, both with zeros. Each
 /// row's sums run in order of j whatever the row blocking, so results do not
 /// depend on a point's position.
-inline void row_affine(const double* Wt, const double* b, const double* X, Index rows, Index d, double* Y) {
-  const Index dp = padded(d);
+template <class T>
+inline void row_affine(const T* Wt, const T* b, const T* X, Index rows, Index d, T* Y) {
+  using V = typename Lanes<T>::Vec;
+  const Index dp = padded<T>(d);
   constexpr Index kRowBlock = 4;
-  double tail[kRowBlock][kLanes];
-  auto finish = [&](Index row, Index c, Vec acc, Index slot) {
-    if (c + kLanes <= d) {
+  T tail[kRowBlock][kLanesOf<T>];
+  auto finish = [&](Index row, Index c, V acc, Index slot) {
+    if (c + kLanesOf<T> <= d) {
       store(Y + row * d + c, acc);
     } else {  // last, partial Vec of the row
       store(tail[slot], acc);
@@ -229,12 +257,12 @@ inline void row_affine(const double* Wt, const double* b, const double* X, Index
   };
   Index r = 0;
   for (; r + kRowBlock <= rows; r += kRowBlock) {
-    const double* x = X + r * d;
-    for (Index c = 0; c < dp; c += kLanes) {
-      const Vec bias = load(b + c);
-      Vec a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+    const T* x = X + r * d;
+    for (Index c = 0; c < dp; c += kLanesOf<T>) {
+      const V bias = load(b + c);
+      V a0 = bias, a1 = bias, a2 = bias, a3 = bias;
       for (Index j = 0; j < d; ++j) {
-        const Vec w = load(Wt + j * dp + c);
+        const V w = load(Wt + j * dp + c);
         a0 += x[j] * w;
         a1 += x[d + j] * w;
         a2 += x[2 * d + j] * w;
@@ -247,9 +275,9 @@ inline void row_affine(const double* Wt, const double* b, const double* X, Index
     }
   }
   for (; r < rows; ++r) {
-    const double* x = X + r * d;
-    for (Index c = 0; c < dp; c += kLanes) {
-      Vec acc = load(b + c);
+    const T* x = X + r * d;
+    for (Index c = 0; c < dp; c += kLanesOf<T>) {
+      V acc = load(b + c);
       for (Index j = 0; j < d; ++j) acc += x[j] * load(Wt + j * dp + c);
       finish(r, c, acc, 0);
     }

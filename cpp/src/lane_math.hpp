@@ -1,16 +1,18 @@
 #pragma once
-// SIMD vectors of kLanes doubles and branch-free elementary functions on them.
+// SIMD vectors of doubles or floats and branch-free elementary functions on them.
 //
-// GCC/Clang vector extensions at the native width of the build (2 lanes for
-// SSE2, 4 for AVX2, 8 for AVX-512), so one Vec is one register and the same
-// source serves every build. Every lane runs the same instructions: a point's
-// result never depends on where it sits in a batch. std::exp and std::tanh are
-// library calls that would keep loops scalar; these use only arithmetic,
-// comparisons and integer bit operations. Accuracy: a few ulp.
+// GCC/Clang vector extensions at the native width of the build (one register:
+// 2 doubles or 4 floats for SSE2, 4 or 8 for AVX2, 8 or 16 for AVX-512), so the
+// same source serves every build and both precisions. Every lane runs the same
+// instructions: a point's result never depends on where it sits in a batch.
+// std::exp and std::tanh are library calls that would keep loops scalar; these
+// use only arithmetic, comparisons and integer bit operations. Accuracy: a few
+// ulp of the vector's own precision.
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -21,26 +23,87 @@
 namespace nearid::lanes {
 
 #if defined(__AVX512F__)
-inline constexpr Index kLanes = 8;
+inline constexpr Index kRegisterBytes = 64;
 #elif defined(__AVX__)
-inline constexpr Index kLanes = 4;
+inline constexpr Index kRegisterBytes = 32;
 #else
-inline constexpr Index kLanes = 2;
+inline constexpr Index kRegisterBytes = 16;
 #endif
 
-typedef double Vec __attribute__((vector_size(kLanes * sizeof(double))));
-typedef std::int64_t IVec __attribute__((vector_size(kLanes * sizeof(std::int64_t))));
+/// The vector of T filling one register, and the integer vector of the same shape.
+template <class T>
+struct Lanes;
 
-// memcpy: buffers are only 8-byte aligned; this compiles to unaligned vector moves.
-inline Vec load(const double* p) {
-  Vec v;
+template <>
+struct Lanes<double> {
+  typedef double Vec __attribute__((vector_size(kRegisterBytes)));
+  typedef std::int64_t IVec __attribute__((vector_size(kRegisterBytes)));
+  using Int = std::int64_t;
+  static constexpr Index kCount = kRegisterBytes / sizeof(double);
+};
+
+template <>
+struct Lanes<float> {
+  typedef float Vec __attribute__((vector_size(kRegisterBytes)));
+  typedef std::int32_t IVec __attribute__((vector_size(kRegisterBytes)));
+  using Int = std::int32_t;
+  static constexpr Index kCount = kRegisterBytes / sizeof(float);
+};
+
+/// Points per group (lanes per register) in precision T.
+template <class T>
+inline constexpr Index kLanesOf = Lanes<T>::kCount;
+
+inline constexpr Index kLanes = kLanesOf<double>;
+using Vec = Lanes<double>::Vec;
+using IVec = Lanes<double>::IVec;
+using VecF = Lanes<float>::Vec;
+
+/// The element type of a lane vector (defined only for the two vector types).
+template <class V>
+struct ScalarOfVec;
+template <>
+struct ScalarOfVec<Vec> {
+  using type = double;
+};
+template <>
+struct ScalarOfVec<VecF> {
+  using type = float;
+};
+template <class V>
+using ScalarOf = typename ScalarOfVec<V>::type;
+
+// memcpy: buffers are only element-aligned; this compiles to unaligned vector moves.
+template <class T>
+inline typename Lanes<T>::Vec load(const T* p) {
+  typename Lanes<T>::Vec v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 
-inline void store(double* p, Vec v) { std::memcpy(p, &v, sizeof v); }
+template <class V>
+inline void store(ScalarOf<V>* p, V v) {
+  std::memcpy(p, &v, sizeof v);
+}
 
-inline Vec splat(double x) { return Vec{} + x; }
+template <class T>
+inline typename Lanes<T>::Vec splat(T x) {
+  return typename Lanes<T>::Vec{} + x;
+}
+
+/// sum[i] += branch[i] in double, then x[i] = sum[i] rounded to float, for i < count (a
+/// multiple of kLanes): the double accumulator of float32 residual nets (resnet.cpp).
+inline void accumulate_rounded(const float* branch, double* sum, float* x, Index count) {
+  typedef float Half __attribute__((vector_size(kRegisterBytes / 2)));  // kLanes floats
+  for (Index i = 0; i < count; i += kLanes) {
+    Half b;
+    std::memcpy(&b, branch + i, sizeof b);
+    const Vec total = load(sum + i) + __builtin_convertvector(b, Vec);
+    store(sum + i, total);
+    const Half rounded = __builtin_convertvector(total, Half);
+    std::memcpy(x + i, &rounded, sizeof rounded);
+  }
+}
 
 /// Bit p is set when lane p of the comparison mask m is set (all ones).
 inline unsigned mask_bits(IVec m) {
@@ -58,16 +121,31 @@ inline unsigned mask_bits(IVec m) {
 }
 
 // Casts between vector types of the same size reinterpret the bits.
-inline Vec abs(Vec x) { return (Vec)((IVec)x & INT64_MAX); }
+template <class V>
+inline V abs(V x) {
+  using L = Lanes<ScalarOf<V>>;
+  return (V)((typename L::IVec)x & std::numeric_limits<typename L::Int>::max());
+}
 
-inline Vec copysign(Vec magnitude, Vec sign) {
-  return (Vec)(((IVec)magnitude & INT64_MAX) | ((IVec)sign & INT64_MIN));
+template <class V>
+inline V copysign(V magnitude, V sign) {
+  using L = Lanes<ScalarOf<V>>;
+  using I = typename L::IVec;
+  constexpr auto kMax = std::numeric_limits<typename L::Int>::max();
+  constexpr auto kMin = std::numeric_limits<typename L::Int>::min();
+  return (V)(((I)magnitude & kMax) | ((I)sign & kMin));
 }
 
 /// min(x, c) that propagates NaN in x (like std::min(x, c)).
-inline Vec min(Vec x, double c) { return c < x ? splat(c) : x; }
+template <class V>
+inline V min(V x, ScalarOf<V> c) {
+  return c < x ? splat(c) : x;
+}
 
-inline Vec max(Vec x, double c) { return x < c ? splat(c) : x; }
+template <class V>
+inline V max(V x, ScalarOf<V> c) {
+  return x < c ? splat(c) : x;
+}
 
 constexpr double factorial(int k) {
   double f = 1.0;
@@ -75,198 +153,316 @@ constexpr double factorial(int k) {
   return f;
 }
 
-/// Coefficient of r^j in the numerator of the [6/6] Pade approximant of exp:
-/// exp(r) ~ P(r) / P(-r) with P(r) = sum_j (12 - j)! 6! / (12! j! (6 - j)!) r^j.
-constexpr double pade_coefficient(int j) {
-  return factorial(12 - j) * factorial(6) / (factorial(12) * factorial(j) * factorial(6 - j));
+/// Coefficient of r^j in the numerator of the [N/N] Pade approximant of exp:
+/// exp(r) ~ P(r) / P(-r) with P(r) = sum_j (2N - j)! N! / ((2N)! j! (N - j)!) r^j.
+constexpr double pade_coefficient(int N, int j) {
+  return factorial(2 * N - j) * factorial(N) / (factorial(2 * N) * factorial(j) * factorial(N - j));
 }
 
-/// exp(y) split as 2^-scale * two_n * (even + odd) / (even - odd); two_n = 2^(n + scale)
-/// must be a normal number: -1022 <= n + scale <= 1023 with n = round(y / ln 2).
+/// Constants of exp and the functions built on it, per precision.
 ///
-/// y = n ln 2 + r with |r| <= ln(2)/2; even + odd = P(r) is the Pade
-/// numerator split into its even and odd parts, so P(-r) = even - odd. On that
-/// interval the approximant's relative error is below 2e-19. Keeping the parts
-/// separate lets callers write exp(y) - 1 = ((two_n - 1)(even - odd) + 2 two_n odd) / (even - odd)
-/// without cancellation, and finish tanh or sigmoid with a single division.
-struct ExpParts {
-  Vec two_n, even, odd;
+/// exp(y) = 2^n exp(r) with n = round(y / ln 2) and |r| <= ln(2)/2, where the
+/// [N/N] Pade approximant's relative error is below 2e-19 for N = 6 (double)
+/// and 6e-9 for N = 3 (float), a small fraction of an ulp either way. ln 2 is
+/// split so that n * kLn2Hi is exact for every n reached.
+template <class S>
+struct ExpConstants;
+
+template <>
+struct ExpConstants<double> {
+  static constexpr int kPadeOrder = 6;
+  static constexpr double kShift = 0x1.8p52;  // adding it rounds to an integer kept in the low mantissa bits
+  static constexpr double kInvLn2 = 0x1.71547652b82fep+0;
+  static constexpr double kLn2Hi = 0x1.62e42fefa3800p-1;  // 42 significant bits: exact times |n| < 2^11
+  static constexpr double kLn2Lo = 0x1.ef35793c76730p-45;
+  static constexpr int kMantissaBits = 52;
+  static constexpr int kExponentBias = 1023;
+  // tanh(x) is exactly +-1 in double beyond |x| = 19.1; clamping at 350 keeps 2^n a normal number.
+  static constexpr double kTanhClamp = 350.0;
+  // exp(-y) for y >= 746 rounds to 0. Below that, exp(-y) can be subnormal, so
+  // it is built 2^kWideScale too large (normal) and scaled down in one
+  // correctly rounded multiplication.
+  static constexpr double kUnderflowClamp = 746.0;
+  static constexpr int kWideScale = 64;
+  static constexpr double kWideUnscale = 0x1p-64;
+  // expm1(x) rounds to -1 below x = -38; 2^n stays normal down to x = -708.
+  static constexpr double kExpm1Floor = -700.0;
+  // |x| beyond which gelu_tanh's cubic is replaced (it would overflow; the sigmoid has saturated).
+  static constexpr double kCubicClip = 1e100;
 };
 
-inline ExpParts exp_parts(Vec y, int scale = 0) {
-  constexpr double kShift = 0x1.8p52;  // adding it rounds to an integer kept in the low mantissa bits
-  constexpr double kInvLn2 = 0x1.71547652b82fep+0;
-  // ln 2 split so that n * kLn2Hi is exact for |n| < 2^11 (kLn2Hi has 42 significant bits).
-  constexpr double kLn2Hi = 0x1.62e42fefa3800p-1;
-  constexpr double kLn2Lo = 0x1.ef35793c76730p-45;
-  const Vec shifted = y * kInvLn2 + kShift;
-  const Vec n = shifted - kShift;
-  const Vec r = (y - n * kLn2Hi) - n * kLn2Lo;
-  const Vec r2 = r * r;
-  ExpParts parts;
+template <>
+struct ExpConstants<float> {
+  static constexpr int kPadeOrder = 3;
+  static constexpr float kShift = 0x1.8p23f;
+  static constexpr float kInvLn2 = 0x1.715476p+0f;
+  static constexpr float kLn2Hi = 0x1.62ep-1f;  // 13 significant bits: exact times |n| < 2^11
+  static constexpr float kLn2Lo = 0x1.0bfbe8p-15f;
+  static constexpr int kMantissaBits = 23;
+  static constexpr int kExponentBias = 127;
+  // tanh(x) is exactly +-1 in float beyond |x| = 9.1; 2^n stays normal up to |x| = 43.
+  static constexpr float kTanhClamp = 40.0f;
+  // exp(-y) rounds to 0 in float for y >= 103.98; 2^(n + 32) is normal down to there.
+  static constexpr float kUnderflowClamp = 104.0f;
+  static constexpr int kWideScale = 32;
+  static constexpr float kWideUnscale = 0x1p-32f;
+  // expm1(x) rounds to -1 below x = -17.4; 2^n stays normal down to x = -87.
+  static constexpr float kExpm1Floor = -80.0f;
+  static constexpr float kCubicClip = 1e10f;  // x^3 stays below float's 3.4e38
+};
+
+/// exp(y) split as 2^-scale * two_n * (even + odd) / (even - odd); two_n = 2^(n + scale)
+/// must be a normal number.
+///
+/// even + odd = P(r) is the Pade numerator split into its even and odd parts,
+/// so P(-r) = even - odd. Keeping the parts separate lets callers write
+/// exp(y) - 1 = ((two_n - 1)(even - odd) + 2 two_n odd) / (even - odd) without
+/// cancellation, and finish tanh or sigmoid with a single division.
+template <class V>
+struct ExpParts {
+  V two_n, even, odd;
+};
+
+template <class V>
+inline ExpParts<V> exp_parts(V y, int scale = 0) {
+  using S = ScalarOf<V>;
+  using C = ExpConstants<S>;
+  using L = Lanes<S>;
+  constexpr int N = C::kPadeOrder;
+  const V shifted = y * C::kInvLn2 + C::kShift;
+  const V n = shifted - C::kShift;
+  const V r = (y - n * C::kLn2Hi) - n * C::kLn2Lo;
+  const V r2 = r * r;
+  ExpParts<V> parts;
   // The low bits of `shifted` hold n in two's complement; shifting them into
   // the exponent field and adding the bias builds 2^n.
-  parts.two_n = (Vec)(((IVec)shifted << 52) + (std::int64_t{1023 + scale} << 52));
-  parts.even = ((pade_coefficient(6) * r2 + pade_coefficient(4)) * r2 + pade_coefficient(2)) * r2 + 1.0;
-  parts.odd = ((pade_coefficient(5) * r2 + pade_coefficient(3)) * r2 + pade_coefficient(1)) * r;
+  const typename L::Int bias = static_cast<typename L::Int>(C::kExponentBias + scale);
+  parts.two_n = (V)(((typename L::IVec)shifted << C::kMantissaBits) + (bias << C::kMantissaBits));
+  auto c = [](int j) { return static_cast<S>(pade_coefficient(N, j)); };
+  if constexpr (N == 6) {
+    parts.even = ((c(6) * r2 + c(4)) * r2 + c(2)) * r2 + S(1);
+    parts.odd = ((c(5) * r2 + c(3)) * r2 + c(1)) * r;
+  } else {
+    static_assert(N == 3, "Pade orders 3 and 6 are implemented");
+    parts.even = c(2) * r2 + S(1);
+    parts.odd = (c(3) * r2 + c(1)) * r;
+  }
   return parts;
 }
 
-// tanh(x) is exactly +-1 in double beyond |x| = 19.1; clamping at 350 keeps
-// 2^n a normal number.
-inline constexpr double kTanhClamp = 350.0;
-// exp(-y) for y >= 746 rounds to 0. Below that, exp(-y) can be subnormal, so
-// it is built as 2^kWideScale too large (normal) and scaled down in one
-// correctly rounded multiplication.
-inline constexpr double kUnderflowClamp = 746.0;
-inline constexpr int kWideScale = 64;
-inline constexpr double kWideUnscale = 0x1p-64;
-
 /// tanh(x) = -expm1(-2|x|) / (2 + expm1(-2|x|)), signed: accurate near 0 and for large |x|.
-inline Vec tanh(Vec x) {
-  const ExpParts e = exp_parts(-2.0 * min(abs(x), kTanhClamp));
-  const Vec q = e.even - e.odd;
+template <class V>
+inline V tanh(V x) {
+  using S = ScalarOf<V>;
+  const ExpParts<V> e = exp_parts(S(-2) * min(abs(x), ExpConstants<S>::kTanhClamp));
+  const V q = e.even - e.odd;
   // expm1(-2|x|) = m / q with m = (2^n - 1) q + 2^n 2 odd; then tanh|x| = -m / (2q + m).
-  const Vec m = (e.two_n - 1.0) * q + e.two_n * (2.0 * e.odd);
-  return copysign(m / (2.0 * q + m), x);  // m <= 0: copysign takes its magnitude
+  const V m = (e.two_n - S(1)) * q + e.two_n * (S(2) * e.odd);
+  return copysign(m / (S(2) * q + m), x);  // m <= 0: copysign takes its magnitude
 }
 
 /// exp(-y) = p / q for 0 <= y, as (p, q), down to the smallest subnormal.
-inline void exp_minus(Vec y, Vec& p, Vec& q) {
-  const ExpParts e = exp_parts(-min(y, kUnderflowClamp), kWideScale);
+template <class V>
+inline void exp_minus(V y, V& p, V& q) {
+  using C = ExpConstants<ScalarOf<V>>;
+  const ExpParts<V> e = exp_parts(-min(y, C::kUnderflowClamp), C::kWideScale);
   q = e.even - e.odd;
-  p = (e.two_n * (e.even + e.odd)) * kWideUnscale;
+  p = (e.two_n * (e.even + e.odd)) * C::kWideUnscale;
 }
 
 /// tanh'(x) = 4 e / (1 + e)^2 with e = exp(-2|x|): no cancellation in 1 - tanh^2.
-inline Vec tanh_slope(Vec x) {
-  Vec p, q;
-  exp_minus(2.0 * abs(x), p, q);
-  const Vec s = q + p;
-  return 4.0 * p * q / (s * s);
+template <class V>
+inline V tanh_slope(V x) {
+  using S = ScalarOf<V>;
+  V p, q;
+  exp_minus(S(2) * abs(x), p, q);
+  const V s = q + p;
+  return S(4) * p * q / (s * s);
 }
 
 /// For sigmoid and softplus: exp(-|x|) = p / q, returned as (p, q).
-inline void exp_minus_abs(Vec x, Vec& p, Vec& q) { exp_minus(abs(x), p, q); }
+template <class V>
+inline void exp_minus_abs(V x, V& p, V& q) {
+  exp_minus(abs(x), p, q);
+}
 
 /// 1 / (1 + exp(-x)) = q / (q + p) for x >= 0 and p / (q + p) for x < 0, with exp(-|x|) = p / q.
-inline Vec sigmoid(Vec x) {
-  Vec p, q;
+template <class V>
+inline V sigmoid(V x) {
+  V p, q;
   exp_minus_abs(x, p, q);
-  return (x >= 0.0 ? q : p) / (q + p);
+  return (x >= ScalarOf<V>(0) ? q : p) / (q + p);
 }
 
 /// sigmoid'(x) = e / (1 + e)^2 = p q / (p + q)^2 with e = exp(-|x|) = p / q.
-inline Vec sigmoid_slope(Vec x) {
-  Vec p, q;
+template <class V>
+inline V sigmoid_slope(V x) {
+  V p, q;
   exp_minus_abs(x, p, q);
-  const Vec s = p + q;
+  const V s = p + q;
   return p * q / (s * s);
 }
 
 /// log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)); log1p stays a scalar call.
-inline Vec softplus(Vec x) {
-  Vec p, q;
+template <class V>
+inline V softplus(V x) {
+  using S = ScalarOf<V>;
+  V p, q;
   exp_minus_abs(x, p, q);
-  const Vec e = p / q;
-  Vec l;
-  for (Index i = 0; i < kLanes; ++i) l[i] = std::log1p(e[i]);
-  return max(x, 0.0) + l;
+  const V e = p / q;
+  V l;
+  for (Index i = 0; i < kLanesOf<S>; ++i) l[i] = std::log1p(e[i]);
+  return max(x, S(0)) + l;
 }
 
-/// exp(x) - 1 for x <= 0, without cancellation near 0 (-1 below x = -700, where it rounds to -1).
-inline Vec expm1_nonpositive(Vec x) {
-  const ExpParts e = exp_parts(max(x, -700.0));
-  const Vec q = e.even - e.odd;
-  return ((e.two_n - 1.0) * q + e.two_n * (2.0 * e.odd)) / q;
+/// exp(x) - 1 for x <= 0, without cancellation near 0 (-1 far below 0, where it rounds to -1).
+template <class V>
+inline V expm1_nonpositive(V x) {
+  using S = ScalarOf<V>;
+  const ExpParts<V> e = exp_parts(max(x, ExpConstants<S>::kExpm1Floor));
+  const V q = e.even - e.odd;
+  return ((e.two_n - S(1)) * q + e.two_n * (S(2) * e.odd)) / q;
 }
 
 /// elu: x for x > 0, alpha (e^x - 1) otherwise.
-inline Vec elu(Vec x, double alpha) { return x > 0.0 ? x : alpha * expm1_nonpositive(x); }
+template <class V>
+inline V elu(V x, double alpha) {
+  using S = ScalarOf<V>;
+  return x > S(0) ? x : static_cast<S>(alpha) * expm1_nonpositive(x);
+}
 
 /// elu': 1 for x > 0, alpha e^x otherwise (down to subnormal e^x).
-inline Vec elu_slope(Vec x, double alpha) {
-  Vec p, q;
-  exp_minus(x > 0.0 ? splat(0.0) : -x, p, q);  // NaN stays NaN
-  return x > 0.0 ? splat(1.0) : alpha * (p / q);
+template <class V>
+inline V elu_slope(V x, double alpha) {
+  using S = ScalarOf<V>;
+  V p, q;
+  exp_minus(x > S(0) ? splat(S(0)) : -x, p, q);  // NaN stays NaN
+  return x > S(0) ? splat(S(1)) : static_cast<S>(alpha) * (p / q);
 }
 
 /// sigmoid(x) and 1 - sigmoid(x) = sigmoid(-x), both without cancellation.
-inline void sigmoid_pair(Vec x, Vec& s, Vec& one_minus_s) {
-  Vec p, q;
+template <class V>
+inline void sigmoid_pair(V x, V& s, V& one_minus_s) {
+  using S = ScalarOf<V>;
+  V p, q;
   exp_minus_abs(x, p, q);
-  const Vec total = q + p;
-  s = (x >= 0.0 ? q : p) / total;
-  one_minus_s = (x >= 0.0 ? p : q) / total;
+  const V total = q + p;
+  s = (x >= S(0) ? q : p) / total;
+  one_minus_s = (x >= S(0) ? p : q) / total;
 }
 
 /// x sigmoid(x) (silu, swish-1).
-inline Vec silu(Vec x) { return x * sigmoid(x); }
+template <class V>
+inline V silu(V x) {
+  return x * sigmoid(x);
+}
 
 /// silu'(x) = sigmoid(x) (1 + x (1 - sigmoid(x))).
-inline Vec silu_slope(Vec x) {
-  Vec s, t;
+template <class V>
+inline V silu_slope(V x) {
+  V s, t;
   sigmoid_pair(x, s, t);
-  return s * (1.0 + x * t);
+  return s * (ScalarOf<V>(1) + x * t);
 }
 
 /// x sigmoid(beta x) / 1.1 (Residual Flows' LipSwish: its slope stays below 1 for every beta).
-inline Vec lipswish(Vec x, double beta) { return x * sigmoid(beta * x) / 1.1; }
+template <class V>
+inline V lipswish(V x, double beta) {
+  using S = ScalarOf<V>;
+  return x * sigmoid(static_cast<S>(beta) * x) / static_cast<S>(1.1);
+}
 
 /// d/dx [x sigmoid(beta x)] / 1.1 = silu'(beta x) / 1.1.
-inline Vec lipswish_slope(Vec x, double beta) { return silu_slope(beta * x) / 1.1; }
+template <class V>
+inline V lipswish_slope(V x, double beta) {
+  using S = ScalarOf<V>;
+  return silu_slope(static_cast<S>(beta) * x) / static_cast<S>(1.1);
+}
 
 /// Phi(x) = erfc(-x / sqrt 2) / 2, the standard normal cdf (erfc is a scalar library call per
 /// lane: relative accuracy for x far below 0, where 1 + erf(x / sqrt 2) would cancel).
-inline Vec normal_cdf(Vec x) {
-  Vec cdf;
-  for (Index i = 0; i < kLanes; ++i) cdf[i] = 0.5 * std::erfc(-x[i] * 0.70710678118654752440);
+template <class V>
+inline V normal_cdf(V x) {
+  using S = ScalarOf<V>;
+  V cdf;
+  for (Index i = 0; i < kLanesOf<S>; ++i) cdf[i] = S(0.5) * std::erfc(-x[i] * static_cast<S>(0.70710678118654752440));
   return cdf;
 }
 
 /// gelu(x) = x Phi(x).
-inline Vec gelu(Vec x) { return x * normal_cdf(x); }
+template <class V>
+inline V gelu(V x) {
+  return x * normal_cdf(x);
+}
 
 /// gelu'(x) = Phi(x) + x phi(x), with phi(x) = exp(-x^2 / 2) / sqrt(2 pi) (0 beyond |x| = 40,
 /// so that x = +-inf gives 1 and 0, not NaN).
-inline Vec gelu_slope(Vec x) {
-  const Vec cdf = normal_cdf(x);
-  const Vec clipped = abs(x) < 40.0 ? x : splat(0.0);
-  Vec p, q;
-  exp_minus(0.5 * clipped * clipped, p, q);
-  return cdf + clipped * (p / q) * 0.39894228040143267794;
+template <class V>
+inline V gelu_slope(V x) {
+  using S = ScalarOf<V>;
+  const V cdf = normal_cdf(x);
+  const V clipped = abs(x) < S(40) ? x : splat(S(0));
+  V p, q;
+  exp_minus(S(0.5) * clipped * clipped, p, q);
+  return cdf + clipped * (p / q) * static_cast<S>(0.39894228040143267794);
 }
 
 // gelu's tanh approximation: 0.5 x (1 + tanh(u)) with u = sqrt(2 / pi) (x + 0.044715 x^3),
 // computed as x sigmoid(2 u) (1 + tanh u = 2 sigmoid(2 u), without cancellation for x < 0).
 inline constexpr double kGeluC = 0.79788456080286535588;  // sqrt(2 / pi)
 inline constexpr double kGeluA = 0.044715;
-inline Vec gelu_tanh(Vec x) {
-  const Vec clipped = abs(x) >= 1e100 ? copysign(splat(1e100), x) : x;  // x^3 stays finite; NaN stays NaN
-  return x * sigmoid(2.0 * kGeluC * (clipped + kGeluA * clipped * clipped * clipped));
+
+template <class V>
+inline V gelu_tanh(V x) {
+  using S = ScalarOf<V>;
+  constexpr S kClip = ExpConstants<S>::kCubicClip;
+  constexpr S two_c = static_cast<S>(2.0 * kGeluC), a = static_cast<S>(kGeluA);
+  const V clipped = abs(x) >= kClip ? copysign(splat(kClip), x) : x;  // x^3 stays finite; NaN stays NaN
+  return x * sigmoid(two_c * (clipped + a * clipped * clipped * clipped));
 }
 
 /// d/dx [x sigmoid(v)] with v = 2u: sigmoid(v) + x sigmoid'(v) v'.
-inline Vec gelu_tanh_slope(Vec x) {
-  const Vec c = abs(x) >= 1e100 ? copysign(splat(1e100), x) : x;
-  const Vec x2 = c * c;
-  Vec s, t;
-  sigmoid_pair(2.0 * kGeluC * (c + kGeluA * x2 * c), s, t);
-  const Vec dv = 2.0 * kGeluC * (1.0 + 3.0 * kGeluA * x2);
-  const Vec slope = s + c * (s * t) * dv;
-  return abs(x) >= 1e100 ? (x > 0.0 ? splat(1.0) : splat(0.0)) : slope;
+template <class V>
+inline V gelu_tanh_slope(V x) {
+  using S = ScalarOf<V>;
+  constexpr S kClip = ExpConstants<S>::kCubicClip;
+  constexpr S two_c = static_cast<S>(2.0 * kGeluC), a = static_cast<S>(kGeluA);
+  constexpr S three_a = static_cast<S>(3.0 * kGeluA);
+  const V c = abs(x) >= kClip ? copysign(splat(kClip), x) : x;
+  const V x2 = c * c;
+  V s, t;
+  sigmoid_pair(two_c * (c + a * x2 * c), s, t);
+  const V dv = two_c * (S(1) + three_a * x2);
+  const V slope = s + c * (s * t) * dv;
+  return abs(x) >= kClip ? (x > S(0) ? splat(S(1)) : splat(S(0))) : slope;
 }
 
 /// max(x, 0), propagating NaN.
-inline Vec relu(Vec x) { return x < 0.0 ? splat(0.0) : x; }
+template <class V>
+inline V relu(V x) {
+  using S = ScalarOf<V>;
+  return x < S(0) ? splat(S(0)) : x;
+}
 
 /// relu'(x): 1 for x > 0, 0 otherwise (the a.e. derivative; 0 at the kink).
-inline Vec relu_slope(Vec x) { return x > 0.0 ? splat(1.0) : splat(0.0); }
+template <class V>
+inline V relu_slope(V x) {
+  using S = ScalarOf<V>;
+  return x > S(0) ? splat(S(1)) : splat(S(0));
+}
 
 /// x for x > 0, slope x otherwise.
-inline Vec leaky_relu(Vec x, double slope) { return x > 0.0 ? x : slope * x; }
+template <class V>
+inline V leaky_relu(V x, double slope) {
+  using S = ScalarOf<V>;
+  return x > S(0) ? x : static_cast<S>(slope) * x;
+}
 
 /// 1 for x > 0, slope otherwise (the left derivative at the kink, as torch's autograd).
-inline Vec leaky_relu_slope(Vec x, double slope) { return x > 0.0 ? splat(1.0) : splat(slope); }
+template <class V>
+inline V leaky_relu_slope(V x, double slope) {
+  using S = ScalarOf<V>;
+  return x > S(0) ? splat(S(1)) : splat(static_cast<S>(slope));
+}
 
 }  // namespace nearid::lanes

@@ -48,62 +48,106 @@ ResidualMLP::ResidualMLP(std::vector<RowMatrixXd> weights, std::vector<VectorXd>
   }
 }
 
-void ResidualMLP::forward_tile(const double* X, double* Y, Index rows) const {
-  lanes::lane_forward_tile(*this, X, Y, rows);
-}
+namespace {
+
+template <class T>
+using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using Vector = Eigen::Matrix<T, Eigen::Dynamic, 1>;
 
 // The same sequence of lane products as ResidualNet's block (z = W_1 x + b_1, s = act(z),
 // x += W_2 s + b_2 for one hidden layer), so a one-hidden-layer MLP equals the block bitwise.
-void ResidualMLP::forward_lanes(double* groups, Index count) const {
-  using lanes::kLanes;
-  const Index d = dim_, L = static_cast<Index>(weights_.size());
-  std::vector<double> z(max_width_ * kLanes), s(max_width_ * kLanes);
+template <class T>
+void layers_forward(const std::vector<Matrix<T>>& weights, const std::vector<Vector<T>>& biases, Activation activation,
+                    Index d, Index max_width, T* groups, Index count) {
+  constexpr Index kLanes = lanes::kLanesOf<T>;
+  const std::size_t L = weights.size();
+  std::vector<T> z(max_width * kLanes), s(max_width * kLanes);
   for (Index g = 0; g < count; ++g) {
-    double* xg = groups + g * d * kLanes;
-    const double* in = xg;
-    for (Index l = 0; l + 1 < L; ++l) {
-      const RowMatrixXd& W = weights_[static_cast<std::size_t>(l)];
-      lanes::lane_gemm(W.data(), W.rows(), W.cols(), in, kLanes, biases_[static_cast<std::size_t>(l)].data(), false,
-                       z.data());
-      lanes::activate(activation_, z.data(), s.data(), W.rows() * kLanes);
+    T* xg = groups + g * d * kLanes;
+    const T* in = xg;
+    for (std::size_t l = 0; l + 1 < L; ++l) {
+      const Matrix<T>& W = weights[l];
+      lanes::lane_gemm(W.data(), W.rows(), W.cols(), in, kLanes, biases[l].data(), false, z.data());
+      lanes::activate(activation, z.data(), s.data(), W.rows() * kLanes);
       in = s.data();
     }
-    const RowMatrixXd& W = weights_.back();
-    lanes::lane_gemm(W.data(), d, W.cols(), s.data(), kLanes, biases_.back().data(), true, xg);
+    const Matrix<T>& W = weights.back();
+    lanes::lane_gemm(W.data(), d, W.cols(), s.data(), kLanes, biases.back().data(), true, xg);
   }
 }
 
-void ResidualMLP::jacobian_lanes(double* xg, double* jac) const {
-  using lanes::kLanes;
-  const Index d = dim_, L = static_cast<Index>(weights_.size());
+template <class T>
+void layers_jacobian(const std::vector<Matrix<T>>& weights, const std::vector<Vector<T>>& biases, Activation activation,
+                     Index d, Index max_width, T* xg, T* jac) {
+  constexpr Index kLanes = lanes::kLanesOf<T>;
+  const std::size_t L = weights.size();
   const Index len = d * kLanes;
-  std::vector<double> z(max_width_ * kLanes), s(max_width_ * kLanes), ds(max_width_ * kLanes);
-  std::vector<double> w(max_width_ * len), next(max_width_ * len);
-  const double* in = xg;
-  const double* tangent = jac;  // D(layer input) as (rows, d) per lane
-  for (Index l = 0; l + 1 < L; ++l) {
-    const RowMatrixXd& W = weights_[static_cast<std::size_t>(l)];
+  std::vector<T> z(max_width * kLanes), s(max_width * kLanes), ds(max_width * kLanes);
+  std::vector<T> w(max_width * len), next(max_width * len);
+  const T* in = xg;
+  const T* tangent = jac;  // D(layer input) as (rows, d) per lane
+  for (std::size_t l = 0; l + 1 < L; ++l) {
+    const Matrix<T>& W = weights[l];
     const Index k = W.rows();
-    lanes::lane_gemm(W.data(), k, W.cols(), in, kLanes, biases_[static_cast<std::size_t>(l)].data(), false, z.data());
-    lanes::activate(activation_, z.data(), s.data(), k * kLanes);
-    lanes::activation_slopes(activation_, z.data(), ds.data(), k * kLanes);
+    lanes::lane_gemm(W.data(), k, W.cols(), in, kLanes, biases[l].data(), false, z.data());
+    lanes::activate(activation, z.data(), s.data(), k * kLanes);
+    lanes::activation_slopes(activation, z.data(), ds.data(), k * kLanes);
     // D s(z) = diag(s'(z)) W (tangent), row by row.
     lanes::lane_gemm(W.data(), k, W.cols(), tangent, len, nullptr, false, next.data());
     for (Index r = 0; r < k; ++r) {
-      const lanes::Vec slope = lanes::load(ds.data() + r * kLanes);
-      double* row = next.data() + r * len;
+      const auto slope = lanes::load(ds.data() + r * kLanes);
+      T* row = next.data() + r * len;
       for (Index c = 0; c < d; ++c) lanes::store(row + c * kLanes, lanes::load(row + c * kLanes) * slope);
     }
     std::swap(w, next);
     tangent = w.data();
     in = s.data();  // the next layer overwrites z, then s (no longer needed by then)
   }
-  const RowMatrixXd& W = weights_.back();
+  const Matrix<T>& W = weights.back();
   lanes::lane_gemm(W.data(), d, W.cols(), tangent, len, nullptr, true, jac);
-  lanes::lane_gemm(W.data(), d, W.cols(), in, kLanes, biases_.back().data(), true, xg);
+  lanes::lane_gemm(W.data(), d, W.cols(), in, kLanes, biases.back().data(), true, xg);
+}
+
+}  // namespace
+
+const std::vector<RowMatrixXf>& ResidualMLP::weights32() const {
+  std::call_once(float32_once_, [this] {
+    for (const RowMatrixXd& W : weights_) weights32_.emplace_back(W.cast<float>());
+    for (const VectorXd& b : biases_) biases32_.emplace_back(b.cast<float>());
+  });
+  return weights32_;
+}
+
+void ResidualMLP::forward_tile(const double* X, double* Y, Index rows) const {
+  lanes::lane_forward_tile(*this, X, Y, rows);
+}
+
+void ResidualMLP::forward_tile(const float* X, float* Y, Index rows) const {
+  lanes::lane_forward_tile(*this, X, Y, rows);
+}
+
+void ResidualMLP::forward_lanes(double* groups, Index count) const {
+  layers_forward(weights_, biases_, activation_, dim_, max_width_, groups, count);
+}
+
+void ResidualMLP::forward_lanes(float* groups, Index count) const {
+  layers_forward(weights32(), biases32_, activation_, dim_, max_width_, groups, count);
+}
+
+void ResidualMLP::jacobian_lanes(double* xg, double* jac) const {
+  layers_jacobian(weights_, biases_, activation_, dim_, max_width_, xg, jac);
+}
+
+void ResidualMLP::jacobian_lanes(float* xg, float* jac) const {
+  layers_jacobian(weights32(), biases32_, activation_, dim_, max_width_, xg, jac);
 }
 
 void ResidualMLP::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {
+  lanes::lane_jacobian_tile(*this, X, Y, J, rows);
+}
+
+void ResidualMLP::jacobian_tile(const float* X, float* Y, float* J, Index rows) const {
   lanes::lane_jacobian_tile(*this, X, Y, J, rows);
 }
 

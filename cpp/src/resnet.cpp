@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <mutex>
 #include <vector>
 
 #include "lane_kernels.hpp"
@@ -49,16 +50,22 @@ ResidualNet::ResidualNet(std::vector<ResidualBlockParams> blocks) : blocks_(std:
   }
 }
 
-void ResidualNet::forward_tile(const double* X, double* Y, Index rows) const {
-  lanes::lane_forward_tile(*this, X, Y, rows);
+const std::vector<BasicResidualBlock<float>>& ResidualNet::blocks32() const {
+  std::call_once(blocks32_once_, [this] {
+    for (const ResidualBlockParams& b : blocks_) blocks32_.push_back(b.cast<float>());
+  });
+  return blocks32_;
 }
 
-void ResidualNet::forward_lanes(double* groups, Index count) const {
-  using lanes::kLanes;
-  const Index d = dim_;
-  std::vector<double> z(max_width_ * kLanes), s(max_width_ * kLanes);
+namespace {
+
+using lanes::kLanes;
+
+void blocks_forward(const std::vector<ResidualBlockParams>& blocks, Index d, Index max_width, double* groups,
+                    Index count) {
+  std::vector<double> z(max_width * kLanes), s(max_width * kLanes);
   // Block-major: a block's parameters stay in cache while every group passes through it.
-  for (const ResidualBlockParams& b : blocks_) {
+  for (const ResidualBlockParams& b : blocks) {
     const Index k = b.width();
     for (Index g = 0; g < count; ++g) {
       double* xg = groups + g * d * kLanes;
@@ -69,12 +76,10 @@ void ResidualNet::forward_lanes(double* groups, Index count) const {
   }
 }
 
-void ResidualNet::jacobian_lanes(double* xg, double* jac) const {
-  using lanes::kLanes;
-  const Index d = dim_;
+void blocks_jacobian(const std::vector<ResidualBlockParams>& blocks, Index d, Index max_width, double* xg, double* jac) {
   const Index len = d * kLanes;  // one row of a group's Jacobian: d columns times kLanes points
-  std::vector<double> z(max_width_ * kLanes), s(max_width_ * kLanes), ds(max_width_ * kLanes), w(max_width_ * len);
-  for (const ResidualBlockParams& b : blocks_) {
+  std::vector<double> z(max_width * kLanes), s(max_width * kLanes), ds(max_width * kLanes), w(max_width * len);
+  for (const ResidualBlockParams& b : blocks) {
     const Index k = b.width();
     lanes::lane_gemm(b.B.data(), k, d, xg, kLanes, b.bias.data(), false, z.data());
     lanes::activate(b.activation, z.data(), s.data(), k * kLanes);
@@ -83,9 +88,8 @@ void ResidualNet::jacobian_lanes(double* xg, double* jac) const {
     // w = B jac, scaled row by row by s'(z), then jac += A w.
     lanes::lane_gemm(b.B.data(), k, d, jac, len, nullptr, false, w.data());
     for (Index l = 0; l < k; ++l) {
-      const double* dsl = ds.data() + l * kLanes;
       double* wl = w.data() + l * len;
-      const lanes::Vec slope = lanes::load(dsl);
+      const auto slope = lanes::load(ds.data() + l * kLanes);
       for (Index c = 0; c < d; ++c) lanes::store(wl + c * kLanes, lanes::load(wl + c * kLanes) * slope);
     }
     lanes::lane_gemm(b.A.data(), d, k, w.data(), len, nullptr, true, jac);
@@ -93,7 +97,84 @@ void ResidualNet::jacobian_lanes(double* xg, double* jac) const {
   }
 }
 
+// float32 nets compute every block's branch A s(B x + bias) + shift in float
+// but add it to a double copy of x, rounding to float once per block for the
+// next branch's input: the skip path then loses nothing, and the result is
+// within about an ulp of the float32-parameter net's exact value however deep
+// the net is, instead of an ulp per block. Jacobians likewise accumulate in
+// double. The extra work is one conversion per coordinate per block.
+void blocks_forward_float(const std::vector<BasicResidualBlock<float>>& blocks, Index d, Index max_width,
+                          float* groups, Index count) {
+  constexpr Index kFloatLanes = lanes::kLanesOf<float>;
+  const Index size = d * kFloatLanes;
+  std::vector<double> sum(groups, groups + count * size);
+  std::vector<float> z(max_width * kFloatLanes), s(max_width * kFloatLanes), branch(size);
+  for (const BasicResidualBlock<float>& b : blocks) {
+    const Index k = b.width();
+    for (Index g = 0; g < count; ++g) {
+      float* xg = groups + g * size;
+      double* sg = sum.data() + g * size;
+      lanes::lane_gemm(b.B.data(), k, d, xg, kFloatLanes, b.bias.data(), false, z.data());
+      lanes::activate(b.activation, z.data(), s.data(), k * kFloatLanes);
+      lanes::lane_gemm(b.A.data(), d, k, s.data(), kFloatLanes, b.shift.data(), false, branch.data());
+      lanes::accumulate_rounded(branch.data(), sg, xg, size);
+    }
+  }
+}
+
+void blocks_jacobian_float(const std::vector<BasicResidualBlock<float>>& blocks, Index d, Index max_width, float* xg,
+                           float* jac) {
+  constexpr Index kFloatLanes = lanes::kLanesOf<float>;
+  const Index len = d * kFloatLanes, size = d * len;
+  std::vector<double> x_sum(xg, xg + len), jac_sum(jac, jac + size);
+  std::vector<float> z(max_width * kFloatLanes), s(max_width * kFloatLanes), ds(max_width * kFloatLanes), w(max_width * len);
+  std::vector<float> branch(len), jac_branch(size);
+  for (const BasicResidualBlock<float>& b : blocks) {
+    const Index k = b.width();
+    lanes::lane_gemm(b.B.data(), k, d, xg, kFloatLanes, b.bias.data(), false, z.data());
+    lanes::activate(b.activation, z.data(), s.data(), k * kFloatLanes);
+    lanes::activation_slopes(b.activation, z.data(), ds.data(), k * kFloatLanes);
+    lanes::lane_gemm(b.B.data(), k, d, jac, len, nullptr, false, w.data());
+    for (Index l = 0; l < k; ++l) {
+      float* wl = w.data() + l * len;
+      const auto slope = lanes::load(ds.data() + l * kFloatLanes);
+      for (Index c = 0; c < d; ++c) lanes::store(wl + c * kFloatLanes, lanes::load(wl + c * kFloatLanes) * slope);
+    }
+    lanes::lane_gemm(b.A.data(), d, k, w.data(), len, nullptr, false, jac_branch.data());
+    lanes::lane_gemm(b.A.data(), d, k, s.data(), kFloatLanes, b.shift.data(), false, branch.data());
+    lanes::accumulate_rounded(jac_branch.data(), jac_sum.data(), jac, size);
+    lanes::accumulate_rounded(branch.data(), x_sum.data(), xg, len);
+  }
+}
+
+}  // namespace
+
+void ResidualNet::forward_tile(const double* X, double* Y, Index rows) const {
+  lanes::lane_forward_tile(*this, X, Y, rows);
+}
+
+void ResidualNet::forward_tile(const float* X, float* Y, Index rows) const {
+  lanes::lane_forward_tile(*this, X, Y, rows);
+}
+
+void ResidualNet::forward_lanes(double* groups, Index count) const {
+  blocks_forward(blocks_, dim_, max_width_, groups, count);
+}
+
+void ResidualNet::forward_lanes(float* groups, Index count) const {
+  blocks_forward_float(blocks32(), dim_, max_width_, groups, count);
+}
+
+void ResidualNet::jacobian_lanes(double* xg, double* jac) const { blocks_jacobian(blocks_, dim_, max_width_, xg, jac); }
+
+void ResidualNet::jacobian_lanes(float* xg, float* jac) const { blocks_jacobian_float(blocks32(), dim_, max_width_, xg, jac);
+}
+
 void ResidualNet::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {
+  lanes::lane_jacobian_tile(*this, X, Y, J, rows);
+}
+
+void ResidualNet::jacobian_tile(const float* X, float* Y, float* J, Index rows) const {
   lanes::lane_jacobian_tile(*this, X, Y, J, rows);
 }
 

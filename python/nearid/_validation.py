@@ -29,14 +29,32 @@ def check_real_dtype(dtype: Any, name: str) -> None:
         raise TypeError(f"{name} must be an array of real numbers (integer or floating dtype); got dtype {dtype}")
 
 
-def as_float_array(value: Any, name: str) -> np.ndarray:
-    """`value` as a float64 ndarray; TypeError for non-numeric, complex or boolean data."""
+#: The precisions nearid computes in: float64 (the default, and the only one for
+#: decompositions, inversion and certification) and float32 (map evaluation,
+#: Jacobians and the landscape gradients of float32 maps).
+FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+
+def as_dtype(value: Any, name: str = "dtype") -> np.dtype:
+    """`value` (np.float64, np.float32, "float32", a dtype, ...) as one of :data:`FLOAT_DTYPES`."""
+    try:
+        dtype = np.dtype(value)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be numpy.float64 or numpy.float32; got {value!r}") from exc
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be numpy.float64 or numpy.float32; got {dtype}")
+    return dtype
+
+
+def as_float_array(value: Any, name: str, dtype: Any = np.float64) -> np.ndarray:
+    """`value` as a C-contiguous ndarray of `dtype` (float64 unless float32 is asked for);
+    TypeError for non-numeric, complex or boolean data."""
     try:
         array = np.asarray(value)
     except Exception as exc:  # ragged nested lists and the like
         raise TypeError(f"{name} must be an array of real numbers; could not convert it: {exc}") from exc
     check_real_dtype(array.dtype, name)
-    return np.asarray(array, dtype=np.float64, order="C")
+    return np.asarray(array, dtype=dtype, order="C")
 
 
 def check_finite(array: np.ndarray, name: str, row_offset: int = 0) -> None:
@@ -73,9 +91,10 @@ def as_vector(value: Any, name: str, length: int | None = None) -> np.ndarray:
     return array
 
 
-def as_points(value: Any, dim: int, name: str = "X") -> tuple[np.ndarray, bool]:
-    """A batch (n, dim) of finite float64 points, and whether a single (dim,) point was given."""
-    array = as_float_array(value, name)
+def as_points(value: Any, dim: int, name: str = "X", dtype: Any = np.float64) -> tuple[np.ndarray, bool]:
+    """A batch (n, dim) of finite points of `dtype` (float64 by default), and whether a
+    single (dim,) point was given."""
+    array = as_float_array(value, name, dtype)
     if array.ndim == 1:
         if array.shape[0] != dim:
             raise ValueError(f"{name} must have shape ({dim},) for one point of a map of dim {dim}; got {array.shape}")

@@ -1,12 +1,21 @@
 """Map families: smooth maps R^d -> R^d evaluated on batches, with Jacobians.
 
-Every map ``f`` takes float64 points as a batch of shape ``(n, d)`` or one
-point of shape ``(d,)`` and returns the same shape; ``f.jacobian(X)`` returns
+Every map ``f`` takes points as a batch of shape ``(n, d)`` or one point of
+shape ``(d,)`` and returns the same shape; ``f.jacobian(X)`` returns
 ``(n, d, d)`` (or ``(d, d)`` for one point) with ``J[r, a, b] = d f_a / d x_b``
-at ``X[r]``. Array-likes, integers and float32 are converted to float64;
-NaN/Inf, booleans, complex numbers and wrong shapes are rejected with an error
-naming the argument; a result that overflows float64 (inf, or NaN from
+at ``X[r]``. NaN/Inf, booleans, complex numbers and wrong shapes are rejected
+with an error naming the argument; a result that overflows (inf, or NaN from
 inf - inf) raises ValueError instead of being returned.
+
+Precision follows NumPy's promotion of the map's :attr:`Map.dtype` and the
+input's: maps are float64 by default, and array-likes, integers and float32
+inputs are computed in float64. A float32 map (``dtype=np.float32`` in the
+constructors, or :meth:`Map.astype`) stores float32 parameters and, given a
+float32 array, computes in float32 with twice the points per SIMD register and
+returns float32; given float64 points it computes in float64 with its float32
+parameters, which float64 holds exactly. Decompositions, inversion, Hardt-Ma
+and certification always compute in float64 (with a float32 map's exact
+float64 parameters).
 
 Maps implemented in C++ (:class:`ResidualBlock`, :class:`ResidualNet`,
 :class:`Affine` and :class:`Chain` of those) evaluate in parallel over points
@@ -25,6 +34,7 @@ from ._native import core as _core
 from ._validation import (
     as_activation,
     as_count,
+    as_dtype,
     as_float_array,
     as_matrix,
     as_nonnegative,
@@ -43,31 +53,77 @@ __all__ = [
 ACTIVATIONS: tuple[str, ...] = tuple(_core.ACTIVATIONS)
 
 
-def _readonly(array: np.ndarray) -> np.ndarray:
-    array = np.array(array, dtype=np.float64, copy=True)
+_FLOAT64 = np.dtype(np.float64)
+_FLOAT32 = np.dtype(np.float32)
+
+
+def _readonly(array: np.ndarray, dtype: np.dtype = _FLOAT64) -> np.ndarray:
+    array = np.array(array, dtype=dtype, copy=True)
     array.setflags(write=False)
     return array
 
 
+def _parameter(array: np.ndarray, name: str, dtype: np.dtype) -> np.ndarray:
+    """A checked float64 parameter in `dtype`, read-only; ValueError when rounding to
+    float32 overflows (|entry| > 3.4e38)."""
+    with np.errstate(over="ignore"):  # reported below, naming the entry
+        result = _readonly(array, dtype)
+    if not np.isfinite(result).all():
+        index = tuple(int(i) for i in np.argwhere(~np.isfinite(result))[0])
+        raise ValueError(f"{name} has an entry {array[index]} at index {index} beyond the range of {dtype} "
+                         f"(+-{np.finfo(dtype).max:.3g}); use dtype=numpy.float64 or rescale")
+    return result
+
+
 def _check_result(values: np.ndarray, points: np.ndarray, what: str) -> None:
-    """ValueError when a map's result at finite points is not finite: float64 overflowed
+    """ValueError when a map's result at finite points is not finite: the precision overflowed
     (inf, or NaN from inf - inf) somewhere inside the map. Never returned silently."""
     if not np.isfinite(values).all():
         row = int(np.argwhere(~np.isfinite(values))[0][0])
         raise ValueError(
-            f"{what} is not finite at row {row} (x = {points[row]}): float64 overflowed inside the map, whose "
-            "parameters or inputs are too large there. Rescale the inputs or the map."
+            f"{what} is not finite at row {row} (x = {points[row]}): {values.dtype} overflowed inside the map, "
+            "whose parameters or inputs are too large there. Rescale the inputs or the map"
+            + (", or evaluate in float64." if values.dtype == _FLOAT32 else ".")
         )
 
 
 class Map:
     """Base class of nearid maps R^d -> R^d.
 
-    Subclasses set ``self._impl`` to the compiled map. Calling the map
-    evaluates it; :meth:`jacobian` gives its derivative.
+    Subclasses set ``self._impl`` to the compiled map (and ``self._dtype`` for
+    float32 maps). Calling the map evaluates it; :meth:`jacobian` gives its
+    derivative.
     """
 
     _impl: Any
+    _dtype: np.dtype = _FLOAT64
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The precision of the parameters: float64, or float32 for maps that evaluate
+        float32 inputs in float32 (see the module notes)."""
+        return self._dtype
+
+    def astype(self, dtype: Any) -> Map:
+        """The same map with parameters in `dtype` (numpy.float64 or numpy.float32).
+
+        To float32 every parameter is rounded to nearest (ValueError when one exceeds
+        float32's range); to float64 the parameters are exact. Returns ``self`` when the
+        dtype is already `dtype`. ResidualBlock, ResidualNet, ResidualMLP, Affine and
+        chains of those have float32 kernels; other maps raise TypeError for float32.
+        """
+        dtype = as_dtype(dtype)
+        return self if dtype == self._dtype else self._with_dtype(dtype)
+
+    def _with_dtype(self, dtype: np.dtype) -> Map:
+        raise TypeError(f"{type(self).__name__} computes in float64 only: it has no float32 kernels "
+                        "(ResidualBlock, ResidualNet, ResidualMLP, Affine and chains of those have them)")
+
+    def _precision(self, X: Any) -> np.dtype:
+        """float32 when the map and the array X are both float32, else float64 (NumPy's promotion)."""
+        if self._dtype == _FLOAT32 and getattr(X, "dtype", None) == _FLOAT32 and isinstance(X, np.ndarray):
+            return _FLOAT32
+        return _FLOAT64
 
     @property
     def dim(self) -> int:
@@ -95,10 +151,11 @@ class Map:
         Returns
         -------
         ndarray, shape (n, d) or (d,)
-            f(X), float64, the same shape as X.
+            f(X), the same shape as X: float32 when the map and X are float32, else float64.
         """
-        points, single = as_points(X, self.dim, "X")
-        Y = self._impl.forward(points)
+        dtype = self._precision(X)
+        points, single = as_points(X, self.dim, "X", dtype)
+        Y = (self._impl.forward32 if dtype == _FLOAT32 else self._impl.forward)(points)
         _check_result(Y, points, "f(X)")
         return Y[0] if single else Y
 
@@ -112,27 +169,32 @@ class Map:
         Returns
         -------
         ndarray, shape (n, d, d) or (d, d)
-            ``J[r, a, b] = d f_a / d x_b`` evaluated at ``X[r]``.
+            ``J[r, a, b] = d f_a / d x_b`` evaluated at ``X[r]`` (dtype as for :meth:`__call__`).
         """
-        points, single = as_points(X, self.dim, "X")
+        dtype = self._precision(X)
+        points, single = as_points(X, self.dim, "X", dtype)
         d = self.dim
-        J = self._impl.jacobian(points)
+        J = (self._impl.jacobian32 if dtype == _FLOAT32 else self._impl.jacobian)(points)
         _check_result(J, points, "Df(X)")
         J = J.reshape(points.shape[0], d, d)
         return J[0] if single else J
 
     def value_and_jacobian(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """``(f(X), Df(X))`` in one pass (shapes as :meth:`__call__` and :meth:`jacobian`)."""
-        points, single = as_points(X, self.dim, "X")
+        dtype = self._precision(X)
+        points, single = as_points(X, self.dim, "X", dtype)
         d = self.dim
-        Y, J = self._impl.forward_and_jacobian(points)
+        Y, J = (self._impl.forward_and_jacobian32 if dtype == _FLOAT32 else self._impl.forward_and_jacobian)(points)
         _check_result(Y, points, "f(X)")
         _check_result(J, points, "Df(X)")
         J = J.reshape(points.shape[0], d, d)
         return (Y[0], J[0]) if single else (Y, J)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(dim={self.dim})"
+        return f"{type(self).__name__}(dim={self.dim}{self._dtype_note()})"
+
+    def _dtype_note(self) -> str:
+        return ", dtype=float32" if self._dtype == _FLOAT32 else ""
 
     def __reduce__(self) -> Any:
         # Subclasses pickle their parameters (for Dask workers and
@@ -164,6 +226,9 @@ class ResidualBlock(Map):
         At the kinks of relu, leaky_relu and elu the Jacobian uses the left
         derivative (relu: s'(0) = 0), the almost-everywhere derivative.
         The name is stored in canonical form (:attr:`activation`).
+    dtype : numpy.float64 or numpy.float32
+        The precision of the stored parameters (rounded to nearest for float32);
+        a float32 block evaluates float32 inputs in float32.
 
     Notes
     -----
@@ -180,7 +245,9 @@ class ResidualBlock(Map):
         bias: Any = None,
         shift: Any = None,
         activation: str = "tanh",
+        dtype: Any = np.float64,
     ) -> None:
+        self._dtype = as_dtype(dtype)
         A_ = as_matrix(A, "A")
         d, k = A_.shape
         if d == 0 or k == 0:
@@ -189,11 +256,13 @@ class ResidualBlock(Map):
         bias_ = np.zeros(k) if bias is None else as_vector(bias, "bias")
         shift_ = np.zeros(d) if shift is None else as_vector(shift, "shift")
         activation = as_activation(activation)
-        # The shape consistency of A, B, bias and shift is checked by the core.
-        self._impl = _core.ResidualNet([(A_, B_, bias_, shift_, activation)])
-        self._A, self._B = _readonly(A_), _readonly(B_)
-        self._bias, self._shift = _readonly(bias_), _readonly(shift_)
+        self._A, self._B = _parameter(A_, "A", self._dtype), _parameter(B_, "B", self._dtype)
+        self._bias, self._shift = _parameter(bias_, "bias", self._dtype), _parameter(shift_, "shift", self._dtype)
         self._activation = activation
+        # The shape consistency of A, B, bias and shift is checked by the core. It gets the
+        # stored parameters in float64 (exact for float32 ones) and rounds them to float
+        # itself for its float32 kernels.
+        self._impl = _core.ResidualNet([self._params64()])
 
     A = property(lambda self: self._A, doc="Output weights, shape (d, k) (read-only).")
     B = property(lambda self: self._B, doc="Input weights, shape (k, d) (read-only).")
@@ -210,16 +279,26 @@ class ResidualBlock(Map):
     def residual_lipschitz_bound(self) -> float:
         """``||A||_2 ||B||_2 sup|s'|``, an upper bound on the Lipschitz constant of the residual part."""
         slope = _core.activation_max_slope(self._activation)
-        return float(np.linalg.norm(self._A, 2) * np.linalg.norm(self._B, 2) * slope)
+        A, B = (np.asarray(M, dtype=np.float64) for M in (self._A, self._B))
+        return float(np.linalg.norm(A, 2) * np.linalg.norm(B, 2) * slope)
 
     def __reduce__(self) -> Any:
-        return (ResidualBlock, self._params())
+        return (ResidualBlock, (*self._params(), self._dtype))
 
     def _params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
         return (self._A, self._B, self._bias, self._shift, self._activation)
 
+    def _params64(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+        """The parameters in float64 (exact), as the core takes them."""
+        A, B, bias, shift, activation = self._params()
+        return (*(np.asarray(p, dtype=np.float64) for p in (A, B, bias, shift)), activation)  # type: ignore[return-value]
+
+    def _with_dtype(self, dtype: np.dtype) -> Map:
+        return ResidualBlock(*self._params(), dtype=dtype)
+
     def __repr__(self) -> str:
-        return f"ResidualBlock(dim={self.dim}, width={self.width}, activation={self._activation!r})"
+        return (f"ResidualBlock(dim={self.dim}, width={self.width}, activation={self._activation!r}"
+                f"{self._dtype_note()})")
 
 
 class ResidualNet(Map):
@@ -229,6 +308,8 @@ class ResidualNet(Map):
     ----------
     blocks : sequence of ResidualBlock
         At least one block; all of the same dimension d (widths may differ).
+        The net is float32 when every block is (NumPy's promotion otherwise:
+        float64, with the float32 blocks' parameters held exactly).
     """
 
     def __init__(self, blocks: Iterable[ResidualBlock]) -> None:
@@ -238,8 +319,9 @@ class ResidualNet(Map):
         for i, block in enumerate(blocks):
             if not isinstance(block, ResidualBlock):
                 raise TypeError(f"blocks[{i}] must be a ResidualBlock; got {type(block).__name__}")
-        self._impl = _core.ResidualNet([b._params() for b in blocks])
+        self._impl = _core.ResidualNet([b._params64() for b in blocks])
         self._blocks = blocks
+        self._dtype = _FLOAT32 if all(b.dtype == _FLOAT32 for b in blocks) else _FLOAT64
 
     @property
     def blocks(self) -> tuple[ResidualBlock, ...]:
@@ -257,6 +339,9 @@ class ResidualNet(Map):
     def __reduce__(self) -> Any:
         return (ResidualNet, (list(self._blocks),))
 
+    def _with_dtype(self, dtype: np.dtype) -> Map:
+        return ResidualNet([ResidualBlock(*b._params(), dtype=dtype) for b in self._blocks])
+
     @classmethod
     def random(
         cls,
@@ -267,6 +352,7 @@ class ResidualNet(Map):
         seed: int | None = 0,
         activation: str = "tanh",
         bias_scale: float = 0.1,
+        dtype: Any = np.float64,
     ) -> ResidualNet:
         """A random residual network whose blocks are near the identity.
 
@@ -288,6 +374,9 @@ class ResidualNet(Map):
             One of :data:`ACTIVATIONS`.
         bias_scale : float
             Standard deviation of the biases (>= 0).
+        dtype : numpy.float64 or numpy.float32
+            The parameters are drawn in float64 and, for float32, rounded to nearest
+            (the same seed gives the float64 net's parameters rounded).
         """
         dim = as_count(dim, "dim")
         width = as_count(width, "width")
@@ -295,6 +384,7 @@ class ResidualNet(Map):
         scale = as_nonnegative(scale, "scale")
         bias_scale = as_nonnegative(bias_scale, "bias_scale")
         activation = as_activation(activation)
+        dtype = as_dtype(dtype)
         rng = np.random.default_rng(None if seed is None else as_seed(seed))
         factor = np.sqrt(scale / _core.activation_max_slope(activation))
         blocks = []
@@ -304,11 +394,11 @@ class ResidualNet(Map):
             A *= factor / np.linalg.norm(A, 2)
             B *= factor / np.linalg.norm(B, 2)
             bias = bias_scale * rng.standard_normal(width)
-            blocks.append(ResidualBlock(A, B, bias=bias, activation=activation))
+            blocks.append(ResidualBlock(A, B, bias=bias, activation=activation, dtype=dtype))
         return cls(blocks)
 
     def __repr__(self) -> str:
-        return f"ResidualNet(dim={self.dim}, depth={self.depth})"
+        return f"ResidualNet(dim={self.dim}, depth={self.depth}{self._dtype_note()})"
 
 
 class ResidualMLP(Map):
@@ -332,9 +422,13 @@ class ResidualMLP(Map):
     activation : str
         Applied after every hidden layer (not after the last); any of
         :data:`ACTIVATIONS` with its parameter, as for :class:`ResidualBlock`.
+    dtype : numpy.float64 or numpy.float32
+        The precision of the stored parameters, as for :class:`ResidualBlock`.
     """
 
-    def __init__(self, weights: Sequence[Any], biases: Sequence[Any] | None = None, activation: str = "tanh") -> None:
+    def __init__(self, weights: Sequence[Any], biases: Sequence[Any] | None = None, activation: str = "tanh",
+                 dtype: Any = np.float64) -> None:
+        self._dtype = as_dtype(dtype)
         if isinstance(weights, np.ndarray) or not isinstance(weights, Sequence):
             raise TypeError(f"weights must be a list of matrices (W_1, ..., W_L); got {type(weights).__name__}")
         Ws = [as_matrix(W, f"weights[{i}]") for i, W in enumerate(weights)]
@@ -347,11 +441,12 @@ class ResidualMLP(Map):
         bs = [np.zeros(W.shape[0]) if b is None else as_vector(b, f"biases[{i}]")
               for i, (W, b) in enumerate(zip(Ws, biases, strict=True))]
         activation = as_activation(activation)
-        # The shapes (each layer follows the last, the last returns to d) are checked by the core.
-        self._impl = _core.ResidualMLP(Ws, bs, activation)
-        self._weights = tuple(_readonly(W) for W in Ws)
-        self._biases = tuple(_readonly(b) for b in bs)
+        self._weights = tuple(_parameter(W, f"weights[{i}]", self._dtype) for i, W in enumerate(Ws))
+        self._biases = tuple(_parameter(b, f"biases[{i}]", self._dtype) for i, b in enumerate(bs))
         self._activation = activation
+        # The shapes (each layer follows the last, the last returns to d) are checked by the core.
+        self._impl = _core.ResidualMLP([np.asarray(W, dtype=np.float64) for W in self._weights],
+                                       [np.asarray(b, dtype=np.float64) for b in self._biases], activation)
 
     weights = property(lambda self: self._weights, doc="W_1, ..., W_L (read-only arrays).")
     biases = property(lambda self: self._biases, doc="b_1, ..., b_L (read-only arrays).")
@@ -366,14 +461,18 @@ class ResidualMLP(Map):
     def residual_lipschitz_bound(self) -> float:
         """``prod_l ||W_l||_2 * sup|s'|^(L-1)``, an upper bound on the Lipschitz constant of the residual part."""
         slope = _core.activation_max_slope(self._activation)
-        norms = [np.linalg.norm(W, 2) for W in self._weights]
+        norms = [np.linalg.norm(np.asarray(W, dtype=np.float64), 2) for W in self._weights]
         return float(np.prod(norms) * slope ** (len(norms) - 1))
 
     def __reduce__(self) -> Any:
-        return (ResidualMLP, (list(self._weights), list(self._biases), self._activation))
+        return (ResidualMLP, (list(self._weights), list(self._biases), self._activation, self._dtype))
+
+    def _with_dtype(self, dtype: np.dtype) -> Map:
+        return ResidualMLP(list(self._weights), list(self._biases), self._activation, dtype=dtype)
 
     def __repr__(self) -> str:
-        return f"ResidualMLP(dim={self.dim}, widths={self.widths}, activation={self._activation!r})"
+        return (f"ResidualMLP(dim={self.dim}, widths={self.widths}, activation={self._activation!r}"
+                f"{self._dtype_note()})")
 
 
 class Affine(Map):
@@ -384,21 +483,27 @@ class Affine(Map):
     W : array_like, shape (d, d)
     b : array_like, shape (d,), optional
         Default zeros.
+    dtype : numpy.float64 or numpy.float32
+        The precision of the stored parameters, as for :class:`ResidualBlock`.
     """
 
-    def __init__(self, W: Any, b: Any = None) -> None:
+    def __init__(self, W: Any, b: Any = None, dtype: Any = np.float64) -> None:
+        self._dtype = as_dtype(dtype)
         W_ = as_matrix(W, "W")
         if W_.shape[0] != W_.shape[1] or W_.shape[0] == 0:
             raise ValueError(f"W must be a non-empty square matrix of shape (d, d); got {W_.shape}")
         b_ = np.zeros(W_.shape[0]) if b is None else as_vector(b, "b", W_.shape[0])
-        self._impl = _core.Affine(W_, b_)
-        self._W, self._b = _readonly(W_), _readonly(b_)
+        self._W, self._b = _parameter(W_, "W", self._dtype), _parameter(b_, "b", self._dtype)
+        self._impl = _core.Affine(np.asarray(self._W, dtype=np.float64), np.asarray(self._b, dtype=np.float64))
 
     W = property(lambda self: self._W, doc="The matrix, shape (d, d) (read-only).")
     b = property(lambda self: self._b, doc="The offset, shape (d,) (read-only).")
 
     def __reduce__(self) -> Any:
-        return (Affine, (self._W, self._b))
+        return (Affine, (self._W, self._b, self._dtype))
+
+    def _with_dtype(self, dtype: np.dtype) -> Map:
+        return Affine(self._W, self._b, dtype=dtype)
 
 
 class Chain(Map):
@@ -411,7 +516,8 @@ class Chain(Map):
     Parameters
     ----------
     *maps : Map
-        At least one map, all of the same dimension.
+        At least one map, all of the same dimension. The chain is float32 when
+        every map is (float64 otherwise).
     """
 
     def __init__(self, *maps: Map) -> None:
@@ -425,6 +531,8 @@ class Chain(Map):
                 )
         self._impl = _core.Chain([f._impl for f in maps])
         self._maps = tuple(maps)
+        if all(f.dtype == _FLOAT32 for f in maps) and self._impl.has_float32:
+            self._dtype = _FLOAT32
 
     @property
     def maps(self) -> tuple[Map, ...]:
@@ -456,6 +564,9 @@ class Chain(Map):
 
     def __reduce__(self) -> Any:
         return (_chain_of, (self.flat_maps(),))
+
+    def _with_dtype(self, dtype: np.dtype) -> Map:
+        return Chain(*(f.astype(dtype) for f in self.flat_maps()))
 
 
 def _chain_of(maps: tuple[Map, ...]) -> Chain:
@@ -574,6 +685,7 @@ class Labelled(Map):
         self._map = map
         self._impl = map._impl
         self._label = str(label)
+        self._dtype = map.dtype
 
     @property
     def map(self) -> Map:
@@ -585,6 +697,9 @@ class Labelled(Map):
 
     def __reduce__(self) -> Any:
         return (Labelled, (self._map, self._label))
+
+    def _with_dtype(self, dtype: np.dtype) -> Map:
+        return Labelled(self._map.astype(dtype), self._label)
 
 
 class Inverse(Map):

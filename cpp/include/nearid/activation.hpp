@@ -53,4 +53,8 @@ double activation_value(Activation a, double t);
 /// s'(t) for one value; at a kink (t = 0 for relu, leaky_relu and elu), the left derivative.
 double activation_slope(Activation a, double t);
 
+/// s(t) (order 0) or s'(t) (order 1) for n float32 values, through the float32 batch kernels
+/// that float32 maps use; `out` may alias `t`.
+void activation_float32(Activation a, int order, const float* t, float* out, long n);
+
 }  // namespace nearid

@@ -32,6 +32,12 @@ class Chain final : public Map {
   void jacobian_lanes(double* group, double* jac) const override;
   void jacobian_tile(const double* X, double* Y, double* J, Index rows) const override;
 
+  bool has_float32() const override { return float32_; }
+  void forward_tile(const float* X, float* Y, Index rows) const override;
+  void jacobian_tile(const float* X, float* Y, float* J, Index rows) const override;
+  void forward_lanes(float* groups, Index count) const override;
+  void jacobian_lanes(float* group, float* jac) const override;
+
   /// A chain of native maps runs tile by tile through every map (no return to
   /// Python); a chain holding a Python map evaluates map after map on the batch.
   void forward_into(const MatrixCRef& X, double* Y) const override;
@@ -41,7 +47,8 @@ class Chain final : public Map {
   std::vector<MapPtr> maps_;
   Index dim_;
   bool native_;
-  bool lanes_;  // every map has a lane kernel
+  bool lanes_;    // every map has a lane kernel
+  bool float32_;  // every map has float32 kernels
   mutable std::once_flag flat_once_;
   mutable std::vector<const Map*> flat_;
 };

@@ -51,6 +51,24 @@ class Map {
   /// holding Df(X[r]) in row-major order; also f(X) into Y (n, d) unless Y is null.
   virtual void jacobian_into(const MatrixCRef& X, double* J, double* Y) const;
 
+  /// True when the map has float32 kernels (the overloads below taking float):
+  /// ResidualNet, ResidualMLP, Affine and chains of those. They use the
+  /// parameters rounded to float, which is exact for maps built from float32
+  /// parameters (the only ones nearid evaluates in float32).
+  virtual bool has_float32() const { return false; }
+
+  /// float32 counterparts of the kernels above, for maps with has_float32().
+  virtual void forward_tile(const float* X, float* Y, Index rows) const;
+  virtual void jacobian_tile(const float* X, float* Y, float* J, Index rows) const;
+  /// Groups of float32 points hold kLanesOf<float> points (twice as many as for double).
+  virtual void forward_lanes(float* groups, Index count) const;
+  virtual void jacobian_lanes(float* group, float* jac) const;
+
+  /// float32 batch drivers: as forward_into and jacobian_into, tiled and
+  /// parallel, for maps with has_float32().
+  void forward_into(const MatrixFCRef& X, float* Y) const;
+  void jacobian_into(const MatrixFCRef& X, float* J, float* Y) const;
+
   /// forward_into with a freshly allocated result.
   RowMatrixXd forward(const MatrixCRef& X) const;
 
@@ -60,6 +78,8 @@ class Map {
  protected:
   /// Throws std::invalid_argument unless X has d columns.
   void check_batch(const MatrixCRef& X, const char* name = "X") const;
+  /// The same check from a batch's shape (rows, cols).
+  void check_cols(Index rows, Index cols, const char* name) const;
 };
 
 using MapPtr = std::shared_ptr<const Map>;

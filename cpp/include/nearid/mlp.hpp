@@ -2,6 +2,7 @@
 /// Residual blocks with several hidden layers, as in i-ResNets and Residual Flows:
 /// x -> x + W_L s(... s(W_1 x + b_1) ...) + b_L.
 
+#include <mutex>
 #include <vector>
 
 #include "nearid/activation.hpp"
@@ -26,9 +27,21 @@ class ResidualMLP final : public Map {
   void jacobian_lanes(double* group, double* jac) const override;
   void jacobian_tile(const double* X, double* Y, double* J, Index rows) const override;
 
+  bool has_float32() const override { return true; }
+  void forward_tile(const float* X, float* Y, Index rows) const override;
+  void jacobian_tile(const float* X, float* Y, float* J, Index rows) const override;
+  void forward_lanes(float* groups, Index count) const override;
+  void jacobian_lanes(float* group, float* jac) const override;
+
  private:
+  /// The parameters rounded to float, made on first use by the float32 kernels.
+  const std::vector<RowMatrixXf>& weights32() const;
+
   std::vector<RowMatrixXd> weights_;
   std::vector<VectorXd> biases_;
+  mutable std::once_flag float32_once_;
+  mutable std::vector<RowMatrixXf> weights32_;
+  mutable std::vector<VectorXf> biases32_;
   Activation activation_;
   Index dim_;
   Index max_width_;

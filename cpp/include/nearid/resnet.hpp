@@ -1,6 +1,7 @@
 #pragma once
 /// Residual networks: blocks x -> x + A s(B x + bias) + shift applied in order.
 
+#include <mutex>
 #include <vector>
 
 #include "nearid/activation.hpp"
@@ -8,16 +9,25 @@
 
 namespace nearid {
 
-struct ResidualBlockParams {
-  RowMatrixXd A;       ///< (d, k)
-  RowMatrixXd B;       ///< (k, d)
-  VectorXd bias;       ///< (k)
-  VectorXd shift;      ///< (d)
+template <class T>
+struct BasicResidualBlock {
+  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> A;  ///< (d, k)
+  Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> B;  ///< (k, d)
+  Eigen::Matrix<T, Eigen::Dynamic, 1> bias;                             ///< (k)
+  Eigen::Matrix<T, Eigen::Dynamic, 1> shift;                            ///< (d)
   Activation activation = ActivationKind::Tanh;
 
   Index dim() const { return A.rows(); }
   Index width() const { return A.cols(); }
+
+  /// The same block with parameters rounded to U.
+  template <class U>
+  BasicResidualBlock<U> cast() const {
+    return {A.template cast<U>(), B.template cast<U>(), bias.template cast<U>(), shift.template cast<U>(), activation};
+  }
 };
+
+using ResidualBlockParams = BasicResidualBlock<double>;
 
 /// Throws std::invalid_argument naming the parameter whose shape disagrees
 /// with A's; `where` prefixes the message (e.g. "block 3").
@@ -37,8 +47,19 @@ class ResidualNet final : public Map {
   void jacobian_lanes(double* group, double* jac) const override;
   void jacobian_tile(const double* X, double* Y, double* J, Index rows) const override;
 
+  /// The blocks with parameters rounded to float (what the float32 kernels use;
+  /// made on first use, so float64-only nets never hold a copy).
+  const std::vector<BasicResidualBlock<float>>& blocks32() const;
+  bool has_float32() const override { return true; }
+  void forward_tile(const float* X, float* Y, Index rows) const override;
+  void jacobian_tile(const float* X, float* Y, float* J, Index rows) const override;
+  void forward_lanes(float* groups, Index count) const override;
+  void jacobian_lanes(float* group, float* jac) const override;
+
  private:
   std::vector<ResidualBlockParams> blocks_;
+  mutable std::once_flag blocks32_once_;
+  mutable std::vector<BasicResidualBlock<float>> blocks32_;
   Index dim_;
   Index max_width_;
 };
