@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "lane_kernels.hpp"
 #include "nearid/parallel.hpp"
@@ -11,15 +12,20 @@ namespace nearid {
 
 namespace {
 
-using lanes::kLanes;
-using lanes::Vec;
-
 // Points are split into this many chunks of lane groups whatever the thread
 // count; each chunk sums its points in order and the chunks are added in
 // order, so every sum is the same for 1 thread or 64.
 constexpr Index kChunks = 64;
 
-void check_data(const ResidualNet& net, const MatrixCRef& X, const MatrixCRef& Y) {
+template <class T>
+using Matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class T>
+using Batch = Eigen::Ref<const Matrix<T>>;
+template <class T>
+using Blocks = std::vector<BasicResidualBlock<T>>;
+
+template <class T>
+void check_data(const ResidualNet& net, const Batch<T>& X, const Batch<T>& Y) {
   const Index d = net.dim();
   if (X.cols() != d || Y.cols() != d || X.rows() != Y.rows()) {
     throw std::invalid_argument("X and Y must both have shape (n, " + std::to_string(d) + "); got (" +
@@ -29,106 +35,135 @@ void check_data(const ResidualNet& net, const MatrixCRef& X, const MatrixCRef& Y
   if (X.rows() == 0) throw std::invalid_argument("X and Y need at least one row");
 }
 
+/// The net's blocks in precision T (float: the parameters rounded, exact for float32 nets).
+template <class T>
+const Blocks<T>& blocks_of(const ResidualNet& net) {
+  if constexpr (std::is_same_v<T, float>) {
+    return net.blocks32();
+  } else {
+    return net.blocks();
+  }
+}
+
 /// Parameter transposes the backward pass reads row by row.
+template <class T>
 struct Transposes {
-  std::vector<RowMatrixXd> At, Bt;  // (k, d) and (d, k)
-  explicit Transposes(const ResidualNet& net) {
-    for (const ResidualBlockParams& b : net.blocks()) {
+  std::vector<Matrix<T>> At, Bt;  // (k, d) and (d, k)
+  explicit Transposes(const Blocks<T>& blocks) {
+    for (const BasicResidualBlock<T>& b : blocks) {
       At.emplace_back(b.A.transpose());
       Bt.emplace_back(b.B.transpose());
     }
   }
 };
 
-/// Per-chunk accumulators, in lanes: one Vec per parameter entry, summed over
-/// the chunk's points lane by lane; lanes are added at the end.
+/// Per-chunk accumulators, in lanes: one vector per parameter entry, summed over
+/// the chunk's points lane by lane; lanes are added (in double) at the end.
+template <class T>
 struct LaneGradients {
-  std::vector<std::vector<double>> A, B, bias, shift;  // per block, (entries * kLanes)
-  std::vector<double> loss;                             // kLanes
-  explicit LaneGradients(const ResidualNet& net) : loss(kLanes, 0.0) {
-    for (const ResidualBlockParams& b : net.blocks()) {
-      A.emplace_back(b.A.size() * kLanes, 0.0);
-      B.emplace_back(b.B.size() * kLanes, 0.0);
-      bias.emplace_back(b.bias.size() * kLanes, 0.0);
-      shift.emplace_back(b.shift.size() * kLanes, 0.0);
+  std::vector<std::vector<T>> A, B, bias, shift;  // per block, (entries * lanes)
+  std::vector<T> loss;                            // lanes
+  explicit LaneGradients(const Blocks<T>& blocks) : loss(lanes::kLanesOf<T>, T(0)) {
+    constexpr Index kL = lanes::kLanesOf<T>;
+    for (const BasicResidualBlock<T>& b : blocks) {
+      A.emplace_back(b.A.size() * kL, T(0));
+      B.emplace_back(b.B.size() * kL, T(0));
+      bias.emplace_back(b.bias.size() * kL, T(0));
+      shift.emplace_back(b.shift.size() * kL, T(0));
     }
   }
 };
 
-void add_lanes(const std::vector<double>& lanes_sum, double* out, Index entries) {
+template <class T>
+void add_lanes(const std::vector<T>& lanes_sum, double* out, Index entries) {
+  constexpr Index kL = lanes::kLanesOf<T>;
   for (Index e = 0; e < entries; ++e) {
     double s = 0.0;
-    for (Index p = 0; p < kLanes; ++p) s += lanes_sum[e * kLanes + p];
+    for (Index p = 0; p < kL; ++p) s += static_cast<double>(lanes_sum[e * kL + p]);
     out[e] += s;
   }
 }
 
 /// Per lane: outer[r][c] += u[r] v[c] and sum[r] += u[r], for u of `rows` and v of
 /// `cols` lane vectors (the gradient of a weight matrix and of its bias).
-void accumulate_outer(const double* u, Index rows, const double* v, Index cols, double* outer, double* sum) {
+template <class T>
+void accumulate_outer(const T* u, Index rows, const T* v, Index cols, T* outer, T* sum) {
+  constexpr Index kL = lanes::kLanesOf<T>;
   for (Index r = 0; r < rows; ++r) {
-    const Vec ur = lanes::load(u + r * kLanes);
-    lanes::store(sum + r * kLanes, lanes::load(sum + r * kLanes) + ur);
+    const auto ur = lanes::load(u + r * kL);
+    lanes::store(sum + r * kL, lanes::load(sum + r * kL) + ur);
     for (Index c = 0; c < cols; ++c) {
-      double* g = outer + (r * cols + c) * kLanes;
-      lanes::store(g, lanes::load(g) + ur * lanes::load(v + c * kLanes));
+      T* g = outer + (r * cols + c) * kL;
+      lanes::store(g, lanes::load(g) + ur * lanes::load(v + c * kL));
     }
   }
 }
 
 /// Forward through every block for one group, keeping the activations, then
 /// backward. `functional` (may be null) receives each block's output gradient
-/// in lanes, block-major: functional[i] is d * kLanes doubles.
-void backprop_group(const ResidualNet& net, const Transposes& t, const double* x_in, const double* y, Index valid,
-                    double inv_n, LaneGradients* grads, double* const* functional, std::vector<double>& work) {
-  const auto& blocks = net.blocks();
-  const Index depth = static_cast<Index>(blocks.size()), d = net.dim();
+/// in lanes, block-major: functional[i] is d * lanes values. In float, the
+/// forward pass keeps each point's running sum of block outputs in double, as
+/// the float32 forward kernel does, so the residual net(x) - y carries one
+/// rounding rather than one per block.
+template <class T>
+void backprop_group(const Blocks<T>& blocks, const Transposes<T>& t, Index d, const T* x_in, const T* y, Index valid,
+                    double inv_n, LaneGradients<T>* grads, T* const* functional, std::vector<T>& work,
+                    std::vector<double>& sum) {
+  using V = typename lanes::Lanes<T>::Vec;
+  constexpr Index kL = lanes::kLanesOf<T>;
+  const Index depth = static_cast<Index>(blocks.size());
   Index kmax = 0;
   for (const auto& b : blocks) kmax = std::max(kmax, b.width());
-  const Index xs_size = (depth + 1) * d * kLanes, zs_size = depth * kmax * kLanes;
-  work.resize(xs_size + 2 * zs_size + 3 * kmax * kLanes + 2 * d * kLanes);
-  double* xs = work.data();        // block inputs, and the output last
-  double* zs = xs + xs_size;       // pre-activations
-  double* ss = zs + zs_size;       // activations
-  double* ds = ss + zs_size;       // d Q / d s, then d Q / d z
-  double* slope = ds + kmax * kLanes;
-  double* delta = slope + 2 * kmax * kLanes;  // d Q / d x at the current block's output
-  std::copy(x_in, x_in + d * kLanes, xs);
+  const Index xs_size = (depth + 1) * d * kL, zs_size = depth * kmax * kL;
+  work.resize(xs_size + 2 * zs_size + 3 * kmax * kL + 2 * d * kL);
+  T* xs = work.data();        // block inputs, and the output last
+  T* zs = xs + xs_size;       // pre-activations
+  T* ss = zs + zs_size;       // activations
+  T* ds = ss + zs_size;       // d Q / d s, then d Q / d z
+  T* slope = ds + kmax * kL;
+  T* delta = slope + 2 * kmax * kL;  // d Q / d x at the current block's output
+  std::copy(x_in, x_in + d * kL, xs);
+  if constexpr (std::is_same_v<T, float>) sum.assign(x_in, x_in + d * kL);
   for (Index i = 0; i < depth; ++i) {
-    const ResidualBlockParams& b = blocks[i];
+    const BasicResidualBlock<T>& b = blocks[i];
     const Index k = b.width();
-    double* x = xs + i * d * kLanes;
-    double* z = zs + i * kmax * kLanes;
-    double* s = ss + i * kmax * kLanes;
-    double* next = x + d * kLanes;
-    std::copy(x, x + d * kLanes, next);
-    lanes::lane_gemm(b.B.data(), k, d, x, kLanes, b.bias.data(), false, z);
-    lanes::activate(b.activation, z, s, k * kLanes);
-    lanes::lane_gemm(b.A.data(), d, k, s, kLanes, b.shift.data(), true, next);
+    T* x = xs + i * d * kL;
+    T* z = zs + i * kmax * kL;
+    T* s = ss + i * kmax * kL;
+    T* next = x + d * kL;
+    lanes::lane_gemm(b.B.data(), k, d, x, kL, b.bias.data(), false, z);
+    lanes::activate(b.activation, z, s, k * kL);
+    if constexpr (std::is_same_v<T, float>) {
+      lanes::lane_gemm(b.A.data(), d, k, s, kL, b.shift.data(), false, delta);  // delta: scratch until the backward pass
+      lanes::accumulate_rounded(delta, sum.data(), next, d * kL);
+    } else {
+      std::copy(x, x + d * kL, next);
+      lanes::lane_gemm(b.A.data(), d, k, s, kL, b.shift.data(), true, next);
+    }
   }
   // Residual r = net(x) - y, zero in padding lanes; delta = r / n.
-  Vec mask;
-  for (Index p = 0; p < kLanes; ++p) mask[p] = p < valid ? 1.0 : 0.0;
-  const double* out = xs + depth * d * kLanes;
-  Vec loss = lanes::splat(0.0);
+  V mask;
+  for (Index p = 0; p < kL; ++p) mask[p] = p < valid ? T(1) : T(0);
+  const T* out = xs + depth * d * kL;
+  V loss = lanes::splat(T(0));
   for (Index a = 0; a < d; ++a) {
-    const Vec r = (lanes::load(out + a * kLanes) - lanes::load(y + a * kLanes)) * mask;
+    const V r = (lanes::load(out + a * kL) - lanes::load(y + a * kL)) * mask;
     loss += r * r;
-    lanes::store(delta + a * kLanes, r * inv_n);
+    lanes::store(delta + a * kL, r * static_cast<T>(inv_n));
   }
   if (grads != nullptr) lanes::store(grads->loss.data(), lanes::load(grads->loss.data()) + loss);
   for (Index i = depth - 1; i >= 0; --i) {
-    const ResidualBlockParams& b = blocks[i];
+    const BasicResidualBlock<T>& b = blocks[i];
     const Index k = b.width();
-    const double* x = xs + i * d * kLanes;
-    const double* z = zs + i * kmax * kLanes;
-    const double* s = ss + i * kmax * kLanes;
-    if (functional != nullptr) std::copy(delta, delta + d * kLanes, functional[i]);
+    const T* x = xs + i * d * kL;
+    const T* z = zs + i * kmax * kL;
+    const T* s = ss + i * kmax * kL;
+    if (functional != nullptr) std::copy(delta, delta + d * kL, functional[i]);
     // d Q / d s = A^T delta; d Q / d z = that times s'(z).
-    lanes::lane_gemm(t.At[i].data(), k, d, delta, kLanes, nullptr, false, ds);
-    lanes::activation_slopes_from_values(b.activation, z, s, slope, k * kLanes);
+    lanes::lane_gemm(t.At[i].data(), k, d, delta, kL, nullptr, false, ds);
+    lanes::activation_slopes_from_values(b.activation, z, s, slope, k * kL);
     for (Index l = 0; l < k; ++l) {
-      lanes::store(ds + l * kLanes, lanes::load(ds + l * kLanes) * lanes::load(slope + l * kLanes));
+      lanes::store(ds + l * kL, lanes::load(ds + l * kL) * lanes::load(slope + l * kL));
     }
     if (grads != nullptr) {
       // dQ/dA = delta s^T, dQ/dshift = delta; dQ/dB = dz x^T, dQ/dbias = dz (summed per lane).
@@ -136,41 +171,43 @@ void backprop_group(const ResidualNet& net, const Transposes& t, const double* x
       accumulate_outer(ds, k, x, d, grads->B[i].data(), grads->bias[i].data());
     }
     // delta at this block's input: delta + B^T dz.
-    lanes::lane_gemm(t.Bt[i].data(), d, k, ds, kLanes, nullptr, true, delta);
+    lanes::lane_gemm(t.Bt[i].data(), d, k, ds, kL, nullptr, true, delta);
   }
 }
 
-}  // namespace
-
-LossAndGrad loss_and_grad(const ResidualNet& net, const MatrixCRef& X, const MatrixCRef& Y) {
-  check_data(net, X, Y);
-  const Index n = X.rows(), d = net.dim(), groups = lanes::group_count(n);
+template <class T>
+LossAndGrad loss_and_grad_in(const ResidualNet& net, const Batch<T>& X, const Batch<T>& Y) {
+  check_data<T>(net, X, Y);
+  constexpr Index kL = lanes::kLanesOf<T>;
+  const Blocks<T>& blocks = blocks_of<T>(net);
+  const Index n = X.rows(), d = net.dim(), groups = lanes::group_count<T>(n);
   const Index chunks = std::min(kChunks, groups);
-  const Transposes t(net);
+  const Transposes<T> t(blocks);
   const double inv_n = 1.0 / static_cast<double>(n);
-  std::vector<LaneGradients> partial;
+  std::vector<LaneGradients<T>> partial;
   partial.reserve(chunks);
-  for (Index c = 0; c < chunks; ++c) partial.emplace_back(net);
-  const RowMatrixXd x = X, y = Y;
+  for (Index c = 0; c < chunks; ++c) partial.emplace_back(blocks);
+  const Matrix<T> x = X, y = Y;
   for_each_tile(chunks, 1, [&](Index c, Index) {
     const Index g_begin = groups * c / chunks, g_end = groups * (c + 1) / chunks;
-    std::vector<double> xg(d * kLanes), yg(d * kLanes), work;
+    std::vector<T> xg(d * kL), yg(d * kL), work;
+    std::vector<double> sum;
     for (Index g = g_begin; g < g_end; ++g) {
-      const Index first = g * kLanes, valid = std::min(kLanes, n - first);
+      const Index first = g * kL, valid = std::min(kL, n - first);
       lanes::to_lanes(x.data() + first * d, valid, d, xg.data());
       lanes::to_lanes(y.data() + first * d, valid, d, yg.data());
-      backprop_group(net, t, xg.data(), yg.data(), valid, inv_n, &partial[c], nullptr, work);
+      backprop_group<T>(blocks, t, d, xg.data(), yg.data(), valid, inv_n, &partial[c], nullptr, work, sum);
     }
   });
   LossAndGrad result;
   double loss = 0.0;
-  for (const ResidualBlockParams& b : net.blocks()) {
+  for (const BasicResidualBlock<T>& b : blocks) {
     result.gradients.push_back(BlockGradients{RowMatrixXd::Zero(b.A.rows(), b.A.cols()),
                                               RowMatrixXd::Zero(b.B.rows(), b.B.cols()),
                                               VectorXd::Zero(b.bias.size()), VectorXd::Zero(b.shift.size())});
   }
-  for (const LaneGradients& p : partial) {
-    for (Index lane = 0; lane < kLanes; ++lane) loss += p.loss[lane];
+  for (const LaneGradients<T>& p : partial) {
+    for (Index lane = 0; lane < kL; ++lane) loss += static_cast<double>(p.loss[lane]);
     for (std::size_t i = 0; i < result.gradients.size(); ++i) {
       BlockGradients& g = result.gradients[i];
       add_lanes(p.A[i], g.A.data(), g.A.size());
@@ -183,26 +220,49 @@ LossAndGrad loss_and_grad(const ResidualNet& net, const MatrixCRef& X, const Mat
   return result;
 }
 
-RowMatrixXd functional_gradient(const ResidualNet& net, const MatrixCRef& X, const MatrixCRef& Y) {
-  check_data(net, X, Y);
-  const Index n = X.rows(), d = net.dim(), depth = static_cast<Index>(net.blocks().size());
-  const Transposes t(net);
+template <class T>
+Matrix<T> functional_gradient_in(const ResidualNet& net, const Batch<T>& X, const Batch<T>& Y) {
+  check_data<T>(net, X, Y);
+  constexpr Index kL = lanes::kLanesOf<T>;
+  const Blocks<T>& blocks = blocks_of<T>(net);
+  const Index n = X.rows(), d = net.dim(), depth = static_cast<Index>(blocks.size());
+  const Transposes<T> t(blocks);
   const double inv_n = 1.0 / static_cast<double>(n);
-  const RowMatrixXd x = X, y = Y;
-  RowMatrixXd out(depth * n, d);
+  const Matrix<T> x = X, y = Y;
+  Matrix<T> out(depth * n, d);
   for_each_tile(n, kTileRows, [&](Index begin, Index end) {
-    std::vector<double> xg(d * kLanes), yg(d * kLanes), work, lanes_out(depth * d * kLanes);
-    std::vector<double*> functional(depth);
-    for (Index i = 0; i < depth; ++i) functional[i] = lanes_out.data() + i * d * kLanes;
-    for (Index first = begin; first < end; first += kLanes) {
-      const Index valid = std::min(kLanes, end - first);
+    std::vector<T> xg(d * kL), yg(d * kL), work, lanes_out(depth * d * kL);
+    std::vector<double> sum;
+    std::vector<T*> functional(depth);
+    for (Index i = 0; i < depth; ++i) functional[i] = lanes_out.data() + i * d * kL;
+    for (Index first = begin; first < end; first += kL) {
+      const Index valid = std::min(kL, end - first);
       lanes::to_lanes(x.data() + first * d, valid, d, xg.data());
       lanes::to_lanes(y.data() + first * d, valid, d, yg.data());
-      backprop_group(net, t, xg.data(), yg.data(), valid, inv_n, nullptr, functional.data(), work);
+      backprop_group<T>(blocks, t, d, xg.data(), yg.data(), valid, inv_n, nullptr,
+                     functional.data(), work, sum);
       for (Index i = 0; i < depth; ++i) lanes::from_lanes(functional[i], valid, d, out.data() + (i * n + first) * d);
     }
   });
   return out;
+}
+
+}  // namespace
+
+LossAndGrad loss_and_grad(const ResidualNet& net, const MatrixCRef& X, const MatrixCRef& Y) {
+  return loss_and_grad_in<double>(net, X, Y);
+}
+
+LossAndGrad loss_and_grad(const ResidualNet& net, const MatrixFCRef& X, const MatrixFCRef& Y) {
+  return loss_and_grad_in<float>(net, X, Y);
+}
+
+RowMatrixXd functional_gradient(const ResidualNet& net, const MatrixCRef& X, const MatrixCRef& Y) {
+  return functional_gradient_in<double>(net, X, Y);
+}
+
+RowMatrixXf functional_gradient(const ResidualNet& net, const MatrixFCRef& X, const MatrixFCRef& Y) {
+  return functional_gradient_in<float>(net, X, Y);
 }
 
 }  // namespace nearid

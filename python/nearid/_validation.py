@@ -69,9 +69,10 @@ def check_finite(array: np.ndarray, name: str, row_offset: int = 0) -> None:
         )
 
 
-def as_matrix(value: Any, name: str, shape: tuple[int | None, int | None] = (None, None)) -> np.ndarray:
-    """A finite 2-D float64 array; `shape` entries that are not None are enforced."""
-    array = as_float_array(value, name)
+def as_matrix(value: Any, name: str, shape: tuple[int | None, int | None] = (None, None),
+              dtype: Any = np.float64) -> np.ndarray:
+    """A finite 2-D array of `dtype` (float64 by default); `shape` entries that are not None are enforced."""
+    array = as_float_array(value, name, dtype)
     expected = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ")"
     if array.ndim != 2:
         raise ValueError(f"{name} must be a 2-D array of shape {expected}; got an array of shape {array.shape}")

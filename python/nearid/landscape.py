@@ -75,7 +75,8 @@ class LossAndGrad:
         return f"LossAndGrad(loss={self.loss:.6g}, gradient norm={self.norm():.6g}, blocks={len(self.gradients)})"
 
 
-def _data(net: ResidualNet, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
+def _data(net: ResidualNet, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray, bool]:
+    """X and Y checked, in float32 when the net and both arrays are float32 (third item True)."""
     if not isinstance(net, ResidualNet):
         hint = ""
         if isinstance(net, (ResidualMLP, Chain)):
@@ -83,11 +84,14 @@ def _data(net: ResidualNet, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
                     "ResidualBlocks, and ResidualMLP blocks (several hidden layers) have no such gradients yet: "
                     "distil a decomposition of the map into a ResidualNet (nearid.distill) to study its landscape")
         raise TypeError(f"net must be a nearid.maps.ResidualNet; got {type(net).__name__}{hint}")
-    X_ = as_matrix(X, "X", (None, net.dim))
-    Y_ = as_matrix(Y, "Y", (X_.shape[0], net.dim))
+    single = net.dtype == np.float32 and all(
+        isinstance(A, np.ndarray) and A.dtype == np.float32 for A in (X, Y))
+    dtype = np.float32 if single else np.float64
+    X_ = as_matrix(X, "X", (None, net.dim), dtype)
+    Y_ = as_matrix(Y, "Y", (X_.shape[0], net.dim), dtype)
     if X_.shape[0] == 0:
         raise ValueError("X and Y need at least one row")
-    return X_, Y_
+    return X_, Y_, single
 
 
 def loss_and_grad(net: ResidualNet, X: Any, Y: Any) -> LossAndGrad:
@@ -97,14 +101,18 @@ def loss_and_grad(net: ResidualNet, X: Any, Y: Any) -> LossAndGrad:
     ----------
     net : ResidualNet
     X, Y : array_like, shape (n, d)
+        A float32 net with float32 X and Y computes in float32 (twice the points
+        per SIMD register; each point's path through the blocks summed in
+        double, per-lane sums in float32) and returns float32 gradients;
+        otherwise everything is float64.
 
     Returns
     -------
     LossAndGrad
         Identical for any thread count (sums run over fixed chunks in order).
     """
-    X_, Y_ = _data(net, X, Y)
-    loss, blocks = _core.loss_and_grad(net.compiled, X_, Y_)
+    X_, Y_, single = _data(net, X, Y)
+    loss, blocks = (_core.loss_and_grad32 if single else _core.loss_and_grad)(net.compiled, X_, Y_)
     return LossAndGrad(float(loss), tuple(BlockGradient(A, B, bias, shift) for A, B, bias, shift in blocks))
 
 
@@ -116,10 +124,12 @@ def functional_gradient(net: ResidualNet, X: Any, Y: Any) -> np.ndarray:
     ndarray, shape (depth, n, d)
         Entry [i, j] is the gradient of Q with respect to block i's output at
         sample j; J_{>i} is the Jacobian of blocks i+1..depth at that output
-        (the identity for the last block).
+        (the identity for the last block). float32 for a float32 net with
+        float32 X and Y (computed in float32), else float64.
     """
-    X_, Y_ = _data(net, X, Y)
-    return _core.functional_gradient(net.compiled, X_, Y_).reshape(net.depth, X_.shape[0], net.dim)
+    X_, Y_, single = _data(net, X, Y)
+    gradient = (_core.functional_gradient32 if single else _core.functional_gradient)(net.compiled, X_, Y_)
+    return gradient.reshape(net.depth, X_.shape[0], net.dim)
 
 
 @dataclass(frozen=True, repr=False)
@@ -210,6 +220,8 @@ def train(
     net : ResidualNet
         The starting point (not modified).
     X, Y : array_like, shape (n, d)
+        A float32 net with float32 X and Y trains in float32 (see
+        :func:`loss_and_grad`) and returns float32 nets.
     steps : int
     lr : float
         Initial step size (Adam: beta1 = 0.9, beta2 = 0.999, eps = 1e-8).
@@ -248,7 +260,9 @@ def train(
         down to ``lr * 2**-60`` passes it. The message reports the step and
         the first and last losses.
     """
-    X_, Y_ = _data(net, X, Y)
+    X_, Y_, single = _data(net, X, Y)
+    dtype = np.float32 if single else np.float64
+    gradient = _core.loss_and_grad32 if single else _core.loss_and_grad
     steps = as_count(steps, "steps")
     lr = as_positive(lr, "lr")
     if optimizer not in ("adam", "gd"):
@@ -270,14 +284,15 @@ def train(
         if not all(np.all(np.isfinite(block[p])) for block in params for p in trainable):
             return float("nan"), None
         impl = _core.ResidualNet([(b["A"], b["B"], b["bias"], b["shift"], a) for b, a in zip(params, activations)])
-        loss, grads = _core.loss_and_grad(impl, X_, Y_)
+        loss, grads = gradient(impl, X_, Y_)
         return float(loss), grads
 
     def network(params: list[dict[str, np.ndarray]]) -> ResidualNet:
-        return ResidualNet([ResidualBlock(b["A"], b["B"], b["bias"], b["shift"], a)
+        return ResidualNet([ResidualBlock(b["A"], b["B"], b["bias"], b["shift"], a, dtype=dtype)
                             for b, a in zip(params, activations)])
 
-    params = [{p: np.array(getattr(b, p), dtype=np.float64) for p in PARAMETERS} for b in net.blocks]
+    # A float32 net trained on float32 data stays float32: parameters, gradients and Adam's moments.
+    params = [{p: np.array(getattr(b, p), dtype=dtype) for p in PARAMETERS} for b in net.blocks]
     loss, grads = evaluate(params)
     if not np.isfinite(loss):
         raise DivergenceError(f"train: the starting loss is {loss} (overflow); loss history (step: loss) 0: {loss}", 0,
