@@ -84,6 +84,13 @@ def main(argv: list[str]) -> int:
         print("\nOverheads (nearid / baseline, the same work without what nearid adds):")
         for group, ours, theirs in overheads:
             print(f"  {group:70s} {ms(ours)} {ms(theirs)} {ours / theirs:6.2f}x")
+    accuracy = [(b["group"], b["extra_info"].get("peer") or b["extra_info"].get("variant") or "nearid",
+                 b["extra_info"]["float32_error_eps"]) for b in load(path)["benchmarks"]
+                if "float32_error_eps" in b["extra_info"]]
+    if accuracy:
+        print("\nfloat32 accuracy (worst row-relative error against the float64 evaluation, in float32 eps):")
+        for group, name, error in sorted(accuracy):
+            print(f"  {group:60s} {name:36s} {error:10.2f}")
     for bench in load(path)["benchmarks"]:
         info = bench["extra_info"]
         if "pairs_per_second" in info:
