@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "lane_kernels.hpp"
@@ -62,7 +63,8 @@ void layers_forward(const std::vector<Matrix<T>>& weights, const std::vector<Vec
                     Index d, Index max_width, T* groups, Index count) {
   constexpr Index kLanes = lanes::kLanesOf<T>;
   const std::size_t L = weights.size();
-  std::vector<T> z(max_width * kLanes), s(max_width * kLanes);
+  std::vector<T> z(max_width * kLanes), s(max_width * kLanes), branch(d * kLanes);
+  std::vector<double> sum(d * kLanes);
   for (Index g = 0; g < count; ++g) {
     T* xg = groups + g * d * kLanes;
     const T* in = xg;
@@ -73,7 +75,14 @@ void layers_forward(const std::vector<Matrix<T>>& weights, const std::vector<Vec
       in = s.data();
     }
     const Matrix<T>& W = weights.back();
-    lanes::lane_gemm(W.data(), d, W.cols(), s.data(), kLanes, biases.back().data(), true, xg);
+    if constexpr (std::is_same_v<T, float>) {
+      // As ResidualNet's float32 blocks: the branch, then x + branch in double, rounded once.
+      lanes::lane_gemm(W.data(), d, W.cols(), s.data(), kLanes, biases.back().data(), false, branch.data());
+      std::copy(xg, xg + d * kLanes, sum.begin());
+      lanes::accumulate_rounded(branch.data(), sum.data(), xg, d * kLanes);
+    } else {
+      lanes::lane_gemm(W.data(), d, W.cols(), s.data(), kLanes, biases.back().data(), true, xg);
+    }
   }
 }
 
@@ -105,8 +114,18 @@ void layers_jacobian(const std::vector<Matrix<T>>& weights, const std::vector<Ve
     in = s.data();  // the next layer overwrites z, then s (no longer needed by then)
   }
   const Matrix<T>& W = weights.back();
-  lanes::lane_gemm(W.data(), d, W.cols(), tangent, len, nullptr, true, jac);
-  lanes::lane_gemm(W.data(), d, W.cols(), in, kLanes, biases.back().data(), true, xg);
+  if constexpr (std::is_same_v<T, float>) {
+    std::vector<float> branch(d * len);
+    std::vector<double> sum(jac, jac + d * len);
+    lanes::lane_gemm(W.data(), d, W.cols(), tangent, len, nullptr, false, branch.data());
+    lanes::accumulate_rounded(branch.data(), sum.data(), jac, d * len);
+    sum.assign(xg, xg + len);
+    lanes::lane_gemm(W.data(), d, W.cols(), in, kLanes, biases.back().data(), false, branch.data());
+    lanes::accumulate_rounded(branch.data(), sum.data(), xg, len);
+  } else {
+    lanes::lane_gemm(W.data(), d, W.cols(), tangent, len, nullptr, true, jac);
+    lanes::lane_gemm(W.data(), d, W.cols(), in, kLanes, biases.back().data(), true, xg);
+  }
 }
 
 }  // namespace

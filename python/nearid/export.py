@@ -304,8 +304,9 @@ def to_torch(net: Map, dtype: Any = None) -> Any:
         :class:`~nearid.maps.Affine`, or a :class:`~nearid.maps.Chain` of
         these (nested chains and nets are flattened into one sequence).
     dtype : torch.dtype, optional
-        Parameter dtype (default ``torch.float64``; the module then matches
-        nearid to rounding).
+        Parameter dtype. Default: ``torch.float32`` for a float32 map
+        (``net.dtype``), else ``torch.float64``; the module then matches
+        nearid to rounding.
 
     Returns
     -------
@@ -332,7 +333,8 @@ def to_torch(net: Map, dtype: Any = None) -> Any:
     layers = _flat_layers(net)
     torch = _import_torch()
     classes = _torch_classes()
-    dtype = torch.float64 if dtype is None else dtype
+    if dtype is None:
+        dtype = torch.float32 if net.dtype == np.float32 else torch.float64
 
     def convert(f: Affine | ResidualBlock | ResidualMLP) -> Any:
         if isinstance(f, Affine):

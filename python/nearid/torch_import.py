@@ -533,7 +533,7 @@ class FromTorch(FromCallable):
         return (FromTorch, (self._module, self.dim))
 
 
-def from_torch(module: Any, dim: int | None = None, fallback: bool = False) -> Map:
+def from_torch(module: Any, dim: int | None = None, fallback: bool = False, dtype: Any = None) -> Map:
     """A nearid map computing what a PyTorch module computes, read from its graph.
 
     The module is traced with ``torch.fx``; its graph must be a chain of maps
@@ -545,7 +545,8 @@ def from_torch(module: Any, dim: int | None = None, fallback: bool = False) -> M
     layers Affine maps, the whole a :class:`~nearid.maps.Chain`. Parameters
     are read in eval mode, as the module computes them, so weights behind
     parametrizations (``torch.nn.utils.parametrizations.spectral_norm``,
-    ``weight_norm``) are the effective weights; everything becomes float64.
+    ``weight_norm``) are the effective weights, computed in float64 and
+    rounded once to the map's dtype.
 
     Recognised activations: modules ``nn.Tanh``, ``nn.Sigmoid``, ``nn.ReLU``,
     ``nn.ELU``, ``nn.LeakyReLU``, ``nn.SiLU``, ``nn.GELU`` (both forms),
@@ -566,6 +567,13 @@ def from_torch(module: Any, dim: int | None = None, fallback: bool = False) -> M
         raises :class:`UnsupportedModule`; True wraps the unsupported part in
         a :class:`FromTorch` map: each child of an ``nn.Sequential`` on its
         own, else the whole module.
+    dtype : numpy.float32 or numpy.float64, optional
+        The map's dtype. Default: float32 when every parameter and buffer of
+        the module is float32 (a float32 model stays float32: float32 inputs
+        are then evaluated in float32), else float64. A :class:`FromTorch`
+        part evaluates in float64 only, so a fallback result is float64
+        unless ``dtype=numpy.float32`` is asked for, which then raises
+        TypeError.
 
     Returns
     -------
@@ -592,18 +600,27 @@ def from_torch(module: Any, dim: int | None = None, fallback: bool = False) -> M
     torch = _import_torch()
     if not isinstance(module, torch.nn.Module):
         raise TypeError(f"module must be a torch.nn.Module; got {type(module).__name__}")
-    if dim is not None:
-        from ._validation import as_count
+    from ._validation import as_count, as_dtype
 
+    if dim is not None:
         dim = as_count(dim, "dim")
+    asked = None if dtype is None else as_dtype(dtype)
     try:
         result = _import(module, torch)
     except UnsupportedModule:
         if not fallback:
             raise
-        return _fallback(module, dim, torch)
+        result = _fallback(module, dim, torch)
     if dim is not None and result.dim != dim:
         raise ValueError(f"dim is {dim} but the module maps R^{result.dim} to itself")
+    if asked is not None:
+        return result.astype(asked)
+    tensors = [*module.parameters(), *module.buffers()]
+    if tensors and all(t.dtype == torch.float32 for t in tensors):
+        try:
+            return result.astype(np.float32)
+        except TypeError:  # a FromTorch part: float64 only
+            return result
     return result
 
 
