@@ -363,8 +363,9 @@ def saved_map_entries(tmp_path):
 
 STRAY_MAP_ENTRIES = [
     ({"map/1/0/bais": np.zeros(3)}, ("unknown entry 'map/1/0/bais' (did you mean 'bias'?); the entries of a map "
-     "at 'map/1/0/' are, by its type, ResidualNet: type, depth; ResidualBlock: type, A, B, bias, shift, activation; "
-     "ResidualMLP: type, n_layers, activation; Linear: type, W, b; Affine: type, W, b; Chain: type, length")),
+     "at 'map/1/0/' are, by its type, ResidualNet: type, depth; ResidualBlock: type, A, B, bias, shift, activation, "
+     "dtype (optional); ResidualMLP: type, n_layers, activation, dtype (optional); Linear: type, W, b; Affine: type, "
+     "W, b, dtype (optional); Chain: type, length")),
     ({"map/0/wieghts": np.eye(2)}, "unknown entry 'map/0/wieghts'; the entries of a map at 'map/0/' are"),
     ({"fromat": np.array("x")}, ("unexpected entry 'fromat' (did you mean 'format'?); a saved nearid map holds "
      "'format', 'format_version' and its map's entries under 'map/'")),
@@ -503,7 +504,7 @@ def test_json_optional_keys_take_the_documented_defaults():
                                                       np.array([0.3, 0.0]), "softplus")(X))
 
 
-ALLOWED_BLOCK = "allowed keys: 'type', 'A', 'B', 'bias', 'shift', 'activation'"
+ALLOWED_BLOCK = "allowed keys: 'type', 'A', 'B', 'bias', 'shift', 'activation', 'dtype'"
 UNKNOWN_KEYS = [
     ({"type": "ResidualNet", "blocks": [{"A": A2, "B": B2, "bais": [0.0, 0.0]}]},
      f"map.blocks[0] (ResidualBlock) has unknown key 'bais' (did you mean 'bias'?); {ALLOWED_BLOCK}"),
@@ -512,7 +513,8 @@ UNKNOWN_KEYS = [
     ({"type": "ResidualNet", "blocks": [{"A": A2, "B": B2, "activaton": "relu", "Bias": [1.0, 1.0]}]},
      ("map.blocks[0] (ResidualBlock) has unknown keys 'activaton' (did you mean 'activation'?), 'Bias' (did you "
       f"mean 'bias'?); {ALLOWED_BLOCK}")),
-    ({"type": "Affine", "wieghts": B2}, "map (Affine) has unknown key 'wieghts'; allowed keys: 'type', 'W', 'b'"),
+    ({"type": "Affine", "wieghts": B2},
+     "map (Affine) has unknown key 'wieghts'; allowed keys: 'type', 'W', 'b', 'dtype'"),
     ({"type": "ResidualNet", "blocks": [{"A": A2, "B": B2}], "name": "net"},
      "map (ResidualNet) has unknown key 'name'; allowed keys: 'type', 'blocks'"),
     ({"type": "Chain", "maps": [{"type": "Affine", "W": B2}], "map": []},

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import nearid.io
-from nearid._map_spec import FIELDS, map_from_spec, map_to_spec
+from nearid._map_spec import FIELDS, OMITTED_AT_DEFAULT, map_from_spec, map_to_spec
 from nearid.maps import Affine, Chain, FromCallable, ResidualBlock, ResidualNet
 
 
@@ -26,11 +26,28 @@ def test_spec_is_plain_data_and_builds_the_same_map():
     spec = map_to_spec(f)
     assert [m["type"] for m in spec["maps"]] == ["Affine", "ResidualNet", "ResidualBlock"]  # written flat
     for node in (spec, *spec["maps"], spec["maps"][1]["blocks"][0]):
-        assert list(node) == ["type", *FIELDS[node["type"]]]
+        # "dtype" is left out at its default (float64).
+        assert list(node) == ["type", *(k for k in FIELDS[node["type"]] if k not in OMITTED_AT_DEFAULT)]
     block = spec["maps"][2]
     assert all(isinstance(block[k], np.ndarray) and block[k].dtype == np.float64 for k in ("A", "B", "bias", "shift"))
     X = np.random.default_rng(0).standard_normal((10, 2))
     assert np.array_equal(map_from_spec(spec, never)(X), f(X))
+
+
+def test_float32_maps_keep_their_dtype_through_specs_json_and_npz(tmp_path):
+    f = the_map().astype(np.float32)
+    spec = map_to_spec(f)
+    for node in (spec["maps"][0], spec["maps"][2], spec["maps"][1]["blocks"][0]):  # the leaves carry it
+        assert list(node) == ["type", *FIELDS[node["type"]]] and node["dtype"] == "float32"
+    assert spec["maps"][2]["A"].dtype == np.float32
+    X = np.random.default_rng(0).standard_normal((10, 2)).astype(np.float32)
+    as_json = json.loads(json.dumps(nearid.io.map_to_json(f)))
+    nearid.io.save_map(f, tmp_path / "f")
+    for g in (map_from_spec(spec, never), nearid.io.map_from_json(as_json), nearid.io.load_map(tmp_path / "f")):
+        assert g.dtype == np.float32 and repr(g) == repr(f)
+        assert np.array_equal(g(X), f(X))
+    with pytest.raises(ValueError, match=r"map \(Affine\): dtype must be numpy.float64 or numpy.float32; got float16"):
+        nearid.io.map_from_json({"type": "Affine", "W": np.eye(2).tolist(), "dtype": "float16"})
 
 
 def test_json_and_npz_are_layouts_of_the_spec(tmp_path):

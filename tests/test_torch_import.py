@@ -4,6 +4,7 @@ and its autograd Jacobians in float64."""
 
 from __future__ import annotations
 
+import copy
 import pickle
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 import nearid
 from nearid import FromTorch, UnsupportedModule, from_torch
+from nearid.export import to_torch
 from nearid.maps import Affine, Chain, ResidualBlock, ResidualMLP, ResidualNet
 
 torch = pytest.importorskip("torch")
@@ -164,14 +166,33 @@ def test_projections_around_blocks_trained_on_a_2d_target(rng):
     assert_matches_torch(net, model, rng.standard_normal((200, 2)))
 
 
-def test_float32_models_import_in_float64(X):
-    # The model as it computes in float64 (spectral norms included); the module stays float32.
+def test_float32_models_stay_float32_unless_asked(X):
     torch.manual_seed(4)
     model = nn.Sequential(PlainBlock(4, 8), ResidualFlowBlock(4, 6))
-    net = from_torch(model)
-    assert model[0].net[0].weight.dtype == torch.float32
-    assert net.maps[0].A.dtype == np.float64
+    # By default a float32 model gives a float32 map: its plain weights exactly, the effective
+    # (spectrally normalised) ones computed in float64 and rounded once; float32 in, float32 out.
+    net32 = from_torch(model)
+    assert model[0].net[0].weight.dtype == torch.float32  # the module stays float32
+    assert net32.dtype == np.float32 and net32.maps[0].A.dtype == np.float32
+    assert np.array_equal(net32.maps[0].A, model[0].net[2].weight.detach().numpy())
+    X32 = X.astype(np.float32)
+    with torch.no_grad():  # the float32 module, and its exact value (the module in float64), in eval mode
+        torch32 = copy.deepcopy(model).eval()(torch.from_numpy(X32)).numpy()
+        exact = copy.deepcopy(model).double().eval()(torch.from_numpy(X32).double()).numpy()
+    got = net32(X32)
+    assert got.dtype == np.float32
+    ours, theirs = (np.abs(Y.astype(np.float64) - exact).max() / np.abs(exact).max() for Y in (got, torch32))
+    assert ours <= 4 * np.finfo(np.float32).eps and ours <= theirs
+    # to_torch exports a float32 map as a float32 module, which imports back to the same map.
+    exported = to_torch(net32)
+    assert all(p.dtype == torch.float32 for p in exported.parameters())
+    back = from_torch(exported)
+    assert back.dtype == np.float32 and np.array_equal(back(X32), got)
+    # Asked for float64: the model as it computes in float64 (spectral norms included).
+    net = from_torch(model, dtype=np.float64)
+    assert net.dtype == np.float64 and net.maps[0].A.dtype == np.float64
     assert np.array_equal(net.maps[0].A, model[0].net[2].weight.detach().double().numpy())
+    assert np.array_equal(net32.maps[1].weights[0], net.maps[1].weights[0].astype(np.float32))
     assert_matches_torch(net, model, X)
 
 

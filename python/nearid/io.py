@@ -42,7 +42,18 @@ from typing import Any, cast
 import numpy as np
 
 from ._files import atomic_write
-from ._map_spec import COUNT_ENTRIES, FIELDS, ITEM_KINDS, LISTS, OPTIONAL, RANKS, SpecPath, map_from_spec, map_to_spec
+from ._map_spec import (
+    COUNT_ENTRIES,
+    FIELDS,
+    ITEM_KINDS,
+    LISTS,
+    OMITTED_AT_DEFAULT,
+    OPTIONAL,
+    RANKS,
+    SpecPath,
+    map_from_spec,
+    map_to_spec,
+)
 from ._native import core as _core
 from .bounds import Constants
 from .decompose import Decomposition, DecompositionSpec, InversionSettings
@@ -81,6 +92,8 @@ def _spec_entries(spec: dict[str, Any], prefix: str, out: dict[str, np.ndarray])
     kind = spec["type"]
     out[f"{prefix}type"] = np.array(kind)
     for field in FIELDS[kind]:
+        if field in OMITTED_AT_DEFAULT and spec.get(field) is None:
+            continue
         value = spec[field]
         if field in COUNT_ENTRIES:  # a list of maps: its length, then each map under "<prefix><i>/"
             out[f"{prefix}{COUNT_ENTRIES[field]}"] = np.array(len(value))
@@ -129,7 +142,9 @@ _NPZ_ENTRIES: dict[str, tuple[str, ...]] = {
 #: The number of dimensions of every entry name a map may have.
 _NPZ_RANKS = {"type": 0, **dict.fromkeys(COUNT_ENTRIES.values(), 0), **RANKS}
 #: _NPZ_ENTRIES for error messages.
-_NPZ_NAMES = "; ".join(f"{kind}: {', '.join(fields)}" for kind, fields in _NPZ_ENTRIES.items())
+_NPZ_NAMES = "; ".join(
+    f"{kind}: {', '.join(f + ' (optional)' if f in OMITTED_AT_DEFAULT else f for f in fields)}"
+    for kind, fields in _NPZ_ENTRIES.items())
 
 
 def _spec_from_entries(data: Any, prefix: str, where: str, nodes: dict[str, str], depth: int = 0) -> dict[str, Any]:
@@ -146,6 +161,8 @@ def _spec_from_entries(data: Any, prefix: str, where: str, nodes: dict[str, str]
         if field in COUNT_ENTRIES:
             count = _count_entry(data, f"{prefix}{COUNT_ENTRIES[field]}", where, "depth")
             spec[field] = [_spec_from_entries(data, f"{prefix}{i}/", where, nodes, depth + 1) for i in range(count)]
+        elif field in OMITTED_AT_DEFAULT and f"{prefix}{field}" not in data:
+            spec[field] = None
         elif RANKS[field] == 0:
             spec[field] = _text_entry(data, f"{prefix}{field}", where)
         else:
