@@ -285,3 +285,20 @@ def test_ctrl_c_stops_a_float32_evaluation(stops_on_ctrl_c):
     net = float32_net(d=64, k=256, depth=64, scale=0.5)
     X = points(200_000, 64)
     stops_on_ctrl_c(lambda: net(X), "seconds of float32 forward passes")
+
+
+def test_distilling_to_a_float32_net():
+    h = ResidualNet.random(2, 16, 3, 0.8, seed=2)
+    dec = nearid.decompose(h, m=8)
+    net64 = nearid.distill(dec, width=64)
+    net32 = nearid.distill(dec, width=64, dtype=np.float32)
+    assert net64.dtype == np.float64 and net32.dtype == np.float32
+    assert all(b.A.dtype == np.float32 and b.B.dtype == np.float32 for b in net32.blocks)
+    # The same random features (rounded), fitted to what the float32 net computes: the error is the
+    # float64 net's, plus float32 rounding.
+    assert net32.report.heldout_relative_error <= 2 * net64.report.heldout_relative_error + 8 * EPS32
+    X = points(2000, 2) * np.float32(0.5)
+    Y = net32(X)
+    assert Y.dtype == np.float32
+    assert np.abs(Y - h(X.astype(np.float64))).max() <= 2 * np.abs(net64(X.astype(np.float64)) - h(X)).max() + 1e-6
+

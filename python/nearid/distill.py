@@ -22,7 +22,7 @@ import numpy as np
 
 from . import bounds
 from ._native import core as _core
-from ._validation import as_activation, as_count, as_nonnegative, as_positive, as_seed
+from ._validation import as_activation, as_count, as_dtype, as_nonnegative, as_positive, as_seed
 from .decompose import Decomposition
 from .lipschitz import jacobian_norms
 from .maps import ResidualBlock, ResidualNet
@@ -130,6 +130,7 @@ def distill(
     seed: int = 0,
     feature_scale: float = 1.0,
     n_heldout: int = 1000,
+    dtype: Any = np.float64,
 ) -> DistilledNet:
     """One near-identity residual block per layer of `dec`.
 
@@ -152,6 +153,12 @@ def distill(
         the features on the inputs, plus U(-feature_scale, feature_scale).
     n_heldout : int
         Fresh points for the report.
+    dtype : numpy.float64 or numpy.float32
+        The distilled net's dtype. For float32 the random input weights are
+        rounded to float32 before the fit, the features ``s(X B^T + bias)``
+        are evaluated by the float32 kernels exactly as the float32 net
+        evaluates them, the ridge solve stays float64, and the fitted output
+        weights are rounded to float32; the report measures that float32 net.
 
     Returns
     -------
@@ -169,6 +176,8 @@ def distill(
     n_heldout = as_count(n_heldout, "n_heldout")
     ridge = as_nonnegative(ridge, "ridge")
     feature_scale = as_positive(feature_scale, "feature_scale")
+    dtype = as_dtype(dtype)
+    single = dtype == np.float32
 
     rng = np.random.default_rng(seed)
     d = dec.dim
@@ -185,13 +194,15 @@ def distill(
             rho = max(float(np.linalg.norm(X - mean, axis=1).max()), np.finfo(float).tiny)
             B = rng.standard_normal((width, d)) * (feature_scale / rho)
             bias = -B @ mean + rng.uniform(-feature_scale, feature_scale, width)
-            A, shift = _core.ridge_block_fit(X, Y - X, B, bias, activation, ridge)
-            block = ResidualBlock(A, B, bias=bias, shift=shift, activation=activation)
+            if single:  # the features the float32 net will compute
+                B, bias = B.astype(np.float32), bias.astype(np.float32)
+            A, shift = _core.ridge_block_fit(X, Y - X, B, bias, activation, ridge, single)
+            block = ResidualBlock(A, B, bias=bias, shift=shift, activation=activation, dtype=dtype)
             kind = "nonlinear"
         else:
             F = dec.linear_factors[index - dec.m]
             shift = dec.linear[index - dec.m](np.zeros(d))  # h(x0) on the last factor, 0 otherwise
-            block = ResidualBlock(F - identity, identity, shift=shift, activation="identity")
+            block = ResidualBlock(F - identity, identity, shift=shift, activation="identity", dtype=dtype)
             kind = "linear"
         blocks.append(block)
         reports.append(
