@@ -119,6 +119,19 @@ def test_map_blocks_maps_layers_and_inverse(client):
         nd.map_blocks(3, Xd)
 
 
+def test_map_blocks_keeps_float32_for_float32_maps(client):
+    net = nearid.maps.ResidualNet.random(3, 6, 2, 0.4, seed=2, dtype=np.float32)
+    X = np.random.default_rng(3).standard_normal((700, 3)).astype(np.float32)
+    lazy = nd.map_blocks(net, da.from_array(X, chunks=(200, 3)))
+    assert lazy.dtype == np.float32
+    assert np.array_equal(lazy.compute(), net(X))
+    # Either side float64: float64 (NumPy's promotion), as the map itself computes it.
+    promoted = nd.map_blocks(net, da.from_array(X.astype(np.float64), chunks=(200, 3)))
+    assert promoted.dtype == np.float64 and np.array_equal(promoted.compute(), net(X.astype(np.float64)))
+    float64_map = net.astype(np.float64)
+    assert nd.map_blocks(float64_map, da.from_array(X, chunks=(200, 3))).compute().dtype == np.float64
+
+
 def test_errors_inside_tasks_surface(client):
     squash = nearid.maps.FromCallable(np.tanh, 1, jacobian=lambda Z: (1 - np.tanh(Z) ** 2)[:, :, None])
     dec = nearid.decompose(squash, 4)

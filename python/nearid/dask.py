@@ -220,7 +220,7 @@ def _apply(block: np.ndarray, f: Any, threads: int | None) -> np.ndarray:
 
     context = nearid.num_threads(threads) if threads else contextlib.nullcontext()
     with context:
-        return np.asarray(f(block), dtype=np.float64)
+        return np.asarray(f(block), dtype=block.dtype)
 
 
 def map_blocks(f: Any, X: Any, chunk: int | None = None, threads_per_task: int | None = None) -> Any:
@@ -243,7 +243,8 @@ def map_blocks(f: Any, X: Any, chunk: int | None = None, threads_per_task: int |
     -------
     dask.array.Array, shape (n, d)
         Lazy; call ``.compute()``. Errors in f (a point that does not
-        converge, NaN input) surface when it is computed.
+        converge, NaN input) surface when it is computed. float32 when `f` is
+        a float32 map and X is float32 (computed in float32), else float64.
     """
     if not callable(f):
         raise TypeError(f"f must be a nearid map or a callable; got {type(f).__name__}")
@@ -255,5 +256,7 @@ def map_blocks(f: Any, X: Any, chunk: int | None = None, threads_per_task: int |
     dim = getattr(f, "dim", None) if not hasattr(f, "__self__") else getattr(f.__self__, "dim", None)
     if dim is not None and X.shape[1] != dim:
         raise ValueError(f"X must have shape (n, {dim}) for a map of dim {dim}; got {X.shape}")
-    X = X.rechunk((X.chunks[0] if chunk is None else chunk, -1)).astype(np.float64)
-    return X.map_blocks(_apply, f, threads_per_task, dtype=np.float64, meta=np.empty((0, 0)))
+    single = getattr(f, "dtype", None) == np.float32 and X.dtype == np.float32
+    dtype = np.float32 if single else np.float64
+    X = X.rechunk((X.chunks[0] if chunk is None else chunk, -1)).astype(dtype)
+    return X.map_blocks(_apply, f, threads_per_task, dtype=dtype, meta=np.empty((0, 0), dtype=dtype))
