@@ -55,6 +55,12 @@ assert len(deviations) == 2 and all(0 < v < 2 for v in deviations)
 with torch.no_grad():
     assert np.allclose(module(torch.from_numpy(X)).numpy(), reference, rtol=1e-12, atol=1e-12)
 """,
+    "float32 end to end": """
+assert Y.dtype == np.float32 and Y64.dtype == np.float64
+assert rows.max() <= 12 and np.median(rows) <= 1.5       # 9.8 and 0.9 measured
+assert q.gradients[0].A.dtype == np.float32
+assert dec.h is net and dec.layers[0](X[:3].astype(np.float64)).dtype == np.float64
+""",
     "Parameters against realizations: shallow ReLU networks": """
 assert same.exact and same.value < 1e-9
 assert report.opposite_pairs == ((0, 1),)
