@@ -12,8 +12,9 @@ input's: maps are float64 by default, and array-likes, integers and float32
 inputs are computed in float64. A float32 map (``dtype=np.float32`` in the
 constructors, or :meth:`Map.astype`) stores float32 parameters and, given a
 float32 array, computes in float32 with twice the points per SIMD register and
-returns float32; given float64 points it computes in float64 with its float32
-parameters, which float64 holds exactly. Decompositions, inversion, Hardt-Ma
+returns float32; given any other input (float64, float16, integers, lists)
+it computes in float64 with its float32 parameters, which float64 holds
+exactly. Decompositions, inversion, Hardt-Ma
 and certification always compute in float64 (with a float32 map's exact
 float64 parameters).
 
