@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -351,10 +352,28 @@ inline void sigmoid_pair(V x, V& s, V& one_minus_s) {
   one_minus_s = (x >= S(0) ? p : q) / total;
 }
 
+/// For float lanes whose sigmoid factor s fell below the normal range, `result`
+/// recomputed by `in_double` (the same function on double lanes, whose range
+/// holds every float input's tail) and rounded once to float: x sigmoid(x) near
+/// the bottom of float's range would otherwise carry only a subnormal's few bits
+/// (silu(-91.5) = -1.7e-38 off by 85 ulp). Double lanes are returned unchanged.
+template <class V, class F>
+inline V float_tail_in_double(V result, V x, V s, F in_double) {
+  if constexpr (std::is_same_v<ScalarOf<V>, float>) {
+    for (Index i = 0; i < kLanesOf<float>; ++i) {
+      if (std::abs(s[i]) < std::numeric_limits<float>::min()) {
+        result[i] = static_cast<float>(in_double(splat(static_cast<double>(x[i])))[0]);
+      }
+    }
+  }
+  return result;
+}
+
 /// x sigmoid(x) (silu, swish-1).
 template <class V>
 inline V silu(V x) {
-  return x * sigmoid(x);
+  const V s = sigmoid(x);
+  return float_tail_in_double(x * s, x, s, [](Vec v) { return silu(v); });
 }
 
 /// silu'(x) = sigmoid(x) (1 + x (1 - sigmoid(x))).
@@ -362,14 +381,17 @@ template <class V>
 inline V silu_slope(V x) {
   V s, t;
   sigmoid_pair(x, s, t);
-  return s * (ScalarOf<V>(1) + x * t);
+  return float_tail_in_double(s * (ScalarOf<V>(1) + x * t), x, s, [](Vec v) { return silu_slope(v); });
 }
 
 /// x sigmoid(beta x) / 1.1 (Residual Flows' LipSwish: its slope stays below 1 for every beta).
 template <class V>
 inline V lipswish(V x, double beta) {
   using S = ScalarOf<V>;
-  return x * sigmoid(static_cast<S>(beta) * x) / static_cast<S>(1.1);
+  const V s = sigmoid(static_cast<S>(beta) * x);
+  // beta is rounded to float for float lanes, in double too (the float network's function).
+  const double b = static_cast<S>(beta);
+  return float_tail_in_double(x * s / static_cast<S>(1.1), x, s, [b](Vec v) { return lipswish(v, b); });
 }
 
 /// d/dx [x sigmoid(beta x)] / 1.1 = silu'(beta x) / 1.1.
@@ -385,7 +407,9 @@ template <class V>
 inline V normal_cdf(V x) {
   using S = ScalarOf<V>;
   V cdf;
-  for (Index i = 0; i < kLanesOf<S>; ++i) cdf[i] = S(0.5) * std::erfc(-x[i] * static_cast<S>(0.70710678118654752440));
+  // In double for float lanes too: a float argument's rounding would cost x^2 ulp in the tail.
+  for (Index i = 0; i < kLanesOf<S>; ++i)
+    cdf[i] = static_cast<S>(0.5 * std::erfc(-static_cast<double>(x[i]) * 0.70710678118654752440));
   return cdf;
 }
 
@@ -418,7 +442,8 @@ inline V gelu_tanh(V x) {
   constexpr S kClip = ExpConstants<S>::kCubicClip;
   constexpr S two_c = static_cast<S>(2.0 * kGeluC), a = static_cast<S>(kGeluA);
   const V clipped = abs(x) >= kClip ? copysign(splat(kClip), x) : x;  // x^3 stays finite; NaN stays NaN
-  return x * sigmoid(two_c * (clipped + a * clipped * clipped * clipped));
+  const V s = sigmoid(two_c * (clipped + a * clipped * clipped * clipped));
+  return float_tail_in_double(x * s, x, s, [](Vec v) { return gelu_tanh(v); });
 }
 
 /// d/dx [x sigmoid(v)] with v = 2u: sigmoid(v) + x sigmoid'(v) v'.
@@ -433,7 +458,7 @@ inline V gelu_tanh_slope(V x) {
   V s, t;
   sigmoid_pair(two_c * (c + a * x2 * c), s, t);
   const V dv = two_c * (S(1) + three_a * x2);
-  const V slope = s + c * (s * t) * dv;
+  const V slope = float_tail_in_double(s + c * (s * t) * dv, x, s, [](Vec v) { return gelu_tanh_slope(v); });
   return abs(x) >= kClip ? (x > S(0) ? splat(S(1)) : splat(S(0))) : slope;
 }
 

@@ -132,8 +132,12 @@ void layers_jacobian(const std::vector<Matrix<T>>& weights, const std::vector<Ve
 
 const std::vector<RowMatrixXf>& ResidualMLP::weights32() const {
   std::call_once(float32_once_, [this] {
-    for (const RowMatrixXd& W : weights_) weights32_.emplace_back(W.cast<float>());
-    for (const VectorXd& b : biases_) biases32_.emplace_back(b.cast<float>());
+    std::vector<RowMatrixXf> weights;  // assigned whole: a failed copy leaves nothing behind
+    std::vector<VectorXf> biases;
+    for (const RowMatrixXd& W : weights_) weights.emplace_back(W.cast<float>());
+    for (const VectorXd& b : biases_) biases.emplace_back(b.cast<float>());
+    weights32_ = std::move(weights);
+    biases32_ = std::move(biases);
   });
   return weights32_;
 }

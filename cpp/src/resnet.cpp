@@ -52,7 +52,9 @@ ResidualNet::ResidualNet(std::vector<ResidualBlockParams> blocks) : blocks_(std:
 
 const std::vector<BasicResidualBlock<float>>& ResidualNet::blocks32() const {
   std::call_once(blocks32_once_, [this] {
-    for (const ResidualBlockParams& b : blocks_) blocks32_.push_back(b.cast<float>());
+    std::vector<BasicResidualBlock<float>> blocks;  // assigned whole: a failed copy leaves nothing behind
+    for (const ResidualBlockParams& b : blocks_) blocks.push_back(b.cast<float>());
+    blocks32_ = std::move(blocks);
   });
   return blocks32_;
 }

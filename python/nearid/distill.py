@@ -210,14 +210,15 @@ def distill(
                 layer=index,
                 name=f"h_{index + 1}" if index < dec.m else f"F_{index - dec.m + 1}",
                 kind=kind,
-                heldout_sup_error=float(np.linalg.norm(block(Xh) - Yh, axis=1).max()),
+                heldout_sup_error=float(np.linalg.norm(block(Xh.astype(dtype)) - Yh, axis=1).max()),
                 block_deviation=float(jacobian_norms(block, Xh).deviation.max()),
                 layer_deviation=float(layer_deviations[index]),
             )
         )
     X0 = heldout[0][0]  # held-out points of the ball, in h's coordinates
     expected = dec.h(X0)
-    error = float(np.abs(ResidualNet(blocks)(X0) - expected).max() / np.abs(expected).max())
+    # The net as it computes: on float32 points, in float32, for a float32 net.
+    error = float(np.abs(ResidualNet(blocks)(X0.astype(dtype)) - expected).max() / np.abs(expected).max())
     report = DistillationReport(tuple(reports), error, width, activation, n_samples, ridge)
     return DistilledNet(blocks, report)
 

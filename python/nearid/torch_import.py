@@ -568,8 +568,8 @@ def from_torch(module: Any, dim: int | None = None, fallback: bool = False, dtyp
         a :class:`FromTorch` map: each child of an ``nn.Sequential`` on its
         own, else the whole module.
     dtype : numpy.float32 or numpy.float64, optional
-        The map's dtype. Default: float32 when every parameter and buffer of
-        the module is float32 (a float32 model stays float32: float32 inputs
+        The map's dtype. Default: float32 when every floating-point parameter
+        and buffer of the module is float32 (a float32 model stays float32: float32 inputs
         are then evaluated in float32), else float64. A :class:`FromTorch`
         part evaluates in float64 only, so a fallback result is float64
         unless ``dtype=numpy.float32`` is asked for, which then raises
@@ -615,7 +615,7 @@ def from_torch(module: Any, dim: int | None = None, fallback: bool = False, dtyp
         raise ValueError(f"dim is {dim} but the module maps R^{result.dim} to itself")
     if asked is not None:
         return result.astype(asked)
-    tensors = [*module.parameters(), *module.buffers()]
+    tensors = [t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()]  # not counters
     if tensors and all(t.dtype == torch.float32 for t in tensors):
         try:
             return result.astype(np.float32)
