@@ -27,7 +27,8 @@ ACTIVATIONS = ["tanh", "sigmoid", "softplus", "relu", "identity", "elu", "elu(al
 # The tails below -80 are where x sigmoid(x) falls below float's normal range (silu(-91.5) = -1.7e-38).
 T32 = np.concatenate([np.linspace(-40, 40, 801), np.geomspace(1e-38, 1e-2, 40), -np.geomspace(1e-38, 1e-2, 40),
                       np.linspace(-150, -80, 141), -np.geomspace(150, 1e5, 30),
-                      [-104.0, -100.0, -91.5, -88.0, 88.0, 1e6, -1e6, 1e30, -1e30, 1e-45, -1e-45, 0.0]]).astype(np.float32)
+                      [-104.0, -100.0, -91.5, -88.0, 88.0, 1e6, -1e6, 1e30, -1e30, 1e-45, -1e-45, 0.0]]
+                     ).astype(np.float32)
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)

@@ -33,6 +33,7 @@ py::dict to_dict(const PairwiseResult& result) {
 void bind_lipschitz(py::module_& m) {
   m.attr("REDUCTIONS") = py::tuple(py::cast(reduce_names()));
   m.attr("ON_DUPLICATE") = py::tuple(py::cast(on_duplicate_names()));
+  m.attr("PAIRWISE_METHODS") = py::tuple(py::cast(pairwise_method_names()));
   m.def("check_pair_count", &check_pair_count, py::arg("n"),
         "Raise ValueError unless n >= 2 points, enough to form a pair.");
   m.def("raise_duplicate_pair", &throw_duplicate_pair, py::arg("j"), py::arg("k"),
@@ -40,19 +41,20 @@ void bind_lipschitz(py::module_& m) {
   m.def(
       "pairwise_lipschitz",
       [](const MatrixCRef& X, const MatrixCRef& Y, const std::string& reduce, const std::string& on_duplicate,
-         Index top_k, py::object progress) {
+         Index top_k, py::object progress, const std::string& method) {
         const Reduce r = parse_reduce(reduce);
         const OnDuplicate o = parse_on_duplicate(on_duplicate);
+        const PairwiseMethod how = parse_pairwise_method(method);
         PairwiseResult result;
         const ProgressCallback report = python_progress(std::move(progress));  // destroyed with the GIL held
         {
           py::gil_scoped_release release;  // the kernel touches Python objects only in `report`, which takes the GIL
-          result = pairwise_lipschitz(X, Y, r, o, top_k, report);
+          result = pairwise_lipschitz(X, Y, r, o, top_k, report, how);
         }
         return to_dict(result);
       },
       py::arg("X"), py::arg("Y"), py::arg("reduce"), py::arg("on_duplicate"), py::arg("top_k"),
-      py::arg("progress") = py::none(),
+      py::arg("progress") = py::none(), py::arg("method") = "brute",
       "Max or min over pairs j < k of ||Y_j - Y_k|| / ||X_j - X_k||: dict(top=[(value, j, k), ...], "
       "pairs_evaluated, duplicates_skipped, duplicate_pair); top is empty when every pair is a duplicate with "
       "equal outputs. progress(fraction) is called about every 0.1 s when given.");

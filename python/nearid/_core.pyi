@@ -69,7 +69,13 @@ def layer_deviation_lower(f: Map, u: _Array, a0: float, a1: float) -> float: ...
 def interval_activation(activation: str, lo: float, hi: float, order: int) -> tuple[float, float]: ...
 def interval_norm_bounds(mid: _Array, rad: _Array) -> tuple[float, float, float]: ...
 def pairwise_lipschitz(
-    X: _Array, Y: _Array, reduce: str, on_duplicate: str, top_k: int, progress: Callable[[float], None] | None = None
+    X: _Array,
+    Y: _Array,
+    reduce: str,
+    on_duplicate: str,
+    top_k: int,
+    progress: Callable[[float], None] | None = None,
+    method: str = "brute",
 ) -> dict[str, object]: ...
 def pairwise_lipschitz_cross(
     X1: _Array, Y1: _Array, X2: _Array, Y2: _Array, reduce: str, on_duplicate: str, top_k: int
@@ -93,6 +99,7 @@ ACTIVATIONS: tuple[str, ...]
 REDUCTIONS: tuple[str, ...]
 QUANTITIES: tuple[str, ...]
 ON_DUPLICATE: tuple[str, ...]
+PAIRWISE_METHODS: tuple[str, ...]
 LIMITS: dict[str, tuple[int, int]]
 
 @type_check_only

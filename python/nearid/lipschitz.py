@@ -43,6 +43,8 @@ __all__ = [
 #: Values of ``reduce`` and ``on_duplicate`` (the core's lists).
 REDUCTIONS: tuple[str, ...] = tuple(_core.REDUCTIONS)
 ON_DUPLICATE: tuple[str, ...] = tuple(_core.ON_DUPLICATE)
+#: The search methods of :func:`pairwise_lipschitz` (the core's list).
+PAIRWISE_METHODS: tuple[str, ...] = tuple(_core.PAIRWISE_METHODS)
 
 
 @dataclass(frozen=True, repr=False)
@@ -60,7 +62,8 @@ class PairwiseResult:
     top : tuple of (value, j, k)
         The ``top_k`` best pairs, best first.
     pairs_evaluated : int
-        Pairs examined: n (n - 1) / 2 within a set, n1 n2 across two.
+        Pairs accounted for: n (n - 1) / 2 within a set, n1 n2 across two
+        (the tree method examines some and proves the others cannot compete).
     duplicates_skipped : int
         Pairs with X_j == X_k and Y_j == Y_k (no ratio; skipped).
     reduce : str
@@ -120,7 +123,8 @@ def pairwise_lipschitz_or_none(
 
 
 def pairwise_lipschitz(
-    X: Any, Y: Any, reduce: str = "max", on_duplicate: str = "inf", top_k: int = 1, progress: bool = False
+    X: Any, Y: Any, reduce: str = "max", on_duplicate: str = "inf", top_k: int = 1, progress: bool = False,
+    method: str = "auto",
 ) -> PairwiseResult:
     """Max (or min) over pairs j < k of ||Y_j - Y_k|| / ||X_j - X_k||.
 
@@ -142,6 +146,19 @@ def pairwise_lipschitz(
         How many of the best pairs to report.
     progress : bool
         Show a progress bar (optional extra ``progress``, on a terminal only).
+    method : {"auto", "brute", "tree"}
+        How the answer is found; it is the same either way, bit for bit (value,
+        pairs, top-k order, duplicates, ``pairs_evaluated``). "brute" screens
+        every pair. "tree" builds a kd-tree over X whose nodes also bound
+        their Y values and skips pairs of nodes whose bounds prove that none
+        of their pairs can enter the answer (rounding included, ties too);
+        ``pairs_evaluated`` counts the skipped pairs as well. The tree is much
+        faster in low dimension when high (for max) or low (for min) ratios
+        are local, as for a map whose sensitivity varies over the data (38x
+        on a steep tanh ridge, n = 1e5, d = 2), up to about 1.25x slower than
+        brute force when nearly every pair has a ratio close to the answer (a
+        near-linear map), and slower from d = 8 on. "auto" runs the tree for
+        n >= 20000 points in dx <= 4 dimensions, brute force otherwise.
 
     Returns
     -------
@@ -151,10 +168,11 @@ def pairwise_lipschitz(
     if X_.shape[0] != Y_.shape[0]:
         raise ValueError(f"X and Y must have the same number of rows (points); got {X_.shape[0]} and {Y_.shape[0]}")
     options = check_options(reduce, on_duplicate, top_k)
+    method = check_choice(method, "method", PAIRWISE_METHODS)
     n = X_.shape[0]
     callback, bar = _progress.fraction_callback(n * (n - 1) / 2, "pairs", progress, unit="pair")
     try:
-        result = _result(_core.pairwise_lipschitz(X_, Y_, *options, callback), reduce)  # the core checks n >= 2
+        result = _result(_core.pairwise_lipschitz(X_, Y_, *options, callback, method), reduce)  # the core checks n >= 2
     finally:
         if bar is not None:
             bar.close()

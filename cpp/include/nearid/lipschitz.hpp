@@ -12,6 +12,10 @@
 namespace nearid {
 
 enum class Reduce : std::uint8_t { Max, Min };
+/// How pairwise_lipschitz finds its answer (the same answer either way): every pair
+/// (brute), a dual-tree search that skips pairs proven unable to compete (tree), or
+/// the one expected to be faster for the data's size and dimension (auto).
+enum class PairwiseMethod : std::uint8_t { Auto, Brute, Tree };
 enum class OnDuplicate : std::uint8_t { Inf, Raise };
 
 inline constexpr Reduce kReductions[] = {Reduce::Max, Reduce::Min};
@@ -20,6 +24,11 @@ inline constexpr OnDuplicate kOnDuplicate[] = {OnDuplicate::Inf, OnDuplicate::Ra
 /// "max" / "min" and "inf" / "raise"; anything else throws std::invalid_argument.
 Reduce parse_reduce(const std::string& name);
 OnDuplicate parse_on_duplicate(const std::string& name);
+PairwiseMethod parse_pairwise_method(const std::string& name);
+std::string pairwise_method_name(PairwiseMethod method);
+std::vector<std::string> pairwise_method_names();  ///< exported as _core.PAIRWISE_METHODS
+/// What auto runs for n points of X in R^dx: the tree when n is large and dx small.
+PairwiseMethod choose_pairwise_method(Index n, Index dx);
 std::string reduce_name(Reduce reduce);
 std::string on_duplicate_name(OnDuplicate on_duplicate);
 /// The names of kReductions and kOnDuplicate, in order (exported as
@@ -55,7 +64,18 @@ void check_pair_count(Index n);
 /// `top` is empty when every pair is a duplicate with equal outputs.
 /// `progress`, when given, receives the fraction of rows done (for_each_tile).
 PairwiseResult pairwise_lipschitz(const MatrixCRef& X, const MatrixCRef& Y, Reduce reduce, OnDuplicate on_duplicate,
-                                  Index top_k, const ProgressCallback& progress = {});
+                                  Index top_k, const ProgressCallback& progress = {},
+                                  PairwiseMethod method = PairwiseMethod::Brute);
+
+/// The same answer (value, pairs, top-k order, duplicates, pairs_evaluated), bit for
+/// bit, by a dual-tree search: a kd-tree over X whose nodes also bound their Y
+/// values; pairs of nodes whose bounds prove that none of their pairs can enter
+/// the answer (not even as a tie, whatever the rounding) are skipped, the others
+/// go through the same kernel. pairs_evaluated counts skipped pairs too. Fast when
+/// d is small and the answer is local (Y a smooth map of X); no faster than brute
+/// force when every pair has about the same ratio.
+PairwiseResult pairwise_lipschitz_tree(const MatrixCRef& X, const MatrixCRef& Y, Reduce reduce,
+                                       OnDuplicate on_duplicate, Index top_k, const ProgressCallback& progress = {});
 
 /// The same over pairs (j, k) with j a row of (X1, Y1) and k a row of (X2, Y2).
 PairwiseResult pairwise_lipschitz_cross(const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2,
