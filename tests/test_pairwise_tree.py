@@ -135,3 +135,27 @@ def test_result_fields_are_compared():
     # The equality the tests above rely on covers every field of the result.
     fields = {f.name for f in dataclasses.fields(nearid.lipschitz.PairwiseResult)}
     assert {"value", "pair", "top", "pairs_evaluated", "duplicates_skipped", "duplicate_pair"} <= fields
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), reduce=st.sampled_from(["max", "min"]), top_k=st.sampled_from([1, 4]))
+def test_cross_set_tree_equals_brute_force(data, reduce, top_k):
+    X, Y = data.draw(clustered_points())
+    split = data.draw(st.integers(1, len(X) - 1))
+    args = (X[:split], Y[:split], X[split:], Y[split:])
+    results = []
+    for method in ("tree", "brute"):
+        try:
+            results.append(nearid.pairwise_lipschitz_cross(*args, reduce=reduce, top_k=top_k, method=method))
+        except ValueError as exc:
+            results.append(("error", str(exc)))
+    assert results[0] == results[1]
+
+
+def test_cross_set_tree_prunes_across_two_large_sets():
+    rng = np.random.default_rng(8)
+    X = rng.uniform(-3, 3, (40000, 2))
+    Y = np.tanh(3 * X) + 0.2 * X
+    tree = nearid.pairwise_lipschitz_cross(X[:20000], Y[:20000], X[20000:], Y[20000:], top_k=3, method="tree")
+    brute = nearid.pairwise_lipschitz_cross(X[:20000], Y[:20000], X[20000:], Y[20000:], top_k=3, method="brute")
+    assert tree == brute and tree.pairs_evaluated == 20000 * 20000

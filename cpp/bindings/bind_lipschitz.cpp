@@ -61,18 +61,19 @@ void bind_lipschitz(py::module_& m) {
   m.def(
       "pairwise_lipschitz_cross",
       [](const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2, const MatrixCRef& Y2,
-         const std::string& reduce, const std::string& on_duplicate, Index top_k) {
+         const std::string& reduce, const std::string& on_duplicate, Index top_k, const std::string& method) {
         const Reduce r = parse_reduce(reduce);
         const OnDuplicate o = parse_on_duplicate(on_duplicate);
+        const PairwiseMethod how = parse_pairwise_method(method);
         PairwiseResult result;
         {
           py::gil_scoped_release release;
-          result = pairwise_lipschitz_cross(X1, Y1, X2, Y2, r, o, top_k);
+          result = pairwise_lipschitz_cross(X1, Y1, X2, Y2, r, o, top_k, how);
         }
         return to_dict(result);
       },
       py::arg("X1"), py::arg("Y1"), py::arg("X2"), py::arg("Y2"), py::arg("reduce"), py::arg("on_duplicate"),
-      py::arg("top_k"), "The same over pairs (j, k), j in set 1 and k in set 2.");
+      py::arg("top_k"), py::arg("method") = "brute", "The same over pairs (j, k), j in set 1 and k in set 2.");
   m.def(
       "jacobian_norms",
       [](const MatrixCRef& A, const std::optional<RowMatrixXd>& B, Index d) {

@@ -118,15 +118,11 @@ PairwiseResult pairwise_lipschitz(const MatrixCRef& X, const MatrixCRef& Y, Redu
 }
 
 PairwiseResult pairwise_lipschitz_cross(const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2,
-                                        const MatrixCRef& Y2, Reduce reduce, OnDuplicate on_duplicate, Index top_k) {
-  check_pair_shapes(X1, Y1, "X1", "Y1");
-  check_pair_shapes(X2, Y2, "X2", "Y2");
-  if (X1.cols() != X2.cols() || Y1.cols() != Y2.cols()) {
-    throw std::invalid_argument("both sets must have the same widths: X1 and X2 have " + std::to_string(X1.cols()) +
-                                " and " + std::to_string(X2.cols()) + " columns, Y1 and Y2 " +
-                                std::to_string(Y1.cols()) + " and " + std::to_string(Y2.cols()));
-  }
-  if (X1.rows() < 1 || X2.rows() < 1) throw std::invalid_argument("each set needs at least 1 point");
+                                        const MatrixCRef& Y2, Reduce reduce, OnDuplicate on_duplicate, Index top_k,
+                                        PairwiseMethod method) {
+  if (method == PairwiseMethod::Auto) method = choose_pairwise_method(std::min(X1.rows(), X2.rows()) * 2, X1.cols());
+  if (method == PairwiseMethod::Tree) return pairwise_lipschitz_cross_tree(X1, Y1, X2, Y2, reduce, on_duplicate, top_k);
+  check_cross_shapes(X1, Y1, X2, Y2);
   const int ex = scale_exponent(X1, &X2), ey = scale_exponent(Y1, &Y2);
   const PointSet x1 = prepare(X1, ex), y1 = prepare(Y1, ey), x2 = prepare(X2, ex), y2 = prepare(Y2, ey);
   const Sets sets{&x1, &y1, &x2, &y2, false};

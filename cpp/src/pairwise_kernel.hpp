@@ -151,9 +151,11 @@ struct TaskResult {
 struct Sets {
   const PointSet *x_rows, *y_rows, *x_cols, *y_cols;
   bool triangle;  // pairs j < k within one set
-  // For one set stored in another order (the tree's): position -> the caller's row,
-  // and pairs are reported as (smaller row, larger row). Null: positions are rows.
-  const Index* index = nullptr;
+  // For sets stored in another order (a tree's): position -> the caller's row, for
+  // the rows' and the columns' set (null: positions are rows). Within one set so
+  // stored, pairs are reported as (smaller row, larger row).
+  const Index* row_index = nullptr;
+  const Index* col_index = nullptr;
 };
 
 /// Exact value of one pair from the caller's data, or handles a duplicate.
@@ -162,11 +164,9 @@ inline void exact_pair(const Sets& s, Index j, Index k, TaskResult& out) {
   const Index dx = s.x_rows->d, dy = s.y_rows->d;
   const long double nx = squared_distance(s.x_rows->original + j * dx, s.x_cols->original + k * dx, dx);
   const long double ny = squared_distance(s.y_rows->original + j * dy, s.y_cols->original + k * dy, dy);
-  if (s.index != nullptr) {
-    j = s.index[j];
-    k = s.index[k];
-    if (j > k) std::swap(j, k);
-  }
+  if (s.row_index != nullptr) j = s.row_index[j];
+  if (s.col_index != nullptr) k = s.col_index[k];
+  if (s.row_index != nullptr && s.row_index == s.col_index && j > k) std::swap(j, k);
   if (nx == 0.0L) {
     if (ny == 0.0L) {
       ++out.duplicates;
@@ -314,6 +314,19 @@ inline void check_pair_shapes(const MatrixCRef& X, const MatrixCRef& Y, const st
                                 std::to_string(X.rows()) + " and " + std::to_string(Y.rows()));
   }
   if (X.cols() < 1 || Y.cols() < 1) throw std::invalid_argument(x + " and " + y + " need at least one column");
+}
+
+/// Shapes of two sets for pairs across them: each (X, Y) pair of arrays agrees in rows,
+/// the sets in widths, and each set has a point.
+inline void check_cross_shapes(const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2, const MatrixCRef& Y2) {
+  check_pair_shapes(X1, Y1, "X1", "Y1");
+  check_pair_shapes(X2, Y2, "X2", "Y2");
+  if (X1.cols() != X2.cols() || Y1.cols() != Y2.cols()) {
+    throw std::invalid_argument("both sets must have the same widths: X1 and X2 have " + std::to_string(X1.cols()) +
+                                " and " + std::to_string(X2.cols()) + " columns, Y1 and Y2 " +
+                                std::to_string(Y1.cols()) + " and " + std::to_string(Y2.cols()));
+  }
+  if (X1.rows() < 1 || X2.rows() < 1) throw std::invalid_argument("each set needs at least 1 point");
 }
 
 }  // namespace nearid::pairwise

@@ -161,10 +161,13 @@ double centre_distance(const double* lo_a, const double* hi_a, const double* lo_
   return std::sqrt(sum);
 }
 
-/// The search's state shared by all threads: the tree, the point sets in tree
-/// order and the best threshold any thread has proven so far.
+/// The search's state shared by all threads: the trees of the row and column sets
+/// (the same tree for pairs within one set), the point sets in tree order and the
+/// best threshold any thread has proven so far.
 struct Search {
-  const Tree& tree;
+  const Tree& rows;
+  const Tree& cols;
+  bool one_set;           // rows and cols are one set: pairs j < k, a node with itself
   Sets diagonal, across;  // pairs within one leaf (k > j) and between two leaves
   Reduce reduce;
   int shift;              // scaled ratio = true ratio * 2^shift
@@ -190,40 +193,40 @@ struct Search {
   /// and of the exact path (so not even a tie); for min, above it. Node pairs whose X
   /// boxes touch hold duplicates or near-duplicates and are never skipped.
   bool prunable(Index a, Index b, double threshold) const {
-    const Tree& t = tree;
+    const Tree &r = rows, &c = cols;
     if (reduce == Reduce::Max ? !(threshold > 0.0) : std::isinf(threshold)) return false;
     const double t_scaled = std::ldexp(reduce == Reduce::Max ? std::min(threshold, kLargest) : threshold, shift);
     const double tt = t_scaled * t_scaled;
     // Two bounds on the distances of any pair of points, one from the boxes and one from
     // the balls around their centres; each is rounded outwards, and the better one is used.
-    const double x_centres = centre_distance(t.x_low(a), t.x_high(a), t.x_low(b), t.x_high(b), t.dx);
-    const double y_centres = centre_distance(t.y_low(a), t.y_high(a), t.y_low(b), t.y_high(b), t.dy);
-    const double x_ball_gap = std::max(0.0, x_centres - t.x_radius[a] - t.x_radius[b]);
-    const double y_ball_gap = std::max(0.0, y_centres - t.y_radius[a] - t.y_radius[b]);
-    const double x_gap = std::max(gap_squared(t.x_low(a), t.x_high(a), t.x_low(b), t.x_high(b), t.dx),
+    const double x_centres = centre_distance(r.x_low(a), r.x_high(a), c.x_low(b), c.x_high(b), r.dx);
+    const double y_centres = centre_distance(r.y_low(a), r.y_high(a), c.y_low(b), c.y_high(b), r.dy);
+    const double x_ball_gap = std::max(0.0, x_centres - r.x_radius[a] - c.x_radius[b]);
+    const double y_ball_gap = std::max(0.0, y_centres - r.y_radius[a] - c.y_radius[b]);
+    const double x_gap = std::max(gap_squared(r.x_low(a), r.x_high(a), c.x_low(b), c.x_high(b), r.dx),
                                   x_ball_gap * x_ball_gap) * (1.0 - margin) - slack;
     if (!(x_gap >= 2.0 * kTinySquared)) return false;
     if (reduce == Reduce::Max) {
-      const double y_ball_span = y_centres + t.y_radius[a] + t.y_radius[b];
-      const double y_span = std::min(span_squared(t.y_low(a), t.y_high(a), t.y_low(b), t.y_high(b), t.dy),
+      const double y_ball_span = y_centres + r.y_radius[a] + c.y_radius[b];
+      const double y_span = std::min(span_squared(r.y_low(a), r.y_high(a), c.y_low(b), c.y_high(b), r.dy),
                                      y_ball_span * y_ball_span) * (1.0 + margin) + slack;
       return y_span < x_gap * tt * (1.0 - margin);
     }
-    const double x_ball_span = x_centres + t.x_radius[a] + t.x_radius[b];
-    const double x_span = std::min(span_squared(t.x_low(a), t.x_high(a), t.x_low(b), t.x_high(b), t.dx),
+    const double x_ball_span = x_centres + r.x_radius[a] + c.x_radius[b];
+    const double x_span = std::min(span_squared(r.x_low(a), r.x_high(a), c.x_low(b), c.x_high(b), r.dx),
                                    x_ball_span * x_ball_span) * (1.0 + margin) + slack;
-    const double y_gap = std::max(gap_squared(t.y_low(a), t.y_high(a), t.y_low(b), t.y_high(b), t.dy),
+    const double y_gap = std::max(gap_squared(r.y_low(a), r.y_high(a), c.y_low(b), c.y_high(b), r.dy),
                                   y_ball_gap * y_ball_gap) * (1.0 - margin) - slack;
     return y_gap >= 2.0 * kTinySquared && y_gap > x_span * tt * (1.0 + margin);
   }
 
   /// How promising a pair of nodes is (larger first): the bound on its best ratio, squared.
   double promise(Index a, Index b) const {
-    const Tree& t = tree;
-    const double x_gap = gap_squared(t.x_low(a), t.x_high(a), t.x_low(b), t.x_high(b), t.dx);
-    const double y_gap = gap_squared(t.y_low(a), t.y_high(a), t.y_low(b), t.y_high(b), t.dy);
-    const double x_span = span_squared(t.x_low(a), t.x_high(a), t.x_low(b), t.x_high(b), t.dx);
-    const double y_span = span_squared(t.y_low(a), t.y_high(a), t.y_low(b), t.y_high(b), t.dy);
+    const Tree &r = rows, &c = cols;
+    const double x_gap = gap_squared(r.x_low(a), r.x_high(a), c.x_low(b), c.x_high(b), r.dx);
+    const double y_gap = gap_squared(r.y_low(a), r.y_high(a), c.y_low(b), c.y_high(b), r.dy);
+    const double x_span = span_squared(r.x_low(a), r.x_high(a), c.x_low(b), c.x_high(b), r.dx);
+    const double y_span = span_squared(r.y_low(a), r.y_high(a), c.y_low(b), c.y_high(b), r.dy);
     if (reduce == Reduce::Max) return x_gap > 0.0 ? y_span / x_gap : std::numeric_limits<double>::infinity();
     return x_span > 0.0 ? -(y_gap / x_span) : 0.0;
   }
@@ -236,8 +239,8 @@ struct Search {
       interruption_point();
       const auto [p, q] = stack.back();
       stack.pop_back();
-      const Tree::Node &np = tree.nodes[p], &nq = tree.nodes[q];
-      if (p == q) {
+      const Tree::Node &np = rows.nodes[p], &nq = cols.nodes[q];
+      if (one_set && p == q) {
         if (np.leaf()) {
           scan(diagonal, np.begin, np.end, np.begin, np.end, reduce, out);
           publish(out);
@@ -289,47 +292,48 @@ std::vector<Index> frontier(const Tree& t) {
   return level;
 }
 
-}  // namespace
+/// Rows of A times 2^-exponent (the kernel's scaled units), row-major.
+std::vector<double> scaled_rows(const MatrixCRef& A, int exponent) {
+  std::vector<double> out(A.rows() * A.cols());
+  for (Index r = 0; r < A.rows(); ++r)
+    for (Index c = 0; c < A.cols(); ++c) out[r * A.cols() + c] = std::ldexp(A(r, c), -exponent);
+  return out;
+}
 
-PairwiseResult pairwise_lipschitz_tree(const MatrixCRef& X, const MatrixCRef& Y, Reduce reduce,
-                                       OnDuplicate on_duplicate, Index top_k, const ProgressCallback& progress) {
-  check_pair_shapes(X, Y, "X", "Y");
-  check_pair_count(X.rows());
-  check_count(top_k, "top_k");
-  const Index n = X.rows(), dx = X.cols(), dy = Y.cols();
-  const int ex = scale_exponent(X, nullptr), ey = scale_exponent(Y, nullptr);
-  // The tree is built on the scaled rows the kernel screens with, so that its boxes
-  // bound exactly the values the screen compares.
-  std::vector<double> sx(n * dx), sy(n * dy);
-  for (Index r = 0; r < n; ++r) {
-    for (Index c = 0; c < dx; ++c) sx[r * dx + c] = std::ldexp(X(r, c), -ex);
-    for (Index c = 0; c < dy; ++c) sy[r * dy + c] = std::ldexp(Y(r, c), -ey);
-  }
-  const Tree tree = build_tree(sx, sy, n, dx, dy);
-  RowMatrixXd Xt(n, dx), Yt(n, dy);
-  for (Index p = 0; p < n; ++p) {
-    Xt.row(p) = X.row(tree.order[p]);
-    Yt.row(p) = Y.row(tree.order[p]);
-  }
-  const PointSet x = prepare(Xt, ex), y = prepare(Yt, ey);
-  Search search{tree,
-                Sets{&x, &y, &x, &y, true, tree.order.data()},
-                Sets{&x, &y, &x, &y, false, tree.order.data()},
-                reduce,
-                ex - ey,
-                static_cast<double>(dx + dy + 16) * kEpsilon,
-                static_cast<double>(dx + dy + 4) * kUnderflowSlack,
-                {reduce == Reduce::Max ? -kInf : kInf}};
+/// The tree over (X, Y) scaled by 2^-ex and 2^-ey: built on the scaled rows the
+/// kernel screens with, so that its boxes bound exactly the values the screen compares.
+Tree tree_of(const MatrixCRef& X, const MatrixCRef& Y, int ex, int ey) {
+  return build_tree(scaled_rows(X, ex), scaled_rows(Y, ey), X.rows(), X.cols(), Y.cols());
+}
 
-  // Tasks: the pairs of frontier nodes, each node with itself first (nearest pairs,
-  // which set the threshold), then the rest, most promising first.
-  const std::vector<Index> nodes = frontier(tree);
+/// A's rows in the tree's order, as the kernel's point set.
+PointSet ordered_set(const MatrixCRef& A, const Tree& tree, int exponent) {
+  RowMatrixXd ordered(A.rows(), A.cols());
+  for (Index p = 0; p < A.rows(); ++p) ordered.row(p) = A.row(tree.order[p]);
+  PointSet set = prepare(ordered, exponent);
+  set.copy = std::move(ordered);  // the set owns its rows: the exact path reads them (a move keeps the buffer)
+  set.original = set.copy.data();
+  return set;
+}
+
+/// The search over pairs of the rows tree's and the cols tree's nodes (one tree and
+/// j < k when one_set), in parallel over tasks: the pairs of frontier nodes, each node
+/// with itself first (nearest pairs, which set the threshold), then the rest, most
+/// promising first.
+PairwiseResult run_search(Search& search, Reduce reduce, OnDuplicate on_duplicate, Index top_k, long long pairs,
+                          const ProgressCallback& progress) {
+  const std::vector<Index> row_nodes = frontier(search.rows), col_nodes = frontier(search.cols);
   std::vector<std::pair<Index, Index>> tasks;
-  for (Index node : nodes) tasks.push_back({node, node});
   std::vector<std::pair<double, std::pair<Index, Index>>> others;
-  for (std::size_t i = 0; i < nodes.size(); ++i)
-    for (std::size_t j = i + 1; j < nodes.size(); ++j)
-      others.push_back({search.promise(nodes[i], nodes[j]), {nodes[i], nodes[j]}});
+  if (search.one_set) {
+    for (Index node : row_nodes) tasks.push_back({node, node});
+    for (std::size_t i = 0; i < row_nodes.size(); ++i)
+      for (std::size_t j = i + 1; j < row_nodes.size(); ++j)
+        others.push_back({search.promise(row_nodes[i], row_nodes[j]), {row_nodes[i], row_nodes[j]}});
+  } else {
+    for (Index a : row_nodes)
+      for (Index b : col_nodes) others.push_back({search.promise(a, b), {a, b}});
+  }
   std::stable_sort(others.begin(), others.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
   for (const auto& o : others) tasks.push_back(o.second);
 
@@ -343,8 +347,55 @@ PairwiseResult pairwise_lipschitz_tree(const MatrixCRef& X, const MatrixCRef& Y,
         search.visit(tasks[task].first, tasks[task].second, results[static_cast<std::size_t>(tile_thread_slot())]);
       },
       slots, progress);
-  const long long pairs = static_cast<long long>(n) * (n - 1) / 2;  // examined or proven unable to compete
-  return merge_results(results, reduce, on_duplicate, top_k, pairs);
+  return merge_results(results, reduce, on_duplicate, top_k, pairs);  // pairs examined or proven unable to compete
+}
+
+}  // namespace
+
+PairwiseResult pairwise_lipschitz_tree(const MatrixCRef& X, const MatrixCRef& Y, Reduce reduce,
+                                       OnDuplicate on_duplicate, Index top_k, const ProgressCallback& progress) {
+  check_pair_shapes(X, Y, "X", "Y");
+  check_pair_count(X.rows());
+  check_count(top_k, "top_k");
+  const Index n = X.rows(), dx = X.cols(), dy = Y.cols();
+  const int ex = scale_exponent(X, nullptr), ey = scale_exponent(Y, nullptr);
+  const Tree tree = tree_of(X, Y, ex, ey);
+  const PointSet x = ordered_set(X, tree, ex), y = ordered_set(Y, tree, ey);
+  const Index* order = tree.order.data();
+  Search search{tree,
+                tree,
+                true,
+                Sets{&x, &y, &x, &y, true, order, order},
+                Sets{&x, &y, &x, &y, false, order, order},
+                reduce,
+                ex - ey,
+                static_cast<double>(dx + dy + 16) * kEpsilon,
+                static_cast<double>(dx + dy + 4) * kUnderflowSlack,
+                {reduce == Reduce::Max ? -kInf : kInf}};
+  return run_search(search, reduce, on_duplicate, top_k, static_cast<long long>(n) * (n - 1) / 2, progress);
+}
+
+PairwiseResult pairwise_lipschitz_cross_tree(const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2,
+                                             const MatrixCRef& Y2, Reduce reduce, OnDuplicate on_duplicate,
+                                             Index top_k) {
+  check_cross_shapes(X1, Y1, X2, Y2);
+  check_count(top_k, "top_k");
+  const int ex = scale_exponent(X1, &X2), ey = scale_exponent(Y1, &Y2);
+  const Tree tree1 = tree_of(X1, Y1, ex, ey), tree2 = tree_of(X2, Y2, ex, ey);
+  const PointSet x1 = ordered_set(X1, tree1, ex), y1 = ordered_set(Y1, tree1, ey);
+  const PointSet x2 = ordered_set(X2, tree2, ex), y2 = ordered_set(Y2, tree2, ey);
+  const Sets across{&x1, &y1, &x2, &y2, false, tree1.order.data(), tree2.order.data()};
+  Search search{tree1,
+                tree2,
+                false,
+                across,
+                across,
+                reduce,
+                ex - ey,
+                static_cast<double>(X1.cols() + Y1.cols() + 16) * kEpsilon,
+                static_cast<double>(X1.cols() + Y1.cols() + 4) * kUnderflowSlack,
+                {reduce == Reduce::Max ? -kInf : kInf}};
+  return run_search(search, reduce, on_duplicate, top_k, static_cast<long long>(X1.rows()) * X2.rows(), {});
 }
 
 }  // namespace nearid

@@ -119,7 +119,7 @@ def pairwise_lipschitz_or_none(
     pair is a duplicate the result has ``value`` nan and ``pair`` None instead of raising
     :class:`nearid.errors.NoPairError` (as :func:`pairwise_lipschitz_cross` does): answers of
     tiles that are combined later (nearid.dask)."""
-    return _result(_core.pairwise_lipschitz(X, Y, *check_options(reduce, on_duplicate, top_k)), reduce)
+    return _result(_core.pairwise_lipschitz(X, Y, *check_options(reduce, on_duplicate, top_k), None, "auto"), reduce)
 
 
 def pairwise_lipschitz(
@@ -182,7 +182,8 @@ def pairwise_lipschitz(
 
 
 def pairwise_lipschitz_cross(
-    X1: Any, Y1: Any, X2: Any, Y2: Any, reduce: str = "max", on_duplicate: str = "inf", top_k: int = 1
+    X1: Any, Y1: Any, X2: Any, Y2: Any, reduce: str = "max", on_duplicate: str = "inf", top_k: int = 1,
+    method: str = "auto",
 ) -> PairwiseResult:
     """The same ratio over pairs (j, k) with j a row of set 1 and k a row of set 2.
 
@@ -190,14 +191,17 @@ def pairwise_lipschitz_cross(
     cross answers of every pair of tiles combine (max of maxima, ties by the
     global pair) into the answer for the union. Pairs are (j, k) with j
     indexing set 1 and k indexing set 2. When every pair is a duplicate with
-    equal outputs, ``value`` is nan and ``pair`` None.
+    equal outputs, ``value`` is nan and ``pair`` None. `method` is as for
+    :func:`pairwise_lipschitz` (the tree search runs on a tree of each set;
+    "auto" judges by the smaller set); the answer is the same either way.
     """
     X1_, Y1_, X2_, Y2_ = (as_point_rows(A, name) for A, name in ((X1, "X1"), (Y1, "Y1"), (X2, "X2"), (Y2, "Y2")))
     for a, b, names in ((X1_, Y1_, "X1 and Y1"), (X2_, Y2_, "X2 and Y2")):
         if a.shape[0] != b.shape[0]:
             raise ValueError(f"{names} must have the same number of rows; got {a.shape[0]} and {b.shape[0]}")
     options = check_options(reduce, on_duplicate, top_k)
-    return _result(_core.pairwise_lipschitz_cross(X1_, Y1_, X2_, Y2_, *options), reduce)
+    method = check_choice(method, "method", PAIRWISE_METHODS)
+    return _result(_core.pairwise_lipschitz_cross(X1_, Y1_, X2_, Y2_, *options, method), reduce)
 
 
 @dataclass(frozen=True, repr=False)

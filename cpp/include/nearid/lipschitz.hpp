@@ -77,9 +77,16 @@ PairwiseResult pairwise_lipschitz(const MatrixCRef& X, const MatrixCRef& Y, Redu
 PairwiseResult pairwise_lipschitz_tree(const MatrixCRef& X, const MatrixCRef& Y, Reduce reduce,
                                        OnDuplicate on_duplicate, Index top_k, const ProgressCallback& progress = {});
 
-/// The same over pairs (j, k) with j a row of (X1, Y1) and k a row of (X2, Y2).
+/// The same over pairs (j, k) with j a row of (X1, Y1) and k a row of (X2, Y2)
+/// (method as for pairwise_lipschitz; auto judges by the smaller set).
 PairwiseResult pairwise_lipschitz_cross(const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2,
-                                        const MatrixCRef& Y2, Reduce reduce, OnDuplicate on_duplicate, Index top_k);
+                                        const MatrixCRef& Y2, Reduce reduce, OnDuplicate on_duplicate, Index top_k,
+                                        PairwiseMethod method = PairwiseMethod::Brute);
+
+/// pairwise_lipschitz_cross by the dual-tree search over a tree of each set.
+PairwiseResult pairwise_lipschitz_cross_tree(const MatrixCRef& X1, const MatrixCRef& Y1, const MatrixCRef& X2,
+                                             const MatrixCRef& Y2, Reduce reduce, OnDuplicate on_duplicate,
+                                             Index top_k);
 
 /// Per row r of A (n, d * d) (and of B when given): the largest singular value
 /// of M - I, and the largest and smallest singular values of M, where
