@@ -159,3 +159,15 @@ def test_cross_set_tree_prunes_across_two_large_sets():
     tree = nearid.pairwise_lipschitz_cross(X[:20000], Y[:20000], X[20000:], Y[20000:], top_k=3, method="tree")
     brute = nearid.pairwise_lipschitz_cross(X[:20000], Y[:20000], X[20000:], Y[20000:], top_k=3, method="brute")
     assert tree == brute and tree.pairs_evaluated == 20000 * 20000
+
+
+def test_ball_bounds_do_not_lose_differences_below_2_to_minus_537():
+    """The balls around node centres were summed in double: gaps below 2^-537 squared to 0,
+    a radius came out short, and the tree skipped the winning pair (found in review).
+    Clusters whose Y differences are about 2^-538 beside a constant Y column of scale 1."""
+    a, D, e = 2.0**-538, 2.0**-499, 2.0**-20
+    target = D * (1 + 2.0**-43)
+    X = [[-100.0]] * 33 + [[-99.875]] + [[-e]] * 16 + [[0.0]] + [[1.0]] + [[1 + e]] * 16
+    Y = [[0.0, 1.0]] * 33 + [[target * 0.125, 1.0]] + [[a, 1.0]] * 16 + [[0.0, 1.0]] + [[D + a, 1.0]] + [[D, 1.0]] * 16
+    result = assert_same(np.array(X), np.array(Y))
+    assert result.pair == (50, 51)

@@ -66,21 +66,27 @@ void bounding_box(const double* rows, Index d, const Index* order, Index begin, 
   }
 }
 
+/// Relative rounding allowed for a distance summed in long double over d coordinates
+/// and rounded to double (with room to spare).
+double distance_rounding(Index d) { return 4.0 * static_cast<double>(d + 2) * kEpsilon; }
+
 /// The largest distance from the centre of the box [low, high] to rows order[begin, end),
-/// rounded up (a relative 4 d eps covers the rounding of the squares and their sum).
+/// rounded up. Summed in long double, where the squares of scaled coordinates never
+/// underflow (in double, gaps below 2^-537 square to 0 and the radius came out short);
+/// the smallest subnormal covers a radius that rounds below the normal range.
 double ball_radius(const double* rows, Index d, const Index* order, Index begin, Index end, const double* low,
                    const double* high) {
-  double largest = 0.0;
+  long double largest = 0.0L;
   for (Index p = begin; p < end; ++p) {
     const double* r = rows + order[p] * d;
-    double sum = 0.0;
+    long double sum = 0.0L;
     for (Index c = 0; c < d; ++c) {
-      const double gap = r[c] - 0.5 * (low[c] + high[c]);
+      const long double gap = static_cast<long double>(r[c]) - 0.5L * (static_cast<long double>(low[c]) + high[c]);
       sum += gap * gap;
     }
     largest = std::max(largest, sum);
   }
-  return std::sqrt(largest) * (1.0 + 4.0 * static_cast<double>(d + 2) * kEpsilon) + 0x1p-1022;
+  return static_cast<double>(std::sqrt(largest)) * (1.0 + distance_rounding(d)) + 0x1p-1074;
 }
 
 /// The tree over scaled rows sx (n, dx) and sy (n, dy): nodes split at the median
@@ -151,14 +157,18 @@ double span_squared(const double* lo_a, const double* hi_a, const double* lo_b, 
   return sum;
 }
 
-/// The distance between the centres of two boxes.
-double centre_distance(const double* lo_a, const double* hi_a, const double* lo_b, const double* hi_b, Index d) {
-  double sum = 0.0;
+/// Bounds (below, above) on the distance between the centres of two boxes, computed
+/// as ball_radius computes its distances (long double, then rounded outwards).
+std::pair<double, double> centre_distance(const double* lo_a, const double* hi_a, const double* lo_b,
+                                          const double* hi_b, Index d) {
+  long double sum = 0.0L;
   for (Index c = 0; c < d; ++c) {
-    const double gap = 0.5 * (lo_a[c] + hi_a[c]) - 0.5 * (lo_b[c] + hi_b[c]);
+    const long double gap = 0.5L * (static_cast<long double>(lo_a[c]) + hi_a[c]) -
+                            0.5L * (static_cast<long double>(lo_b[c]) + hi_b[c]);
     sum += gap * gap;
   }
-  return std::sqrt(sum);
+  const double distance = static_cast<double>(std::sqrt(sum)), rounding = distance_rounding(d);
+  return {distance * (1.0 - rounding) - 0x1p-1074, distance * (1.0 + rounding) + 0x1p-1074};
 }
 
 /// The search's state shared by all threads: the trees of the row and column sets
@@ -199,20 +209,20 @@ struct Search {
     const double tt = t_scaled * t_scaled;
     // Two bounds on the distances of any pair of points, one from the boxes and one from
     // the balls around their centres; each is rounded outwards, and the better one is used.
-    const double x_centres = centre_distance(r.x_low(a), r.x_high(a), c.x_low(b), c.x_high(b), r.dx);
-    const double y_centres = centre_distance(r.y_low(a), r.y_high(a), c.y_low(b), c.y_high(b), r.dy);
-    const double x_ball_gap = std::max(0.0, x_centres - r.x_radius[a] - c.x_radius[b]);
-    const double y_ball_gap = std::max(0.0, y_centres - r.y_radius[a] - c.y_radius[b]);
+    const auto [x_centres_low, x_centres_high] = centre_distance(r.x_low(a), r.x_high(a), c.x_low(b), c.x_high(b), r.dx);
+    const auto [y_centres_low, y_centres_high] = centre_distance(r.y_low(a), r.y_high(a), c.y_low(b), c.y_high(b), r.dy);
+    const double x_ball_gap = std::max(0.0, x_centres_low - r.x_radius[a] - c.x_radius[b]);
+    const double y_ball_gap = std::max(0.0, y_centres_low - r.y_radius[a] - c.y_radius[b]);
     const double x_gap = std::max(gap_squared(r.x_low(a), r.x_high(a), c.x_low(b), c.x_high(b), r.dx),
                                   x_ball_gap * x_ball_gap) * (1.0 - margin) - slack;
     if (!(x_gap >= 2.0 * kTinySquared)) return false;
     if (reduce == Reduce::Max) {
-      const double y_ball_span = y_centres + r.y_radius[a] + c.y_radius[b];
+      const double y_ball_span = y_centres_high + r.y_radius[a] + c.y_radius[b];
       const double y_span = std::min(span_squared(r.y_low(a), r.y_high(a), c.y_low(b), c.y_high(b), r.dy),
                                      y_ball_span * y_ball_span) * (1.0 + margin) + slack;
       return y_span < x_gap * tt * (1.0 - margin);
     }
-    const double x_ball_span = x_centres + r.x_radius[a] + c.x_radius[b];
+    const double x_ball_span = x_centres_high + r.x_radius[a] + c.x_radius[b];
     const double x_span = std::min(span_squared(r.x_low(a), r.x_high(a), c.x_low(b), c.x_high(b), r.dx),
                                    x_ball_span * x_ball_span) * (1.0 + margin) + slack;
     const double y_gap = std::max(gap_squared(r.y_low(a), r.y_high(a), c.y_low(b), c.y_high(b), r.dy),
