@@ -157,17 +157,28 @@ double span_squared(const double* lo_a, const double* hi_a, const double* lo_b, 
   return sum;
 }
 
-/// Bounds (below, above) on the distance between the centres of two boxes, computed
-/// as ball_radius computes its distances (long double, then rounded outwards).
+/// Bounds (below, above) on the distance between the centres of two boxes. In double
+/// when the squared distance is at least 2^-900, where the squares that underflow (each
+/// below 2^-1074) change it by far less than the rounding allowed for; else in long
+/// double, as ball_radius computes distances; then rounded outwards.
 std::pair<double, double> centre_distance(const double* lo_a, const double* hi_a, const double* lo_b,
                                           const double* hi_b, Index d) {
-  long double sum = 0.0L;
+  double sum = 0.0;
   for (Index c = 0; c < d; ++c) {
-    const long double gap = 0.5L * (static_cast<long double>(lo_a[c]) + hi_a[c]) -
-                            0.5L * (static_cast<long double>(lo_b[c]) + hi_b[c]);
+    const double gap = 0.5 * (lo_a[c] + hi_a[c]) - 0.5 * (lo_b[c] + hi_b[c]);
     sum += gap * gap;
   }
-  const double distance = static_cast<double>(std::sqrt(sum)), rounding = distance_rounding(d);
+  double distance = std::sqrt(sum);
+  if (!(sum >= 0x1p-900)) {
+    long double exact = 0.0L;
+    for (Index c = 0; c < d; ++c) {
+      const long double gap = 0.5L * (static_cast<long double>(lo_a[c]) + hi_a[c]) -
+                              0.5L * (static_cast<long double>(lo_b[c]) + hi_b[c]);
+      exact += gap * gap;
+    }
+    distance = static_cast<double>(std::sqrt(exact));
+  }
+  const double rounding = distance_rounding(d);
   return {distance * (1.0 - rounding) - 0x1p-1074, distance * (1.0 + rounding) + 0x1p-1074};
 }
 
