@@ -162,9 +162,7 @@ void backprop_group(const Blocks<T>& blocks, const Transposes<T>& t, Index d, co
     // d Q / d s = A^T delta; d Q / d z = that times s'(z).
     lanes::lane_gemm(t.At[i].data(), k, d, delta, kL, nullptr, false, ds);
     lanes::activation_slopes_from_values(b.activation, z, s, slope, k * kL);
-    for (Index l = 0; l < k; ++l) {
-      lanes::store(ds + l * kL, lanes::load(ds + l * kL) * lanes::load(slope + l * kL));
-    }
+    lanes::scale_rows(ds, k, kL, slope);
     if (grads != nullptr) {
       // dQ/dA = delta s^T, dQ/dshift = delta; dQ/dB = dz x^T, dQ/dbias = dz (summed per lane).
       accumulate_outer(delta, d, s, k, grads->A[i].data(), grads->shift[i].data());

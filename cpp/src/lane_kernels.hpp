@@ -94,6 +94,18 @@ inline void lane_gemm(const T* M, Index rows_m, Index cols_m, const T* in, Index
   }
 }
 
+/// rows[r][:] *= factors[r] for r < count, where each row holds `len` values (a multiple of
+/// the lane count) and factors[r] one lane vector: the chain rule's diag(s'(z)) applied to
+/// a matrix in lanes.
+template <class T>
+inline void scale_rows(T* rows, Index count, Index len, const T* factors) {
+  for (Index r = 0; r < count; ++r) {
+    const auto factor = load(factors + r * kLanesOf<T>);
+    T* row = rows + r * len;
+    for (Index c = 0; c < len; c += kLanesOf<T>) store(row + c, load(row + c) * factor);
+  }
+}
+
 /// Apply `f` (vector -> vector) to `count` values (a multiple of the lane count).
 template <class T, class F>
 inline void map_lanes(F f, const T* in, T* out, Index count) {

@@ -104,11 +104,7 @@ void layers_jacobian(const std::vector<Matrix<T>>& weights, const std::vector<Ve
     lanes::activation_slopes(activation, z.data(), ds.data(), k * kLanes);
     // D s(z) = diag(s'(z)) W (tangent), row by row.
     lanes::lane_gemm(W.data(), k, W.cols(), tangent, len, nullptr, false, next.data());
-    for (Index r = 0; r < k; ++r) {
-      const auto slope = lanes::load(ds.data() + r * kLanes);
-      T* row = next.data() + r * len;
-      for (Index c = 0; c < d; ++c) lanes::store(row + c * kLanes, lanes::load(row + c * kLanes) * slope);
-    }
+    lanes::scale_rows(next.data(), k, len, ds.data());
     std::swap(w, next);
     tangent = w.data();
     in = s.data();  // the next layer overwrites z, then s (no longer needed by then)

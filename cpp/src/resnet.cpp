@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <mutex>
 #include <vector>
@@ -61,27 +62,52 @@ const std::vector<BasicResidualBlock<float>>& ResidualNet::blocks32() const {
 
 namespace {
 
-using lanes::kLanes;
+// Both precisions compute a block's branch A s(B x + bias) + shift the same way. Float32
+// nets add it to a double copy of x, rounding to float once per block for the next
+// branch's input: the skip path then loses nothing, and the result is within about an
+// ulp of the float32-parameter net's exact value however deep the net is, instead of an
+// ulp per block. Jacobians likewise accumulate in double. The extra work is one
+// conversion per coordinate per block. Float64 nets add the branch to x in place.
+template <class T>
+constexpr bool kSumInDouble = std::is_same_v<T, float>;
 
-void blocks_forward(const std::vector<ResidualBlockParams>& blocks, Index d, Index max_width, double* groups,
+template <class T>
+void blocks_forward(const std::vector<BasicResidualBlock<T>>& blocks, Index d, Index max_width, T* groups,
                     Index count) {
-  std::vector<double> z(max_width * kLanes), s(max_width * kLanes);
+  constexpr Index kLanes = lanes::kLanesOf<T>;
+  const Index size = d * kLanes;
+  std::vector<double> sum;
+  if constexpr (kSumInDouble<T>) sum.assign(groups, groups + count * size);
+  std::vector<T> z(max_width * kLanes), s(max_width * kLanes), branch(kSumInDouble<T> ? size : 0);
   // Block-major: a block's parameters stay in cache while every group passes through it.
-  for (const ResidualBlockParams& b : blocks) {
+  for (const BasicResidualBlock<T>& b : blocks) {
     const Index k = b.width();
     for (Index g = 0; g < count; ++g) {
-      double* xg = groups + g * d * kLanes;
+      T* xg = groups + g * size;
       lanes::lane_gemm(b.B.data(), k, d, xg, kLanes, b.bias.data(), false, z.data());
       lanes::activate(b.activation, z.data(), s.data(), k * kLanes);
-      lanes::lane_gemm(b.A.data(), d, k, s.data(), kLanes, b.shift.data(), true, xg);
+      if constexpr (kSumInDouble<T>) {
+        lanes::lane_gemm(b.A.data(), d, k, s.data(), kLanes, b.shift.data(), false, branch.data());
+        lanes::accumulate_rounded(branch.data(), sum.data() + g * size, xg, size);
+      } else {
+        lanes::lane_gemm(b.A.data(), d, k, s.data(), kLanes, b.shift.data(), true, xg);
+      }
     }
   }
 }
 
-void blocks_jacobian(const std::vector<ResidualBlockParams>& blocks, Index d, Index max_width, double* xg, double* jac) {
-  const Index len = d * kLanes;  // one row of a group's Jacobian: d columns times kLanes points
-  std::vector<double> z(max_width * kLanes), s(max_width * kLanes), ds(max_width * kLanes), w(max_width * len);
-  for (const ResidualBlockParams& b : blocks) {
+template <class T>
+void blocks_jacobian(const std::vector<BasicResidualBlock<T>>& blocks, Index d, Index max_width, T* xg, T* jac) {
+  constexpr Index kLanes = lanes::kLanesOf<T>;
+  const Index len = d * kLanes, size = d * len;  // len: one row of a group's Jacobian (d columns, kLanes points)
+  std::vector<double> x_sum, jac_sum;
+  if constexpr (kSumInDouble<T>) {
+    x_sum.assign(xg, xg + len);
+    jac_sum.assign(jac, jac + size);
+  }
+  std::vector<T> z(max_width * kLanes), s(max_width * kLanes), ds(max_width * kLanes), w(max_width * len);
+  std::vector<T> branch(kSumInDouble<T> ? len : 0), jac_branch(kSumInDouble<T> ? size : 0);
+  for (const BasicResidualBlock<T>& b : blocks) {
     const Index k = b.width();
     lanes::lane_gemm(b.B.data(), k, d, xg, kLanes, b.bias.data(), false, z.data());
     lanes::activate(b.activation, z.data(), s.data(), k * kLanes);
@@ -89,63 +115,16 @@ void blocks_jacobian(const std::vector<ResidualBlockParams>& blocks, Index d, In
     // D(block) = I + A diag(s'(z)) B, applied to the running Jacobian:
     // w = B jac, scaled row by row by s'(z), then jac += A w.
     lanes::lane_gemm(b.B.data(), k, d, jac, len, nullptr, false, w.data());
-    for (Index l = 0; l < k; ++l) {
-      double* wl = w.data() + l * len;
-      const auto slope = lanes::load(ds.data() + l * kLanes);
-      for (Index c = 0; c < d; ++c) lanes::store(wl + c * kLanes, lanes::load(wl + c * kLanes) * slope);
+    lanes::scale_rows(w.data(), k, len, ds.data());
+    if constexpr (kSumInDouble<T>) {
+      lanes::lane_gemm(b.A.data(), d, k, w.data(), len, nullptr, false, jac_branch.data());
+      lanes::lane_gemm(b.A.data(), d, k, s.data(), kLanes, b.shift.data(), false, branch.data());
+      lanes::accumulate_rounded(jac_branch.data(), jac_sum.data(), jac, size);
+      lanes::accumulate_rounded(branch.data(), x_sum.data(), xg, len);
+    } else {
+      lanes::lane_gemm(b.A.data(), d, k, w.data(), len, nullptr, true, jac);
+      lanes::lane_gemm(b.A.data(), d, k, s.data(), kLanes, b.shift.data(), true, xg);
     }
-    lanes::lane_gemm(b.A.data(), d, k, w.data(), len, nullptr, true, jac);
-    lanes::lane_gemm(b.A.data(), d, k, s.data(), kLanes, b.shift.data(), true, xg);
-  }
-}
-
-// float32 nets compute every block's branch A s(B x + bias) + shift in float
-// but add it to a double copy of x, rounding to float once per block for the
-// next branch's input: the skip path then loses nothing, and the result is
-// within about an ulp of the float32-parameter net's exact value however deep
-// the net is, instead of an ulp per block. Jacobians likewise accumulate in
-// double. The extra work is one conversion per coordinate per block.
-void blocks_forward_float(const std::vector<BasicResidualBlock<float>>& blocks, Index d, Index max_width,
-                          float* groups, Index count) {
-  constexpr Index kFloatLanes = lanes::kLanesOf<float>;
-  const Index size = d * kFloatLanes;
-  std::vector<double> sum(groups, groups + count * size);
-  std::vector<float> z(max_width * kFloatLanes), s(max_width * kFloatLanes), branch(size);
-  for (const BasicResidualBlock<float>& b : blocks) {
-    const Index k = b.width();
-    for (Index g = 0; g < count; ++g) {
-      float* xg = groups + g * size;
-      double* sg = sum.data() + g * size;
-      lanes::lane_gemm(b.B.data(), k, d, xg, kFloatLanes, b.bias.data(), false, z.data());
-      lanes::activate(b.activation, z.data(), s.data(), k * kFloatLanes);
-      lanes::lane_gemm(b.A.data(), d, k, s.data(), kFloatLanes, b.shift.data(), false, branch.data());
-      lanes::accumulate_rounded(branch.data(), sg, xg, size);
-    }
-  }
-}
-
-void blocks_jacobian_float(const std::vector<BasicResidualBlock<float>>& blocks, Index d, Index max_width, float* xg,
-                           float* jac) {
-  constexpr Index kFloatLanes = lanes::kLanesOf<float>;
-  const Index len = d * kFloatLanes, size = d * len;
-  std::vector<double> x_sum(xg, xg + len), jac_sum(jac, jac + size);
-  std::vector<float> z(max_width * kFloatLanes), s(max_width * kFloatLanes), ds(max_width * kFloatLanes), w(max_width * len);
-  std::vector<float> branch(len), jac_branch(size);
-  for (const BasicResidualBlock<float>& b : blocks) {
-    const Index k = b.width();
-    lanes::lane_gemm(b.B.data(), k, d, xg, kFloatLanes, b.bias.data(), false, z.data());
-    lanes::activate(b.activation, z.data(), s.data(), k * kFloatLanes);
-    lanes::activation_slopes(b.activation, z.data(), ds.data(), k * kFloatLanes);
-    lanes::lane_gemm(b.B.data(), k, d, jac, len, nullptr, false, w.data());
-    for (Index l = 0; l < k; ++l) {
-      float* wl = w.data() + l * len;
-      const auto slope = lanes::load(ds.data() + l * kFloatLanes);
-      for (Index c = 0; c < d; ++c) lanes::store(wl + c * kFloatLanes, lanes::load(wl + c * kFloatLanes) * slope);
-    }
-    lanes::lane_gemm(b.A.data(), d, k, w.data(), len, nullptr, false, jac_branch.data());
-    lanes::lane_gemm(b.A.data(), d, k, s.data(), kFloatLanes, b.shift.data(), false, branch.data());
-    lanes::accumulate_rounded(jac_branch.data(), jac_sum.data(), jac, size);
-    lanes::accumulate_rounded(branch.data(), x_sum.data(), xg, len);
   }
 }
 
@@ -164,12 +143,12 @@ void ResidualNet::forward_lanes(double* groups, Index count) const {
 }
 
 void ResidualNet::forward_lanes(float* groups, Index count) const {
-  blocks_forward_float(blocks32(), dim_, max_width_, groups, count);
+  blocks_forward(blocks32(), dim_, max_width_, groups, count);
 }
 
 void ResidualNet::jacobian_lanes(double* xg, double* jac) const { blocks_jacobian(blocks_, dim_, max_width_, xg, jac); }
 
-void ResidualNet::jacobian_lanes(float* xg, float* jac) const { blocks_jacobian_float(blocks32(), dim_, max_width_, xg, jac);
+void ResidualNet::jacobian_lanes(float* xg, float* jac) const { blocks_jacobian(blocks32(), dim_, max_width_, xg, jac);
 }
 
 void ResidualNet::jacobian_tile(const double* X, double* Y, double* J, Index rows) const {
